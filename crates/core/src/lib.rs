@@ -1,0 +1,34 @@
+//! # footfall-core
+//!
+//! The small core every other crate of footfall meets around: identifiers, observations,
+//! the site description, visits and passes, metric records, and the pure logic that goes
+//! with them (geometry, validation, time zones). It does no I/O beyond parsing strings and
+//! has no async; errors are typed.
+//!
+//! ## Layout
+//! - [`mac`]: [`mac::MacAddr`], a raw hardware address. It exists only between a source and
+//!   the pseudonymizer; it is not serializable and its `Debug` is redacted.
+//! - [`observation`]: [`observation::RawObservation`] (carries a raw MAC, accepted by no
+//!   sink) and [`observation::Observation`] (pseudonymous, what the pipeline carries on).
+//! - [`device`]: [`device::DeviceId`], the keyed-hash pseudonym of a device.
+//! - [`site`] and [`geometry`]: stores, zones, sensors, polygons in metres, validation.
+//! - [`visit`]: [`visit::Visit`], [`visit::Pass`], [`visit::ZoneStay`], the outputs of
+//!   sessionizing.
+//! - [`metrics`]: the aggregate records reports and exports are made of.
+//! - [`time`]: timestamps (UTC milliseconds), RFC 3339 parsing, local days and hours.
+
+pub mod device;
+pub mod geometry;
+pub mod mac;
+pub mod metrics;
+pub mod observation;
+pub mod site;
+pub mod time;
+pub mod visit;
+
+pub use device::DeviceId;
+pub use mac::MacAddr;
+pub use observation::{Observation, RadioKind, RawObservation};
+pub use site::Site;
+pub use time::Millis;
+pub use visit::{Pass, Visit, ZoneStay};

@@ -1,0 +1,15 @@
+//! # footfall-store
+//!
+//! Persistence. The embedded store ([`sqlite::Store`]) keeps a whole deployment in one
+//! SQLite file: the site, what was ingested, visits with zone stays, passes, per-day device
+//! activity, drop counts and the pipeline's saved state, under a schema version with
+//! migrations. Its API accepts only pseudonymous types (`Visit`, `Pass`, `DayActivity`...):
+//! there is no way to hand it a raw MAC. [`keyfile`] keeps the deployment's secret
+//! pseudonymization key in its own file (mode 0600), never in the database.
+//!
+//! A PostgreSQL implementation for server mode joins later behind the same operations.
+
+pub mod keyfile;
+pub mod sqlite;
+
+pub use sqlite::{IngestBatch, IngestedFile, Store, StoreError};

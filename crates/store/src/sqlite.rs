@@ -1,0 +1,443 @@
+//! The embedded store: one SQLite file (bundled SQLite, no server), schema-versioned.
+//!
+//! Owns the schema, its migrations (`PRAGMA user_version`), and every read and write of
+//! the file. An ingest is written by [`Store::commit_ingest`] in a single transaction, so a
+//! failed ingest leaves nothing half-written, and files are recorded by content hash so the
+//! same file is never counted twice. Only pseudonymous types cross this API.
+
+use footfall_core::{DeviceId, Pass, Site, Visit, ZoneStay};
+use footfall_transforms::activity::DayActivity;
+use footfall_transforms::filter::{DropCounts, DropReason};
+use footfall_transforms::sessionize::Sessions;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("database {path} has schema version {found}, newer than this footfall knows ({known}); upgrade footfall")]
+    TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error("database {path}: stored site is invalid: {message}")]
+    BadSite { path: PathBuf, message: String },
+    #[error("database {path} has no site yet: ingest once with --site SITE.json")]
+    NoSite { path: PathBuf },
+}
+
+/// Migrations, in order; the schema version is their count.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE site (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL, updated_ms INTEGER NOT NULL);
+CREATE TABLE ingested_files (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    content_hash TEXT NOT NULL UNIQUE,
+    bytes INTEGER NOT NULL,
+    format TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    bad INTEGER NOT NULL,
+    ingested_ms INTEGER NOT NULL
+);
+CREATE TABLE visits (
+    id INTEGER PRIMARY KEY,
+    device INTEGER NOT NULL,
+    store TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    randomized INTEGER NOT NULL
+);
+CREATE INDEX visits_store_start ON visits (store, start_ms);
+CREATE INDEX visits_device ON visits (device);
+CREATE TABLE zone_stays (
+    visit_id INTEGER NOT NULL REFERENCES visits (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    zone TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    PRIMARY KEY (visit_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE passes (
+    id INTEGER PRIMARY KEY,
+    device INTEGER NOT NULL,
+    store TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    randomized INTEGER NOT NULL
+);
+CREATE INDEX passes_store_start ON passes (store, start_ms);
+CREATE INDEX passes_device ON passes (device);
+CREATE TABLE device_days (
+    device INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    hours_mask INTEGER NOT NULL,
+    first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    randomized INTEGER NOT NULL,
+    PRIMARY KEY (device, day)
+) WITHOUT ROWID;
+CREATE TABLE pipeline_state (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
+CREATE TABLE drops (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
+"#];
+
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// One input recorded as ingested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestedFile {
+    pub name: String,
+    pub content_hash: String,
+    pub bytes: u64,
+    pub format: String,
+    pub records: u64,
+    pub bad: u64,
+    pub ingested_ms: i64,
+}
+
+/// Everything one ingest run writes, committed atomically.
+pub struct IngestBatch<'a> {
+    pub site: &'a Site,
+    pub files: &'a [IngestedFile],
+    pub sessions: &'a Sessions,
+    pub activity: &'a [DayActivity],
+    pub drops: &'a DropCounts,
+    pub pipeline_state: &'a str,
+    pub now_ms: i64,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating if needed) and migrate the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let err = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
+        let mut conn = Connection::open(path).map_err(err)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").map_err(err)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, known: SCHEMA_VERSION });
+        }
+        if version < SCHEMA_VERSION {
+            let tx = conn.transaction().map_err(err)?;
+            for m in &MIGRATIONS[version as usize..] {
+                tx.execute_batch(m).map_err(err)?;
+            }
+            tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(err)?;
+            tx.commit().map_err(err)?;
+        }
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |source| StoreError::Sqlite { path: self.path.clone(), source }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(self.err())
+    }
+
+    /// The stored site, if any.
+    pub fn site(&self) -> Result<Option<Site>, StoreError> {
+        let json: Option<String> =
+            self.conn.query_row("SELECT json FROM site WHERE id = 1", [], |r| r.get(0)).optional().map_err(self.err())?;
+        json.map(|j| Site::from_json(&j).map_err(|e| StoreError::BadSite { path: self.path.clone(), message: e.to_string() })).transpose()
+    }
+
+    /// The stored site, or an error telling the user how to provide one.
+    pub fn require_site(&self) -> Result<Site, StoreError> {
+        self.site()?.ok_or_else(|| StoreError::NoSite { path: self.path.clone() })
+    }
+
+    pub fn pipeline_state(&self) -> Result<Option<String>, StoreError> {
+        self.conn.query_row("SELECT json FROM pipeline_state WHERE id = 1", [], |r| r.get(0)).optional().map_err(self.err())
+    }
+
+    /// The record of an already-ingested input with this content hash.
+    pub fn find_ingested(&self, content_hash: &str) -> Result<Option<IngestedFile>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT name, content_hash, bytes, format, records, bad, ingested_ms FROM ingested_files WHERE content_hash = ?1",
+                [content_hash],
+                row_to_file,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    pub fn ingested_files(&self) -> Result<Vec<IngestedFile>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT name, content_hash, bytes, format, records, bad, ingested_ms FROM ingested_files ORDER BY id")
+            .map_err(self.err())?;
+        let rows = st.query_map([], row_to_file).map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Write one ingest run atomically.
+    pub fn commit_ingest(&mut self, b: IngestBatch<'_>) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute(
+            "INSERT INTO site (id, json, updated_ms) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET json = excluded.json, updated_ms = excluded.updated_ms",
+            params![b.site.to_json(), b.now_ms],
+        )
+        .map_err(err)?;
+        {
+            let mut ins = tx
+                .prepare("INSERT INTO ingested_files (name, content_hash, bytes, format, records, bad, ingested_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .map_err(err)?;
+            for f in b.files {
+                ins.execute(params![f.name, f.content_hash, f.bytes as i64, f.format, f.records as i64, f.bad as i64, f.ingested_ms])
+                    .map_err(err)?;
+            }
+            let mut vis =
+                tx.prepare("INSERT INTO visits (device, store, start_ms, end_ms, randomized) VALUES (?1, ?2, ?3, ?4, ?5)").map_err(err)?;
+            let mut zs =
+                tx.prepare("INSERT INTO zone_stays (visit_id, seq, zone, start_ms, end_ms) VALUES (?1, ?2, ?3, ?4, ?5)").map_err(err)?;
+            for v in &b.sessions.visits {
+                let store = &b.site.stores[v.store as usize];
+                vis.execute(params![v.device.as_i64(), store.id, v.start, v.end, v.randomized]).map_err(err)?;
+                let id = tx.last_insert_rowid();
+                for (i, z) in v.zones.iter().enumerate() {
+                    let zone = store.zones.get(z.zone as usize).map(|z| z.id.as_str()).unwrap_or("?");
+                    zs.execute(params![id, i as i64, zone, z.start, z.end]).map_err(err)?;
+                }
+            }
+            let mut pas =
+                tx.prepare("INSERT INTO passes (device, store, start_ms, end_ms, randomized) VALUES (?1, ?2, ?3, ?4, ?5)").map_err(err)?;
+            for p in &b.sessions.passes {
+                pas.execute(params![p.device.as_i64(), b.site.stores[p.store as usize].id, p.start, p.end, p.randomized]).map_err(err)?;
+            }
+            let mut act = tx
+                .prepare(
+                    "INSERT INTO device_days (device, day, hours_mask, first_ms, last_ms, randomized) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (device, day) DO UPDATE SET hours_mask = hours_mask | excluded.hours_mask,
+                       first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms)",
+                )
+                .map_err(err)?;
+            for a in b.activity {
+                act.execute(params![a.device.as_i64(), a.day, a.hours_mask, a.first, a.last, a.randomized]).map_err(err)?;
+            }
+            let mut dr = tx
+                .prepare(
+                    "INSERT INTO drops (reason, count) VALUES (?1, ?2) ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count",
+                )
+                .map_err(err)?;
+            for (r, n) in &b.drops.0 {
+                dr.execute(params![r.name(), *n as i64]).map_err(err)?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO pipeline_state (id, json) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET json = excluded.json",
+            [b.pipeline_state],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// All stored visits with their zone stays, as indexes into `site`. Visits of stores or
+    /// zones the site no longer has are skipped.
+    pub fn visits(&self, site: &Site) -> Result<Vec<Visit>, StoreError> {
+        let stores: HashMap<&str, u16> = site.stores.iter().enumerate().map(|(i, s)| (s.id.as_str(), i as u16)).collect();
+        let mut zones_of: HashMap<i64, Vec<(String, i64, i64)>> = HashMap::new();
+        {
+            let mut st =
+                self.conn.prepare("SELECT visit_id, zone, start_ms, end_ms FROM zone_stays ORDER BY visit_id, seq").map_err(self.err())?;
+            let mut rows = st.query([]).map_err(self.err())?;
+            while let Some(r) = rows.next().map_err(self.err())? {
+                zones_of.entry(r.get(0).map_err(self.err())?).or_default().push((
+                    r.get(1).map_err(self.err())?,
+                    r.get(2).map_err(self.err())?,
+                    r.get(3).map_err(self.err())?,
+                ));
+            }
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT id, device, store, start_ms, end_ms, randomized FROM visits ORDER BY start_ms, id")
+            .map_err(self.err())?;
+        let mut rows = st.query([]).map_err(self.err())?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let store_id: String = r.get(2).map_err(self.err())?;
+            let Some(&store) = stores.get(store_id.as_str()) else { continue };
+            let id: i64 = r.get(0).map_err(self.err())?;
+            let zone_ids = &site.stores[store as usize].zones;
+            let zones = zones_of
+                .remove(&id)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(z, start, end)| zone_ids.iter().position(|x| x.id == z).map(|zi| ZoneStay { zone: zi as u16, start, end }))
+                .collect();
+            out.push(Visit {
+                device: DeviceId::from_i64(r.get(1).map_err(self.err())?),
+                store,
+                start: r.get(3).map_err(self.err())?,
+                end: r.get(4).map_err(self.err())?,
+                randomized: r.get(5).map_err(self.err())?,
+                zones,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn passes(&self, site: &Site) -> Result<Vec<Pass>, StoreError> {
+        let stores: HashMap<&str, u16> = site.stores.iter().enumerate().map(|(i, s)| (s.id.as_str(), i as u16)).collect();
+        let mut st = self
+            .conn
+            .prepare("SELECT device, store, start_ms, end_ms, randomized FROM passes ORDER BY start_ms, id")
+            .map_err(self.err())?;
+        let mut rows = st.query([]).map_err(self.err())?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let store_id: String = r.get(1).map_err(self.err())?;
+            let Some(&store) = stores.get(store_id.as_str()) else { continue };
+            out.push(Pass {
+                device: DeviceId::from_i64(r.get(0).map_err(self.err())?),
+                store,
+                start: r.get(2).map_err(self.err())?,
+                end: r.get(3).map_err(self.err())?,
+                randomized: r.get(4).map_err(self.err())?,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn activity(&self) -> Result<Vec<DayActivity>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT device, day, hours_mask, first_ms, last_ms, randomized FROM device_days ORDER BY day, device")
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(DayActivity {
+                    device: DeviceId::from_i64(r.get(0)?),
+                    day: r.get(1)?,
+                    hours_mask: r.get(2)?,
+                    first: r.get(3)?,
+                    last: r.get(4)?,
+                    randomized: r.get(5)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    pub fn drop_counts(&self) -> Result<DropCounts, StoreError> {
+        let mut st = self.conn.prepare("SELECT reason, count FROM drops").map_err(self.err())?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(self.err())?;
+        let mut out = DropCounts::default();
+        for row in rows {
+            let (reason, n) = row.map_err(self.err())?;
+            let r = [DropReason::GroupAddress, DropReason::ImplausibleRssi, DropReason::UnknownSensor, DropReason::Late]
+                .into_iter()
+                .find(|r| r.name() == reason);
+            if let Some(r) = r {
+                out.add(r, n as u64);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn row_to_file(r: &rusqlite::Row<'_>) -> rusqlite::Result<IngestedFile> {
+    Ok(IngestedFile {
+        name: r.get(0)?,
+        content_hash: r.get(1)?,
+        bytes: r.get::<_, i64>(2)? as u64,
+        format: r.get(3)?,
+        records: r.get::<_, i64>(4)? as u64,
+        bad: r.get::<_, i64>(5)? as u64,
+        ingested_ms: r.get(6)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site() -> Site {
+        Site::from_json(
+            r#"{"venue":"T","timezone":"UTC","stores":[{"id":"s1","name":"S","category":"c","polygon":[[0,0],[10,0],[10,10],[0,10]],
+            "zones":[{"id":"front","name":"F","polygon":[[0,0],[10,0],[10,5],[0,5]]}]}],
+            "sensors":[{"id":"a","x":5,"y":2,"store":"s1"}]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn round_trip_and_migration_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert!(store.site().unwrap().is_none());
+        let site = site();
+        let sessions = Sessions {
+            visits: vec![Visit {
+                device: DeviceId(u64::MAX - 3),
+                store: 0,
+                start: 1,
+                end: 200_000,
+                randomized: true,
+                zones: vec![ZoneStay { zone: 0, start: 1, end: 9 }],
+            }],
+            passes: vec![Pass { device: DeviceId(5), store: 0, start: 3, end: 4, randomized: false }],
+        };
+        let act = [DayActivity { device: DeviceId(5), day: 3, hours_mask: 0b10, first: 10, last: 20, randomized: false }];
+        let mut drops = DropCounts::default();
+        drops.add(DropReason::Late, 2);
+        let file = IngestedFile {
+            name: "a.csv".into(),
+            content_hash: "h".into(),
+            bytes: 10,
+            format: "csv".into(),
+            records: 3,
+            bad: 1,
+            ingested_ms: 0,
+        };
+        store
+            .commit_ingest(IngestBatch {
+                site: &site,
+                files: std::slice::from_ref(&file),
+                sessions: &sessions,
+                activity: &act,
+                drops: &drops,
+                pipeline_state: "{}",
+                now_ms: 0,
+            })
+            .unwrap();
+        let act2 = [DayActivity { device: DeviceId(5), day: 3, hours_mask: 0b100, first: 5, last: 15, randomized: false }];
+        store
+            .commit_ingest(IngestBatch {
+                site: &site,
+                files: &[],
+                sessions: &Sessions::default(),
+                activity: &act2,
+                drops: &drops,
+                pipeline_state: "{\"x\":1}",
+                now_ms: 0,
+            })
+            .unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.visits(&site).unwrap(), sessions.visits);
+        assert_eq!(store.passes(&site).unwrap(), sessions.passes);
+        assert_eq!(
+            store.activity().unwrap(),
+            vec![DayActivity { device: DeviceId(5), day: 3, hours_mask: 0b110, first: 5, last: 20, randomized: false }]
+        );
+        assert_eq!(store.drop_counts().unwrap().0[&DropReason::Late], 4);
+        assert_eq!(store.find_ingested("h").unwrap(), Some(file));
+        assert_eq!(store.pipeline_state().unwrap().as_deref(), Some("{\"x\":1}"));
+        assert_eq!(store.require_site().unwrap().venue, "T");
+    }
+}

@@ -1,0 +1,74 @@
+//! Activity: when each device was heard, per local day, for the exclusion rules.
+//!
+//! For every (device, local day) [`Activity`] keeps the set of local hours the device was
+//! heard in (a 24-bit mask) and its first and last observation. Records merge commutatively
+//! (OR of masks, min/max of times), so runs and chunks can be merged in any order. This
+//! module only records; `exclude` decides.
+
+use footfall_core::time::{LocalCalendar, LocalDay};
+use footfall_core::{DeviceId, Millis, Observation};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayActivity {
+    pub device: DeviceId,
+    pub day: LocalDay,
+    pub hours_mask: u32,
+    pub first: Millis,
+    pub last: Millis,
+    pub randomized: bool,
+}
+
+impl DayActivity {
+    pub fn merge(&mut self, o: &DayActivity) {
+        self.hours_mask |= o.hours_mask;
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+    }
+    pub fn hours(&self) -> u32 {
+        self.hours_mask.count_ones()
+    }
+}
+
+#[derive(Clone)]
+pub struct Activity {
+    cal: LocalCalendar,
+    days: HashMap<(DeviceId, LocalDay), DayActivity>,
+}
+
+impl Activity {
+    pub fn new(cal: LocalCalendar) -> Self {
+        Self { cal, days: HashMap::new() }
+    }
+
+    pub fn record(&mut self, o: &Observation) {
+        let (day, hour) = self.cal.day_hour(o.ts);
+        let e = self.days.entry((o.device, day)).or_insert(DayActivity {
+            device: o.device,
+            day,
+            hours_mask: 0,
+            first: o.ts,
+            last: o.ts,
+            randomized: o.randomized,
+        });
+        e.hours_mask |= 1 << hour;
+        e.first = e.first.min(o.ts);
+        e.last = e.last.max(o.ts);
+    }
+
+    /// Take what was recorded so far, in a stable order.
+    pub fn drain(&mut self) -> Vec<DayActivity> {
+        let mut v: Vec<DayActivity> = self.days.drain().map(|(_, a)| a).collect();
+        v.sort_by_key(|a| (a.day, a.device));
+        v
+    }
+
+    pub fn len(&self) -> usize {
+        self.days.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.days.is_empty()
+    }
+}

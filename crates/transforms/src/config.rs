@@ -1,0 +1,70 @@
+//! Every pipeline threshold, with its default and its meaning, in one serde struct that a
+//! `footfall.toml` can override piece by piece. This module owns the names and defaults only.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocateConfig {
+    /// Observations of one device within this many seconds form one location fix.
+    pub window_s: u32,
+    /// A fix is *inside* the store of the strongest sensor when that sensor's mean RSSI over
+    /// the window is at least this (dBm). Sensors may override it in the site file.
+    pub visitor_rssi: i16,
+    /// A device not inside any store is *near* each store whose strongest sensor hears it at
+    /// or above this (dBm): a walk-by candidate.
+    pub pass_rssi: i16,
+}
+
+impl Default for LocateConfig {
+    fn default() -> Self {
+        Self { window_s: 10, visitor_rssi: -67, pass_rssi: -81 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionizeConfig {
+    /// Presence inside a store shorter than this is not a visit (seconds).
+    pub min_dwell_s: u32,
+    /// A visit (or walk-by episode) ends after this long without a fix (seconds).
+    pub idle_timeout_s: u32,
+    /// Observations may arrive this much later than the newest one seen (seconds);
+    /// later ones are dropped and counted as `late`.
+    pub lateness_s: u32,
+}
+
+impl Default for SessionizeConfig {
+    fn default() -> Self {
+        Self { min_dwell_s: 120, idle_timeout_s: 600, lateness_s: 60 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExcludeConfig {
+    /// A device heard in at least this many distinct hours of one local day is a fixed
+    /// device (a PC, printer, POS terminal) and never counts as a person.
+    pub fixed_min_hours: u32,
+    /// A day of *long presence*: first to last observation spans at least this many hours.
+    pub staff_min_hours: f64,
+    /// A device with long presence on at least this many days...
+    pub staff_min_days: u32,
+    /// ...and on at least this share of the days it was seen is staff.
+    pub staff_min_share: f64,
+}
+
+impl Default for ExcludeConfig {
+    fn default() -> Self {
+        Self { fixed_min_hours: 16, staff_min_hours: 5.0, staff_min_days: 2, staff_min_share: 0.5 }
+    }
+}
+
+/// All thresholds of the pipeline.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub locate: LocateConfig,
+    pub sessionize: SessionizeConfig,
+    pub exclude: ExcludeConfig,
+}

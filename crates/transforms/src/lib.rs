@@ -1,0 +1,33 @@
+//! # footfall-transforms
+//!
+//! The verbs of the pipeline, in the order observations meet them:
+//!
+//! 1. [`pseudonymize`]: keyed hash of the MAC; the raw address goes no further.
+//! 2. [`filter`]: drops group addresses, implausible signal, unknown sensors; counts why.
+//! 3. [`reorder`]: event-time reordering within the allowed lateness.
+//! 4. [`activity`]: per device and local day, the hours it was heard (for exclusion).
+//! 5. [`locate`]: sensor RSSI over a short window → store and zone fixes.
+//! 6. [`sessionize`]: fixes → visits (with zone stays) and passes.
+//! 7. [`exclude`]: fixed and staff devices, decided from activity.
+//! 8. [`aggregate`]: visits and passes → metrics per store and hour/day.
+//!
+//! [`pipeline`] strings 1-6 together as one state machine (`push`, `snapshot`/`restore`,
+//! `finish`) that the in-process runner, and later a Kafka consumer, drive. Stateful pieces
+//! take time only from the events they are given (event time), never from the wall clock.
+//! [`config`] holds every threshold with its documented default.
+
+pub mod activity;
+pub mod aggregate;
+pub mod config;
+pub mod exclude;
+pub mod filter;
+pub mod intake;
+pub mod locate;
+pub mod pipeline;
+pub mod pseudonymize;
+pub mod reorder;
+pub mod sessionize;
+
+pub use config::PipelineConfig;
+pub use pipeline::{Pipeline, PipelineOutput};
+pub use pseudonymize::{KEY_LEN, Pseudonymizer};

@@ -1,0 +1,185 @@
+//! Command-line definitions (clap derive). Help texts here are the user's first manual:
+//! each command says what it does, what it reads and writes, and shows an example.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "footfall",
+    version,
+    about = "Privacy-first shopper analytics from WiFi/BLE sensor observations",
+    long_about = "footfall turns the probe requests and adverts that phones send on their own, as heard by \
+sensors in stores, into footfall figures: walk-bys, walk-ins, capture rate, dwell, zones, \
+returning visitors. MAC addresses are keyed-hashed at ingest and never stored.\n\n\
+Start with `footfall demo`, which simulates a small mall, ingests it and prints the report.",
+    after_help = "A 5-minute tour:\n  footfall simulate --out sim/\n  footfall ingest --site sim/site.json --db mall.db sim/observations.csv\n  footfall report --db mall.db\n  footfall eval --db mall.db --truth sim/truth.json"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Simulate a small mall, ingest it and print the report and the accuracy check
+    #[command(long_about = "Simulates a small mall (stores along a corridor, shoppers, staff, fixed devices), \
+ingests the simulated sensor observations into a fresh database, prints the footfall report \
+and compares it with the simulator's ground truth. Everything runs in-process; nothing to install.")]
+    Demo(DemoArgs),
+    /// Write a simulated mall: site file, observations (CSV and JSON lines), POS, ground truth
+    #[command(long_about = "Writes a simulated mall into a folder: site.json (stores, zones, sensors), \
+observations.csv and observations.jsonl (what the sensors heard, with simulated MACs), pos.csv \
+(sales) and truth.json (what really happened, for `footfall eval`). The same seed always gives \
+the same files.\n\nExample: footfall simulate --out sim/ --days 14 --stores 8")]
+    Simulate(SimulateArgs),
+    /// Ingest observation files (CSV or JSON lines) into a database
+    #[command(long_about = "Reads observation files, pseudonymizes every MAC with the deployment key \
+(created on first use beside the database, mode 0600), locates and sessionizes them into visits \
+and walk-bys, and stores the result. The format of each file is detected from its content. Bad \
+lines are counted and reported with their line numbers; the rest of the file is still ingested. \
+A file that is not a known format is an error before anything is written. Re-ingesting a file \
+already ingested (same content) is skipped, so nothing is counted twice; ingesting a stream in \
+several files or runs gives the same result as ingesting it at once.\n\n\
+Example: footfall ingest --site sim/site.json --db mall.db sim/observations.csv")]
+    Ingest(IngestArgs),
+    /// Print the footfall report: per store walk-bys, walk-ins, capture rate, dwell, zones
+    Report(ReportArgs),
+    /// Export data (visits) as CSV or JSON lines
+    Export(ExportArgs),
+    /// Compare what was ingested with a simulator's ground truth and print the error table
+    Eval(EvalArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DbArgs {
+    /// The database file (SQLite; created on first ingest)
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
+    /// Configuration file (TOML) with pipeline thresholds and the key path; see docs/formats.md
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// Number of days to simulate
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
+    /// Number of stores along the corridor
+    #[arg(long, default_value_t = 8)]
+    pub stores: usize,
+    /// Mean shoppers per weekday (Saturdays 1.5x, Sundays closed)
+    #[arg(long, default_value_t = 400)]
+    pub shoppers_per_day: u32,
+    /// Share of shoppers whose phones randomize their MAC (0..1)
+    #[arg(long, default_value_t = 0.0)]
+    pub randomized_share: f64,
+    /// Random seed; the same seed gives the same files
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// Output folder (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Keep the simulated files and database in this folder instead of a temporary one
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Days to simulate
+    #[arg(long, default_value_t = 3)]
+    pub days: u32,
+    /// Stores in the mall
+    #[arg(long, default_value_t = 6)]
+    pub stores: usize,
+    /// Mean shoppers per weekday
+    #[arg(long, default_value_t = 300)]
+    pub shoppers_per_day: u32,
+    /// Random seed
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Site description (JSON; see docs/formats.md). Needed on the first ingest; later ones
+    /// reuse the stored site unless a new one is given
+    #[arg(long, value_name = "FILE")]
+    pub site: Option<PathBuf>,
+    /// Deployment key file [default: the database path with `.key` appended]
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Observation files; the format of each is detected from its content
+    #[arg(required = true, value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// Never draw a progress bar
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Print JSON (every store, day and hour) instead of tables
+    #[arg(long)]
+    pub json: bool,
+    /// Only this store (id)
+    #[arg(long)]
+    pub store: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportWhat {
+    /// One row per visit: pseudonymous device, store, start, end, dwell, zone path. Devices
+    /// with randomized MACs are exported without an id (they are never followed)
+    Visits(ExportVisitsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub what: ExportWhat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportVisitsArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub format: ExportFormat,
+    /// Write to this file (atomically) instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Include devices excluded as fixed or staff
+    #[arg(long)]
+    pub include_excluded: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// truth.json written by `footfall simulate`
+    #[arg(long, value_name = "FILE")]
+    pub truth: PathBuf,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}

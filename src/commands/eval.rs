@@ -1,0 +1,187 @@
+//! `footfall eval`: how close the ingested figures are to a simulator's ground truth, per
+//! store: visits per store-day, capture rate, median dwell and walk-bys, with the targets.
+
+use super::analysis::{self, Analysis};
+use crate::cli::EvalArgs;
+use crate::config::Config;
+use crate::output::{Table, num};
+use anyhow::Context;
+use footfall_transforms::aggregate;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Deserialize)]
+struct TruthStoreDay {
+    store: String,
+    date: String,
+    visits: u64,
+    walk_bys: u64,
+    #[serde(default)]
+    dwell_s: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+struct Truth {
+    store_days: Vec<TruthStoreDay>,
+}
+
+/// Targets of the core issue.
+pub const VISITS_MAPE_TARGET: f64 = 0.05;
+pub const CAPTURE_POINTS_TARGET: f64 = 2.0;
+pub const DWELL_TARGET: f64 = 0.10;
+
+#[derive(Serialize, Default, Clone)]
+pub struct StoreEval {
+    pub store: String,
+    pub truth_visits: u64,
+    pub est_visits: u64,
+    /// Mean absolute percentage error of visits per store-day.
+    pub visits_mape: f64,
+    pub truth_capture: f64,
+    pub est_capture: f64,
+    pub truth_median_dwell_s: f64,
+    pub est_median_dwell_s: f64,
+    pub truth_walk_bys: u64,
+    pub est_walk_bys: u64,
+}
+
+#[derive(Serialize)]
+pub struct EvalReport {
+    pub stores: Vec<StoreEval>,
+    pub overall: StoreEval,
+    pub visits_mape_ok: bool,
+    pub capture_ok: bool,
+    pub dwell_ok: bool,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+fn rate(a: u64, b: u64) -> f64 {
+    if a + b == 0 { 0.0 } else { a as f64 / (a + b) as f64 }
+}
+
+pub fn evaluate(a: &Analysis, truth_path: &Path) -> anyhow::Result<EvalReport> {
+    let text = std::fs::read_to_string(truth_path).with_context(|| format!("reading {}", truth_path.display()))?;
+    let truth: Truth = serde_json::from_str(&text).with_context(|| format!("{} is not a footfall truth file", truth_path.display()))?;
+    let agg = aggregate::aggregate(&a.site, &a.visits, &a.passes);
+    let est: BTreeMap<(&str, &str), (u64, u64)> =
+        agg.daily.iter().filter_map(|r| Some(((r.store.as_str(), r.date.as_deref()?), (r.metrics.walk_ins, r.metrics.walk_bys)))).collect();
+    let mut est_dwell: BTreeMap<u16, Vec<f64>> = BTreeMap::new();
+    for v in &a.visits {
+        est_dwell.entry(v.store).or_default().push(v.dwell_ms() as f64 / 1000.0);
+    }
+    let mut per_store: BTreeMap<&str, (StoreEval, Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for td in &truth.store_days {
+        let e = per_store
+            .entry(td.store.as_str())
+            .or_insert_with(|| (StoreEval { store: td.store.clone(), ..Default::default() }, Vec::new(), Vec::new()));
+        let (ev, ew) = est.get(&(td.store.as_str(), td.date.as_str())).copied().unwrap_or((0, 0));
+        e.0.truth_visits += td.visits;
+        e.0.est_visits += ev;
+        e.0.truth_walk_bys += td.walk_bys;
+        e.0.est_walk_bys += ew;
+        if td.visits > 0 {
+            e.1.push((ev as f64 - td.visits as f64).abs() / td.visits as f64);
+        }
+        e.2.extend(td.dwell_s.iter().copied());
+    }
+    let mut stores = Vec::new();
+    let mut all_ape = Vec::new();
+    let mut all_truth_dwell = Vec::new();
+    let mut overall = StoreEval { store: "*".into(), ..Default::default() };
+    for (id, (mut s, apes, truth_dwell)) in per_store {
+        let idx = a.site.store_index(id);
+        s.visits_mape = apes.iter().sum::<f64>() / apes.len().max(1) as f64;
+        s.truth_capture = rate(s.truth_visits, s.truth_walk_bys);
+        s.est_capture = rate(s.est_visits, s.est_walk_bys);
+        s.truth_median_dwell_s = median(truth_dwell.clone());
+        s.est_median_dwell_s = median(idx.and_then(|i| est_dwell.get(&i).cloned()).unwrap_or_default());
+        overall.truth_visits += s.truth_visits;
+        overall.est_visits += s.est_visits;
+        overall.truth_walk_bys += s.truth_walk_bys;
+        overall.est_walk_bys += s.est_walk_bys;
+        all_ape.extend(apes);
+        all_truth_dwell.extend(truth_dwell);
+        stores.push(s);
+    }
+    overall.visits_mape = all_ape.iter().sum::<f64>() / all_ape.len().max(1) as f64;
+    overall.truth_capture = rate(overall.truth_visits, overall.truth_walk_bys);
+    overall.est_capture = rate(overall.est_visits, overall.est_walk_bys);
+    overall.truth_median_dwell_s = median(all_truth_dwell);
+    overall.est_median_dwell_s = median(a.visits.iter().map(|v| v.dwell_ms() as f64 / 1000.0).collect());
+    let rel = |e: f64, t: f64| if t == 0.0 { 0.0 } else { (e - t).abs() / t };
+    Ok(EvalReport {
+        visits_mape_ok: overall.visits_mape <= VISITS_MAPE_TARGET,
+        capture_ok: stores.iter().all(|s| (s.est_capture - s.truth_capture).abs() * 100.0 <= CAPTURE_POINTS_TARGET),
+        dwell_ok: stores.iter().all(|s| rel(s.est_median_dwell_s, s.truth_median_dwell_s) <= DWELL_TARGET),
+        stores,
+        overall,
+    })
+}
+
+pub fn render(r: &EvalReport) -> String {
+    let mut t = Table::new([
+        "store",
+        "visits truth",
+        "visits est",
+        "visits/day MAPE",
+        "capture truth",
+        "capture est",
+        "diff (pts)",
+        "median dwell truth",
+        "est",
+        "err",
+        "walk-bys truth",
+        "est",
+    ]);
+    for s in r.stores.iter().chain(std::iter::once(&r.overall)) {
+        let dwell_err =
+            if s.truth_median_dwell_s > 0.0 { (s.est_median_dwell_s - s.truth_median_dwell_s) / s.truth_median_dwell_s } else { 0.0 };
+        t.row([
+            s.store.clone(),
+            s.truth_visits.to_string(),
+            s.est_visits.to_string(),
+            format!("{}%", num(s.visits_mape * 100.0, 1)),
+            format!("{}%", num(s.truth_capture * 100.0, 1)),
+            format!("{}%", num(s.est_capture * 100.0, 1)),
+            format!("{:+.1}", (s.est_capture - s.truth_capture) * 100.0),
+            format!("{} min", num(s.truth_median_dwell_s / 60.0, 1)),
+            format!("{} min", num(s.est_median_dwell_s / 60.0, 1)),
+            format!("{:+.1}%", dwell_err * 100.0),
+            s.truth_walk_bys.to_string(),
+            s.est_walk_bys.to_string(),
+        ]);
+    }
+    let ok = |b: bool| if b { "PASS" } else { "FAIL" };
+    format!(
+        "{}\ntargets: visits per store-day MAPE <= {}%: {} ({}%); capture rate within {} points in every store: {}; median dwell within {}% in every store: {}\n",
+        t.render(),
+        VISITS_MAPE_TARGET * 100.0,
+        ok(r.visits_mape_ok),
+        num(r.overall.visits_mape * 100.0, 2),
+        CAPTURE_POINTS_TARGET,
+        ok(r.capture_ok),
+        DWELL_TARGET * 100.0,
+        ok(r.dwell_ok)
+    )
+}
+
+pub fn run(a: EvalArgs) -> anyhow::Result<()> {
+    let config = Config::load(a.db.config.as_deref())?;
+    let analysis = analysis::load(&a.db.db, &config, false)?;
+    let report = evaluate(&analysis, &a.truth)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}

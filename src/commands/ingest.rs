@@ -1,0 +1,201 @@
+//! `footfall ingest`: files → pseudonymized observations → visits and passes → the store,
+//! in one transaction per run.
+
+use crate::cli::IngestArgs;
+use crate::config::Config;
+use crate::output::byte_progress;
+use anyhow::Context;
+use footfall_core::Site;
+use footfall_sources::{Format, SourceReport};
+use footfall_store::keyfile::{self, KeyOrigin};
+use footfall_store::{IngestBatch, IngestedFile, Store};
+use footfall_transforms::filter::{DropCounts, DropReason};
+use footfall_transforms::intake::Intake;
+use footfall_transforms::sessionize::Sessions;
+use footfall_transforms::{Pipeline, Pseudonymizer};
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// What happened to one input.
+pub struct FileOutcome {
+    pub path: PathBuf,
+    pub format: Format,
+    pub report: SourceReport,
+}
+
+pub struct Outcome {
+    pub ingested: Vec<FileOutcome>,
+    /// Inputs not read again, with why.
+    pub skipped: Vec<(PathBuf, String)>,
+    pub drops: DropCounts,
+    pub unknown_sensors: BTreeSet<String>,
+    pub visits: usize,
+    pub passes: usize,
+    pub key_created: Option<PathBuf>,
+}
+
+pub struct Request<'a> {
+    pub db: &'a Path,
+    pub site: Option<&'a Path>,
+    pub config: &'a Config,
+    pub key: Option<&'a Path>,
+    pub inputs: &'a [PathBuf],
+    pub quiet: bool,
+}
+
+fn content_hash(path: &Path) -> anyhow::Result<(String, u64)> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).with_context(|| format!("reading {}", path.display()))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((h.finalize().to_hex().to_string(), n))
+}
+
+fn load_site(path: &Path) -> anyhow::Result<Site> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading site file {}", path.display()))?;
+    Site::from_json(&text).with_context(|| format!("site file {}", path.display()))
+}
+
+pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
+    // Everything that can be checked is checked before anything is written.
+    let new_site = req.site.map(load_site).transpose()?;
+    let mut plan: Vec<(PathBuf, String, u64)> = Vec::new();
+    let mut skipped = Vec::new();
+    for path in req.inputs {
+        let (hash, bytes) = content_hash(path)?;
+        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        footfall_sources::open(file, &path.display().to_string())?;
+        match plan.iter().find(|p| p.1 == hash) {
+            Some(first) => skipped.push((path.clone(), format!("same content as {} earlier in this run", first.0.display()))),
+            None => plan.push((path.clone(), hash, bytes)),
+        }
+    }
+    let mut store = Store::open(req.db)?;
+    let site = match new_site {
+        Some(s) => s,
+        None => store.require_site()?,
+    };
+    let pipeline_config = req.config.pipeline();
+    let mut pipeline = match store.pipeline_state()? {
+        Some(state) => Pipeline::restore(&site, &pipeline_config, &state).context("continuing from the saved pipeline state")?,
+        None => Pipeline::new(&site, pipeline_config),
+    };
+    let key_path = req.config.key_path(req.db, req.key);
+    let (key, origin) = keyfile::load_or_create(&key_path)?;
+    let mut intake = Intake::new(&site, Pseudonymizer::new(key));
+    let mut sessions = Sessions::default();
+    let late_before = pipeline.late();
+
+    let mut todo = Vec::new();
+    for (path, hash, bytes) in plan {
+        match store.find_ingested(&hash)? {
+            Some(prev) => skipped.push((path, format!("same content already ingested as {} ({} observations)", prev.name, prev.records))),
+            None => todo.push((path, hash, bytes)),
+        }
+    }
+    let total: u64 = todo.iter().map(|t| t.2).sum();
+    let pb = byte_progress(total, req.quiet);
+    let mut done = 0u64;
+    let mut ingested = Vec::new();
+    let mut records = Vec::new();
+    let now = super::now_ms();
+    for (path, hash, bytes) in todo {
+        let what = path.display().to_string();
+        let file = std::fs::File::open(&path).with_context(|| format!("opening {what}"))?;
+        let (format, mut source) = footfall_sources::open(file, &what)?;
+        pb.set_message(format!("{} ({})", path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(), format.name()));
+        let report = source.run(
+            &mut |raw| {
+                if let Some(obs) = intake.accept(&raw) {
+                    pipeline.push(obs, &mut sessions);
+                }
+            },
+            &mut |offset| pb.set_position(done + offset),
+        )?;
+        done += bytes;
+        records.push(IngestedFile {
+            name: what,
+            content_hash: hash,
+            bytes,
+            format: format.name().to_string(),
+            records: report.records,
+            bad: report.bad,
+            ingested_ms: now,
+        });
+        ingested.push(FileOutcome { path, format, report });
+    }
+    pb.finish_and_clear();
+    let mut drops = intake.drops.clone();
+    drops.add(DropReason::Late, pipeline.late() - late_before);
+    let activity = pipeline.take_activity();
+    let state = pipeline.snapshot();
+    sessions.sort();
+    store.commit_ingest(IngestBatch {
+        site: &site,
+        files: &records,
+        sessions: &sessions,
+        activity: &activity,
+        drops: &drops,
+        pipeline_state: &state,
+        now_ms: now,
+    })?;
+    Ok(Outcome {
+        ingested,
+        skipped,
+        drops,
+        unknown_sensors: intake.unknown_sensors.clone(),
+        visits: sessions.visits.len(),
+        passes: sessions.passes.len(),
+        key_created: (origin == KeyOrigin::Created).then_some(key_path),
+    })
+}
+
+/// Print what an ingest did, to stderr (stdout stays clean for pipes).
+pub fn print_outcome(o: &Outcome) {
+    if let Some(k) = &o.key_created {
+        eprintln!("created a new deployment key at {} (mode 0600); back it up: without it, new data cannot be linked to old", k.display());
+    }
+    for f in &o.ingested {
+        eprintln!("{}: read as {}: {} observations, {} bad lines", f.path.display(), f.format.name(), f.report.records, f.report.bad);
+        for b in &f.report.bad_samples {
+            eprintln!("  {}:{}", f.path.display(), b);
+        }
+        if f.report.bad > f.report.bad_samples.len() as u64 {
+            eprintln!("  ... and {} more bad lines", f.report.bad - f.report.bad_samples.len() as u64);
+        }
+    }
+    for (p, why) in &o.skipped {
+        eprintln!("{}: skipped: {why}", p.display());
+    }
+    if o.drops.total() > 0 {
+        let parts: Vec<String> = o.drops.0.iter().map(|(r, n)| format!("{} {}", n, r.name().replace('_', " "))).collect();
+        eprintln!("dropped: {}", parts.join(", "));
+    }
+    if !o.unknown_sensors.is_empty() {
+        eprintln!("unknown sensors (not in the site file): {}", o.unknown_sensors.iter().cloned().collect::<Vec<_>>().join(", "));
+    }
+    eprintln!("stored {} finished visits and {} walk-bys (visits still open are kept in the pipeline state)", o.visits, o.passes);
+}
+
+pub fn run(a: IngestArgs) -> anyhow::Result<()> {
+    let config = Config::load(a.db.config.as_deref())?;
+    let outcome = ingest(Request {
+        db: &a.db.db,
+        site: a.site.as_deref(),
+        config: &config,
+        key: a.key.as_deref(),
+        inputs: &a.inputs,
+        quiet: a.quiet,
+    })?;
+    print_outcome(&outcome);
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! One module per command; `run` dispatches. Shared loading of analysed data lives in
+//! `analysis`.
+
+mod analysis;
+mod demo;
+mod eval;
+mod export;
+mod ingest;
+mod report;
+mod simulate;
+
+use crate::cli::{Cli, Command, ExportWhat};
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::Simulate(a) => simulate::run(a),
+        Command::Ingest(a) => ingest::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Export(a) => match a.what {
+            ExportWhat::Visits(v) => export::visits(v),
+        },
+        Command::Eval(a) => eval::run(a),
+    }
+}
+
+/// Wall-clock now in UTC milliseconds: the one place the binary reads the clock (for
+/// bookkeeping such as "ingested at"; analysis runs on event time only).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}

@@ -1,0 +1,55 @@
+//! The optional configuration file (TOML): pipeline thresholds and where the key lives.
+//! Every field has a default, so no file is needed; unknown fields are an error, so a typo
+//! is not silently ignored. The sections mirror `footfall_transforms::config`.
+
+use anyhow::Context;
+use footfall_transforms::PipelineConfig;
+use footfall_transforms::config::{ExcludeConfig, LocateConfig, SessionizeConfig};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Path of the deployment key file; default: the database path + `.key`.
+    pub key_file: Option<PathBuf>,
+    pub locate: LocateConfig,
+    pub sessionize: SessionizeConfig,
+    pub exclude: ExcludeConfig,
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let Some(path) = path else { return Ok(Config::default()) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+    }
+
+    pub fn pipeline(&self) -> PipelineConfig {
+        PipelineConfig { locate: self.locate.clone(), sessionize: self.sessionize.clone(), exclude: self.exclude.clone() }
+    }
+
+    /// The key file for a database.
+    pub fn key_path(&self, db: &Path, flag: Option<&Path>) -> PathBuf {
+        if let Some(p) = flag.or(self.key_file.as_deref()) {
+            return p.to_path_buf();
+        }
+        let mut s = db.as_os_str().to_owned();
+        s.push(".key");
+        PathBuf::from(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_config_and_typos() {
+        let c: Config = toml::from_str("[locate]\nvisitor_rssi = -70\n").unwrap();
+        assert_eq!(c.pipeline().locate.visitor_rssi, -70);
+        assert_eq!(c.pipeline().locate.pass_rssi, LocateConfig::default().pass_rssi);
+        assert!(toml::from_str::<Config>("[locate]\nvisitor_rsi = -70\n").is_err());
+        assert_eq!(c.key_path(Path::new("a/m.db"), None), PathBuf::from("a/m.db.key"));
+    }
+}

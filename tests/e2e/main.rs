@@ -1,0 +1,53 @@
+//! End-to-end tests: the real `footfall` binary on fixtures and simulated malls.
+//! One test binary, one module per topic (ripgrep's habit).
+
+mod cli;
+mod ingest;
+mod invariance;
+mod privacy;
+mod simulated;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Run the binary with arguments; return its output (never panics on a failing exit).
+pub fn footfall(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_footfall")).args(args).output().expect("running footfall")
+}
+
+/// Run and require success; return stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = footfall(args);
+    assert!(
+        out.status.success(),
+        "footfall {args:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// A small simulated mall written into `dir` (cached per test by folder).
+pub fn simulate(dir: &Path, days: u32, stores: u32, shoppers: u32) {
+    ok(&[
+        "simulate",
+        "--out",
+        s(dir),
+        "--days",
+        &days.to_string(),
+        "--stores",
+        &stores.to_string(),
+        "--shoppers-per-day",
+        &shoppers.to_string(),
+        "--seed",
+        "7",
+    ]);
+}

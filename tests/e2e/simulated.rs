@@ -1,0 +1,24 @@
+//! A simulated mall, ingested, comes out close to its ground truth (loose bounds here; the
+//! 14-day, 8-store figures are printed by `footfall eval` and recorded in docs/accuracy.md).
+
+use super::{ok, s, simulate};
+
+#[test]
+fn small_mall_is_close_to_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    simulate(&sim, 3, 4, 200);
+    let db = dir.path().join("m.db");
+    ok(&["ingest", "--site", s(&sim.join("site.json")), "--db", s(&db), "--quiet", s(&sim.join("observations.csv"))]);
+    let eval: serde_json::Value =
+        serde_json::from_str(&ok(&["eval", "--db", s(&db), "--truth", s(&sim.join("truth.json")), "--json"])).unwrap();
+    let o = &eval["overall"];
+    let f = |k: &str| o[k].as_f64().unwrap();
+    assert!(f("truth_visits") > 100.0, "{o}");
+    assert!((f("est_visits") - f("truth_visits")).abs() / f("truth_visits") < 0.10, "{o}");
+    assert!((f("est_capture") - f("truth_capture")).abs() < 0.04, "{o}");
+    assert!((f("est_median_dwell_s") - f("truth_median_dwell_s")).abs() / f("truth_median_dwell_s") < 0.15, "{o}");
+    // The report shows fixed and staff devices excluded.
+    let report = ok(&["report", "--db", s(&db)]);
+    assert!(report.contains("excluded as non-shoppers: 4 fixed and 8 staff devices"), "{report}");
+}
