@@ -1,1 +1,81 @@
-fn main() {}
+//! CSV → visits → hourly metrics, the core hot path, measured end to end in memory:
+//! parse the CSV, pseudonymize, filter, reorder, locate, sessionize, then aggregate per
+//! store and hour. The SQLite write is left out (it is per visit, not per observation).
+//!
+//! Input: `FOOTFALL_BENCH_CSV` and `FOOTFALL_BENCH_SITE` (as written by `footfall simulate`;
+//! `scripts/bench` sets them and runs DuckDB on the same file). Without them, a small mall
+//! is simulated into `target/bench/default/` first.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use footfall_core::Site;
+use footfall_transforms::intake::Intake;
+use footfall_transforms::sessionize::Sessions;
+use footfall_transforms::{Pipeline, PipelineConfig, Pseudonymizer, aggregate, runner};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn inputs() -> (PathBuf, PathBuf) {
+    if let (Ok(csv), Ok(site)) = (std::env::var("FOOTFALL_BENCH_CSV"), std::env::var("FOOTFALL_BENCH_SITE")) {
+        return (csv.into(), site.into());
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/default");
+    if !dir.join("observations.csv").exists() {
+        let cfg = footfall_sim::SimConfig { days: 1, stores: 8, ..Default::default() };
+        footfall_sim::write_all(&cfg, &dir, &mut |_, _| {}).expect("simulating the bench input");
+    }
+    (dir.join("observations.csv"), dir.join("site.json"))
+}
+
+/// One full run; returns (rows read, visits, hourly rows).
+pub fn run_once(csv: &std::path::Path, site: &Site) -> (u64, usize, usize) {
+    let mut intake = Intake::new(site, Pseudonymizer::new([7; 32]));
+    let mut pipeline = Pipeline::new(site, PipelineConfig::default());
+    let mut sessions = Sessions::default();
+    let file = std::fs::File::open(csv).expect("bench csv");
+    let (_, mut source) = footfall_sources::open(file, "bench").expect("bench csv format");
+    let report = runner::run(&mut intake, &mut pipeline, &mut sessions, |emit| source.run(emit, &mut |_| {})).expect("bench read");
+    pipeline.finish(&mut sessions);
+    let agg = aggregate::aggregate(site, &sessions.visits, &sessions.passes);
+    (report.records, sessions.visits.len(), agg.hourly.len())
+}
+
+fn parse_only(csv: &std::path::Path, site: &Site) -> u64 {
+    let mut intake = Intake::new(site, Pseudonymizer::new([7; 32]));
+    let file = std::fs::File::open(csv).expect("bench csv");
+    let (_, mut source) = footfall_sources::open(file, "bench").expect("bench csv format");
+    let mut n = 0u64;
+    source
+        .run(
+            &mut |raw| {
+                if let Some(o) = intake.accept(&raw) {
+                    n += o.rssi.unsigned_abs() as u64;
+                }
+            },
+            &mut |_| {},
+        )
+        .expect("bench read");
+    n
+}
+
+fn bench(c: &mut Criterion) {
+    let (csv, site_path) = inputs();
+    let site = Site::from_json(&std::fs::read_to_string(&site_path).expect("site")).expect("valid site");
+    let (rows, visits, hourly) = run_once(&csv, &site);
+    eprintln!("bench input {}: {rows} rows -> {visits} visits, {hourly} hourly rows", csv.display());
+    let mut g = c.benchmark_group("csv_to_hourly");
+    g.throughput(Throughput::Elements(rows));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.bench_function("footfall", |b| b.iter(|| run_once(&csv, &site)));
+    g.finish();
+    // The first stage alone (parse, filter, pseudonymize), to see which stage bounds the run.
+    let mut g = c.benchmark_group("csv_parse_pseudonymize");
+    g.throughput(Throughput::Elements(rows));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(10));
+    g.bench_function("footfall", |b| b.iter(|| parse_only(&csv, &site)));
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

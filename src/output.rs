@@ -70,13 +70,20 @@ pub fn num(v: f64, decimals: usize) -> String {
 
 /// A byte-progress bar on stderr when it is a terminal; hidden otherwise or when `quiet`.
 pub fn byte_progress(total: u64, quiet: bool) -> ProgressBar {
+    progress(total, quiet, "{spinner} {msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})")
+}
+
+/// A progress bar counting steps (e.g. simulated days), same visibility rules.
+pub fn step_progress(total: u64, quiet: bool) -> ProgressBar {
+    progress(total, quiet, "{spinner} {msg} [{bar:30}] {pos}/{len} ({eta})")
+}
+
+fn progress(total: u64, quiet: bool, template: &str) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})")
-    {
+    if let Ok(style) = ProgressStyle::with_template(template) {
         pb.set_style(style.progress_chars("=> "));
     }
     pb

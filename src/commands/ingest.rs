@@ -12,7 +12,7 @@ use footfall_store::{IngestBatch, IngestedFile, Store};
 use footfall_transforms::filter::{DropCounts, DropReason};
 use footfall_transforms::intake::Intake;
 use footfall_transforms::sessionize::Sessions;
-use footfall_transforms::{Pipeline, Pseudonymizer};
+use footfall_transforms::{Pipeline, Pseudonymizer, runner};
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -113,14 +113,8 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
         let file = std::fs::File::open(&path).with_context(|| format!("opening {what}"))?;
         let (format, mut source) = footfall_sources::open(file, &what)?;
         pb.set_message(format!("{} ({})", path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(), format.name()));
-        let report = source.run(
-            &mut |raw| {
-                if let Some(obs) = intake.accept(&raw) {
-                    pipeline.push(obs, &mut sessions);
-                }
-            },
-            &mut |offset| pb.set_position(done + offset),
-        )?;
+        let report =
+            runner::run(&mut intake, &mut pipeline, &mut sessions, |emit| source.run(emit, &mut |offset| pb.set_position(done + offset)))?;
         done += bytes;
         records.push(IngestedFile {
             name: what,

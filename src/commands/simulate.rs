@@ -1,7 +1,7 @@
 //! `footfall simulate`: write a simulated mall (site, observations, POS, truth) to a folder.
 
 use crate::cli::{SimArgs, SimulateArgs};
-use crate::output::byte_progress;
+use crate::output::step_progress;
 use footfall_sim::SimConfig;
 use std::path::Path;
 
@@ -18,7 +18,7 @@ pub fn config(a: &SimArgs) -> SimConfig {
 
 /// Simulate into `out`, with a day-by-day progress bar on a terminal.
 pub fn write(cfg: &SimConfig, out: &Path, quiet: bool) -> anyhow::Result<()> {
-    let pb = byte_progress(cfg.days as u64, quiet);
+    let pb = step_progress(cfg.days as u64, quiet);
     pb.set_message("simulating days");
     let summary = footfall_sim::write_all(cfg, out, &mut |done, _| pb.set_position(done as u64))?;
     pb.finish_and_clear();

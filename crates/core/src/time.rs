@@ -46,6 +46,34 @@ fn digits(b: &[u8], at: usize, n: usize) -> Result<u32, TimeParseError> {
 
 /// Parse an RFC 3339 timestamp (`T` or space separator, optional fraction, `Z` or offset).
 pub fn parse_rfc3339(s: &[u8]) -> Result<Millis, TimeParseError> {
+    Rfc3339Parser::default().parse(s)
+}
+
+/// An RFC 3339 parser that remembers the last date it converted: inputs are sorted by time,
+/// so consecutive lines almost always share the date and skip the calendar arithmetic.
+#[derive(Default, Clone, Debug)]
+pub struct Rfc3339Parser {
+    date: [u8; 10],
+    days: i64,
+}
+
+impl Rfc3339Parser {
+    pub fn parse(&mut self, s: &[u8]) -> Result<Millis, TimeParseError> {
+        parse_with(s, |y, mo, d, date| {
+            if date == self.date {
+                return Ok(self.days);
+            }
+            if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) {
+                return Err(TimeParseError);
+            }
+            self.days = days_from_civil(y, mo, d);
+            self.date.copy_from_slice(date);
+            Ok(self.days)
+        })
+    }
+}
+
+fn parse_with(s: &[u8], mut days_of: impl FnMut(i64, u32, u32, &[u8]) -> Result<i64, TimeParseError>) -> Result<Millis, TimeParseError> {
     if s.len() < 20 || s[4] != b'-' || s[7] != b'-' || s[13] != b':' || s[16] != b':' {
         return Err(TimeParseError);
     }
@@ -58,7 +86,7 @@ pub fn parse_rfc3339(s: &[u8]) -> Result<Millis, TimeParseError> {
     let h = digits(s, 11, 2)? as i64;
     let mi = digits(s, 14, 2)? as i64;
     let se = digits(s, 17, 2)? as i64;
-    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60 {
+    if h > 23 || mi > 59 || se > 60 {
         return Err(TimeParseError);
     }
     let mut i = 19;
@@ -93,7 +121,7 @@ pub fn parse_rfc3339(s: &[u8]) -> Result<Millis, TimeParseError> {
         }
         _ => return Err(TimeParseError),
     };
-    let days = days_from_civil(y, mo, d);
+    let days = days_of(y, mo, d, &s[..10])?;
     let secs = days * 86_400 + h * 3600 + mi * 60 + se - offset_min * 60;
     Ok(secs * 1000 + ms)
 }

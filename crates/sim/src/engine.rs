@@ -192,7 +192,9 @@ pub(crate) fn run(
     let mut staff: Vec<(u16, Phone)> = (0..n_stores * cfg.staff_per_store as usize)
         .map(|i| {
             let mut r = Rng::derive(seed, &[TAG_STAFF, i as u64]);
-            let mean = r.range(6.0, 12.0);
+            // A working day's phone mostly sits idle in a pocket or locker: it scans far less
+            // often than a shopper's phone in hand.
+            let mean = r.range(30.0, 90.0);
             ((i / cfg.staff_per_store as usize) as u16, Phone::new(r, &mut macs, &PHONE_OUIS, false, mean))
         })
         .collect();

@@ -7,7 +7,7 @@
 
 use crate::lines::{LineReader, excerpt};
 use crate::{Emit, Progress, Source, SourceError, SourceReport};
-use footfall_core::time::parse_rfc3339;
+use footfall_core::time::Rfc3339Parser;
 use footfall_core::{MacAddr, RadioKind, RawObservation};
 use std::io::Read;
 
@@ -16,11 +16,12 @@ pub const REQUIRED_COLUMNS: [&str; 4] = ["time", "sensor", "mac", "rssi"];
 
 pub struct CsvSource<R> {
     lines: LineReader<R>,
+    times: Rfc3339Parser,
 }
 
 impl<R: Read> CsvSource<R> {
     pub fn new(input: R, what: impl Into<String>) -> Self {
-        Self { lines: LineReader::new(input, what) }
+        Self { lines: LineReader::new(input, what), times: Rfc3339Parser::default() }
     }
 }
 
@@ -89,7 +90,7 @@ impl LineError {
     }
 }
 
-fn parse_line<'a>(c: &Columns, line: &'a [u8]) -> Result<RawObservation<'a>, LineError> {
+fn parse_line<'a>(c: &Columns, times: &mut Rfc3339Parser, line: &'a [u8]) -> Result<RawObservation<'a>, LineError> {
     let mut fields: [&[u8]; 16] = [&[]; 16];
     let mut n = 0;
     let mut rest = line;
@@ -114,7 +115,7 @@ fn parse_line<'a>(c: &Columns, line: &'a [u8]) -> Result<RawObservation<'a>, Lin
     if n != c.count || n > 16 {
         return Err(LineError::Fields(c.count, n));
     }
-    let ts = parse_rfc3339(unquote(fields[c.time])).map_err(|_| LineError::Time)?;
+    let ts = times.parse(unquote(fields[c.time])).map_err(|_| LineError::Time)?;
     let sensor = std::str::from_utf8(unquote(fields[c.sensor])).map_err(|_| LineError::Sensor)?.trim();
     if sensor.is_empty() {
         return Err(LineError::Sensor);
@@ -160,7 +161,7 @@ impl<R: Read> Source for CsvSource<R> {
             if line.is_empty() {
                 continue;
             }
-            match parse_line(&cols, line) {
+            match parse_line(&cols, &mut self.times, line) {
                 Ok(obs) => {
                     report.records += 1;
                     emit(obs);

@@ -7,8 +7,8 @@
 
 use footfall_core::time::{LocalCalendar, LocalDay};
 use footfall_core::{DeviceId, Millis, Observation};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DayActivity {
@@ -34,12 +34,12 @@ impl DayActivity {
 #[derive(Clone)]
 pub struct Activity {
     cal: LocalCalendar,
-    days: HashMap<(DeviceId, LocalDay), DayActivity>,
+    days: FxHashMap<(DeviceId, LocalDay), DayActivity>,
 }
 
 impl Activity {
     pub fn new(cal: LocalCalendar) -> Self {
-        Self { cal, days: HashMap::new() }
+        Self { cal, days: FxHashMap::default() }
     }
 
     pub fn record(&mut self, o: &Observation) {

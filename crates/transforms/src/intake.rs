@@ -8,13 +8,14 @@
 use crate::filter::{self, DropCounts, DropReason};
 use crate::pseudonymize::Pseudonymizer;
 use footfall_core::{Observation, RawObservation, Site};
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
 
 const MAX_UNKNOWN_NAMES: usize = 20;
 
 pub struct Intake {
     pseudo: Pseudonymizer,
-    sensors: HashMap<String, u16>,
+    sensors: FxHashMap<String, u16>,
     pub drops: DropCounts,
     pub unknown_sensors: BTreeSet<String>,
     pub accepted: u64,

@@ -11,6 +11,7 @@
 //! 7. [`exclude`]: fixed and staff devices, decided from activity.
 //! 8. [`aggregate`]: visits and passes → metrics per store and hour/day.
 //!
+//! [`runner`] drives a source through intake and the pipeline on two threads.
 //! [`pipeline`] strings 1-6 together as one state machine (`push`, `snapshot`/`restore`,
 //! `finish`) that the in-process runner, and later a Kafka consumer, drive. Stateful pieces
 //! take time only from the events they are given (event time), never from the wall clock.
@@ -26,6 +27,7 @@ pub mod locate;
 pub mod pipeline;
 pub mod pseudonymize;
 pub mod reorder;
+pub mod runner;
 pub mod sessionize;
 
 pub use config::PipelineConfig;

@@ -10,8 +10,8 @@
 
 use crate::config::LocateConfig;
 use footfall_core::{DeviceId, Millis, Observation, Site};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// Where one device was during one window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,12 +63,12 @@ struct Window {
 pub struct StrongestSensor {
     window_ms: Millis,
     pass_rssi: i16,
-    open: HashMap<DeviceId, Window>,
+    open: FxHashMap<DeviceId, Window>,
 }
 
 impl StrongestSensor {
     pub fn new(cfg: &LocateConfig) -> Self {
-        Self { window_ms: cfg.window_s as Millis * 1000, pass_rssi: cfg.pass_rssi, open: HashMap::new() }
+        Self { window_ms: cfg.window_s as Millis * 1000, pass_rssi: cfg.pass_rssi, open: FxHashMap::default() }
     }
 
     fn close(&self, map: &SensorMap, device: DeviceId, w: &Window, out: &mut Vec<Fix>) {

@@ -8,7 +8,7 @@
 //! in memory (never persisted) because hashing every frame is the hottest step of ingest.
 
 use footfall_core::{DeviceId, MacAddr, Observation, RawObservation};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 pub const KEY_LEN: usize = 32;
 const CACHE_MAX: usize = 1 << 20;
@@ -16,13 +16,13 @@ const CACHE_MAX: usize = 1 << 20;
 pub struct Pseudonymizer {
     key: [u8; KEY_LEN],
     ie_key: [u8; KEY_LEN],
-    cache: HashMap<[u8; 6], DeviceId>,
+    cache: FxHashMap<[u8; 6], DeviceId>,
 }
 
 impl Pseudonymizer {
     pub fn new(key: [u8; KEY_LEN]) -> Self {
         let ie_key = blake3::derive_key("footfall 2026 information-element fingerprint", &key);
-        Self { key, ie_key, cache: HashMap::new() }
+        Self { key, ie_key, cache: FxHashMap::default() }
     }
 
     /// The pseudonym of a MAC under this key.

@@ -9,7 +9,7 @@
 
 use footfall_core::{Millis, Observation};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Reorder {
@@ -17,13 +17,14 @@ pub struct Reorder {
     newest: Millis,
     /// Everything before this was released; older arrivals are late.
     released: Millis,
-    buckets: BTreeMap<i64, Vec<Observation>>,
+    /// One-second buckets in increasing key order.
+    buckets: VecDeque<(i64, Vec<Observation>)>,
     pub late: u64,
 }
 
 impl Reorder {
     pub fn new(lateness: Millis) -> Self {
-        Self { lateness, newest: Millis::MIN, released: Millis::MIN, buckets: BTreeMap::new(), late: 0 }
+        Self { lateness, newest: Millis::MIN, released: Millis::MIN, buckets: VecDeque::new(), late: 0 }
     }
 
     /// Accept one observation; ready ones are appended to `out` in time order.
@@ -33,7 +34,17 @@ impl Reorder {
             return;
         }
         let key = o.ts.div_euclid(1000);
-        self.buckets.entry(key).or_default().push(o);
+        match self.buckets.back_mut() {
+            Some((k, v)) if *k == key => v.push(o),
+            Some((k, _)) if *k > key => {
+                let i = self.buckets.partition_point(|(k, _)| *k < key);
+                match self.buckets.get_mut(i) {
+                    Some((k, v)) if *k == key => v.push(o),
+                    _ => self.buckets.insert(i, (key, vec![o])),
+                }
+            }
+            _ => self.buckets.push_back((key, vec![o])),
+        }
         if o.ts > self.newest {
             self.newest = o.ts;
             self.release_until(self.newest.saturating_sub(self.lateness), out);
@@ -41,12 +52,12 @@ impl Reorder {
     }
 
     fn release_until(&mut self, watermark: Millis, out: &mut Vec<Observation>) {
-        while let Some(entry) = self.buckets.first_entry() {
-            let end = (*entry.key() + 1) * 1000;
+        while let Some((key, _)) = self.buckets.front() {
+            let end = (*key + 1) * 1000;
             if end > watermark {
                 break;
             }
-            let mut v = entry.remove();
+            let Some((_, mut v)) = self.buckets.pop_front() else { break };
             v.sort_by_key(|o| o.ts);
             out.extend(v);
             self.released = end;
@@ -59,7 +70,7 @@ impl Reorder {
     }
 
     pub fn held(&self) -> usize {
-        self.buckets.values().map(Vec::len).sum()
+        self.buckets.iter().map(|(_, v)| v.len()).sum()
     }
 }
 

@@ -12,8 +12,8 @@
 use crate::config::SessionizeConfig;
 use crate::locate::Fix;
 use footfall_core::{DeviceId, Millis, Pass, Visit, ZoneStay};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct InsideRun {
@@ -61,12 +61,12 @@ impl Sessions {
 pub struct Sessionizer {
     min_dwell: Millis,
     idle: Millis,
-    devices: HashMap<DeviceId, DeviceState>,
+    devices: FxHashMap<DeviceId, DeviceState>,
 }
 
 impl Sessionizer {
     pub fn new(cfg: &SessionizeConfig) -> Self {
-        Self { min_dwell: cfg.min_dwell_s as Millis * 1000, idle: cfg.idle_timeout_s as Millis * 1000, devices: HashMap::new() }
+        Self { min_dwell: cfg.min_dwell_s as Millis * 1000, idle: cfg.idle_timeout_s as Millis * 1000, devices: FxHashMap::default() }
     }
 
     fn finish_run(&self, device: DeviceId, randomized: bool, ep: &mut Episode, out: &mut Sessions) {
