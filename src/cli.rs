@@ -13,7 +13,7 @@ use std::path::PathBuf;
 sensors in stores, into footfall figures: walk-bys, walk-ins, capture rate, dwell, zones, \
 returning visitors. MAC addresses are keyed-hashed at ingest and never stored.\n\n\
 Start with `footfall demo`, which simulates a small mall, ingests it and prints the report.",
-    after_help = "A 5-minute tour:\n  footfall simulate --out sim/\n  footfall ingest --site sim/site.json --db mall.db sim/observations.csv\n  footfall report --db mall.db\n  footfall eval --db mall.db --truth sim/truth.json"
+    after_help = "A 5-minute tour:\n  footfall simulate --out sim/ --days 3\n  footfall ingest --site sim/site.json --db mall.db sim/observations.csv\n  footfall report --db mall.db\n  footfall eval --db mall.db --truth sim/truth.json"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -39,8 +39,10 @@ the same files.\n\nExample: footfall simulate --out sim/ --days 14 --stores 8")]
 and walk-bys, and stores the result. The format of each file is detected from its content. Bad \
 lines are counted and reported with their line numbers; the rest of the file is still ingested. \
 A file that is not a known format is an error before anything is written. Re-ingesting a file \
-already ingested (same content) is skipped, so nothing is counted twice; ingesting a stream in \
-several files or runs gives the same result as ingesting it at once.\n\n\
+already ingested (same content) is skipped, so nothing is counted twice. Ingesting a stream in \
+several files or runs, in time order, gives the same result as ingesting it at once; observations \
+older than the allowed lateness (default 60 s) behind the newest already seen are dropped and \
+counted as late, so ingest older files first.\n\n\
 Example: footfall ingest --site sim/site.json --db mall.db sim/observations.csv")]
     Ingest(IngestArgs),
     /// Print the footfall report: per store walk-bys, walk-ins, capture rate, dwell, zones
@@ -56,15 +58,16 @@ pub struct DbArgs {
     /// The database file (SQLite; created on first ingest)
     #[arg(long, value_name = "FILE")]
     pub db: PathBuf,
-    /// Configuration file (TOML) with pipeline thresholds and the key path; see docs/formats.md
+    /// Configuration file (TOML) with pipeline thresholds ([locate], [sessionize], [exclude]) and,
+    /// for ingest, key_file; see docs/formats.md
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
-    /// Number of days to simulate
-    #[arg(long, default_value_t = 14)]
+    /// Number of days to simulate (the default 14 days writes about 3 GB)
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=366))]
     pub days: u32,
     /// Number of stores along the corridor
     #[arg(long, default_value_t = 8)]
@@ -162,6 +165,7 @@ pub enum ExportFormat {
 pub struct ExportVisitsArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    /// Output format
     #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
     pub format: ExportFormat,
     /// Write to this file (atomically) instead of standard output

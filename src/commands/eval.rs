@@ -179,9 +179,9 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let analysis = analysis::load(&a.db.db, &config, false)?;
     let report = evaluate(&analysis, &a.truth)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::output::print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
-        print!("{}", render(&report));
+        crate::output::print(&render(&report))?;
     }
     Ok(())
 }

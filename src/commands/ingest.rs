@@ -79,6 +79,9 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
             None => plan.push((path.clone(), hash, bytes)),
         }
     }
+    if new_site.is_none() && !req.db.exists() {
+        anyhow::bail!("database {} does not exist yet: give the site file with --site SITE.json on the first ingest", req.db.display());
+    }
     let mut store = Store::open(req.db)?;
     let site = match new_site {
         Some(s) => s,
@@ -173,6 +176,11 @@ pub fn print_outcome(o: &Outcome) {
     if o.drops.total() > 0 {
         let parts: Vec<String> = o.drops.0.iter().map(|(r, n)| format!("{} {}", n, r.name().replace('_', " "))).collect();
         eprintln!("dropped: {}", parts.join(", "));
+    }
+    if let Some(late) = o.drops.0.get(&footfall_transforms::filter::DropReason::Late) {
+        eprintln!(
+            "warning: {late} observations arrived later than the allowed lateness behind newer ones and were dropped; ingest files in time order (or raise [sessionize] lateness_s)"
+        );
     }
     if !o.unknown_sensors.is_empty() {
         eprintln!("unknown sensors (not in the site file): {}", o.unknown_sensors.iter().cloned().collect::<Vec<_>>().join(", "));

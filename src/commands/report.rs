@@ -92,6 +92,10 @@ pub fn render(a: &Analysis, agg: &Aggregates) -> String {
     ));
 
     out.push_str("Stores, whole period\n");
+    out.push_str(
+        "(new / returning / untracked count walk-ins: by a device new to the store, by one seen there on an earlier day, \
+         or by one with a randomized MAC, which is never followed across days)\n",
+    );
     let mut t = Table::new([
         "store",
         "walk-bys",
@@ -185,9 +189,9 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
             excluded_passes: analysis.excluded_passes,
             aggregates: &agg,
         };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::output::print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
-        print!("{}", render(&analysis, &agg));
+        crate::output::print(&render(&analysis, &agg))?;
     }
     Ok(())
 }

@@ -92,3 +92,15 @@ fn invalid_site_names_the_store_field_and_reason() {
     assert!(err.contains(r#"sensors[2] (id "s2-a").store: unknown store id "s9""#), "{err}");
     assert!(!db.exists());
 }
+
+#[test]
+fn first_ingest_without_site_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("obs.csv");
+    std::fs::write(&csv, csv_with_bad_lines()).unwrap();
+    let db = dir.path().join("m.db");
+    let out = footfall(&["ingest", "--db", s(&db), s(&csv)]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--site"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!db.exists());
+}

@@ -23,9 +23,9 @@ pub struct SiteIssue {
 /// A site file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
-    #[error("site file is not valid JSON for the site format at line {line}, column {column}: {message}")]
+    #[error("not valid JSON for the site format at line {line}, column {column}: {message}")]
     Json { line: usize, column: usize, message: String },
-    #[error("site file has {} problem(s):\n{}", .0.len(), .0.iter().map(|i| format!("  - {}: {}", i.path, i.reason)).collect::<Vec<_>>().join("\n"))]
+    #[error("{} problem(s):\n{}", .0.len(), .0.iter().map(|i| format!("  - {}: {}", i.path, i.reason)).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<SiteIssue>),
 }
 
@@ -158,8 +158,11 @@ fn store_path(i: usize, s: &Store) -> String {
 impl Site {
     /// Parse and validate a site file's contents.
     pub fn from_json(text: &str) -> Result<Site, SiteError> {
-        let site: Site =
-            serde_json::from_str(text).map_err(|e| SiteError::Json { line: e.line(), column: e.column(), message: e.to_string() })?;
+        let site: Site = serde_json::from_str(text).map_err(|e| {
+            let m = e.to_string();
+            let message = m.find(" at line ").map(|i| m[..i].to_string()).unwrap_or(m);
+            SiteError::Json { line: e.line(), column: e.column(), message }
+        })?;
         site.validated()
     }
 

@@ -73,6 +73,7 @@ mod tests {
         assert_eq!(detect(b"time,sensor,mac,rssi\n"), Some(Format::Csv));
         assert_eq!(detect(b"\xEF\xBB\xBFrssi,mac,sensor,time\n"), Some(Format::Csv));
         assert_eq!(detect(b"\n  {\"ts\":1}"), Some(Format::Jsonl));
+        assert_eq!(detect(b"\xEF\xBB\xBF{\"ts\":1}"), Some(Format::Jsonl));
         assert_eq!(detect(b"\xd4\xc3\xb2\xa1"), None);
         assert_eq!(detect(b""), None);
     }

@@ -77,6 +77,7 @@ impl<R: Read> Source for JsonlSource<R> {
         let mut first = true;
         let mut since_progress = 0u32;
         while let Some((no, line)) = self.lines.next_line()? {
+            let line = if first { line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line) } else { line };
             let trimmed = line.trim_ascii();
             if trimmed.is_empty() {
                 continue;
@@ -164,6 +165,13 @@ not json
         assert_eq!(got[1].0, 1_772_445_600_000);
         assert_eq!(got[2].0, 1_772_445_600_500);
         assert_eq!(got[2].1, "s1");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored() {
+        let text = "\u{feff}{\"ts\":\"2026-03-02T10:00:00Z\",\"sensor\":\"s1\",\"mac\":\"aa:bb:cc:dd:ee:01\",\"rssi\":-60}\n";
+        let rep = JsonlSource::new(text.as_bytes(), "bom.jsonl").run(&mut |_| {}, &mut |_| {}).unwrap();
+        assert_eq!((rep.records, rep.bad), (1, 0));
     }
 
     #[test]

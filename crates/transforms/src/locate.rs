@@ -130,6 +130,20 @@ impl StrongestSensor {
     pub fn finish(&mut self, map: &SensorMap, out: &mut Vec<Fix>) {
         self.advance(map, Millis::MAX, out);
     }
+
+    /// Move sensor indexes to a new site's (`map[old] = new`), dropping removed sensors.
+    pub fn remap_sensors(&mut self, map: &[Option<u16>]) {
+        for w in self.open.values_mut() {
+            w.acc.retain_mut(|a| match map.get(a.0 as usize).copied().flatten() {
+                Some(n) => {
+                    a.0 = n;
+                    true
+                }
+                None => false,
+            });
+        }
+        self.open.retain(|_, w| !w.acc.is_empty());
+    }
 }
 
 /// The locators the pipeline can run (a closed set).
@@ -152,6 +166,11 @@ impl Locator {
     pub fn finish(&mut self, map: &SensorMap, out: &mut Vec<Fix>) {
         match self {
             Locator::StrongestSensor(l) => l.finish(map, out),
+        }
+    }
+    pub fn remap_sensors(&mut self, map: &[Option<u16>]) {
+        match self {
+            Locator::StrongestSensor(l) => l.remap_sensors(map),
         }
     }
 }

@@ -9,7 +9,7 @@
 //! time and does no I/O.
 
 use crate::activity::{Activity, DayActivity};
-use crate::config::PipelineConfig;
+use crate::config::{LocateConfig, PipelineConfig, SessionizeConfig};
 use crate::locate::{Fix, Locator, SensorMap, StrongestSensor};
 use crate::reorder::Reorder;
 use crate::sessionize::{Sessionizer, Sessions};
@@ -22,8 +22,13 @@ pub const SWEEP_MS: Millis = 10_000;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct State {
-    /// Configuration the state was built with; a restore under another one is refused.
-    config: PipelineConfig,
+    /// Streaming thresholds the state was built with; a restore under others is refused.
+    /// (Exclusion rules apply at query time and may change freely.)
+    locate: LocateConfig,
+    sessionize: SessionizeConfig,
+    /// Sensor and store ids in index order, to remap indexes when the site file changes.
+    sensors: Vec<String>,
+    stores: Vec<String>,
     reorder: Reorder,
     locator: Locator,
     sessionizer: Sessionizer,
@@ -35,7 +40,9 @@ struct State {
 pub enum RestoreError {
     #[error("saved pipeline state is unreadable: {0}")]
     Corrupt(#[from] serde_json::Error),
-    #[error("the saved pipeline state was built with other thresholds; re-ingest from scratch (a new database) to change them")]
+    #[error(
+        "the saved pipeline state was built with other [locate] or [sessionize] thresholds; use the same configuration, or re-ingest into a new database to change them"
+    )]
     ConfigChanged,
 }
 
@@ -59,14 +66,17 @@ impl Pipeline {
             sessionizer: Sessionizer::new(&config.sessionize),
             next_sweep: Millis::MIN,
             processed: 0,
-            config,
+            locate: config.locate,
+            sessionize: config.sessionize,
+            sensors: site.sensors.iter().map(|s| s.id.clone()).collect(),
+            stores: site.stores.iter().map(|s| s.id.clone()).collect(),
         };
         Self::with_state(site, state)
     }
 
     fn with_state(site: &Site, state: State) -> Self {
         Self {
-            map: SensorMap::new(site, &state.config.locate),
+            map: SensorMap::new(site, &state.locate),
             activity: Activity::new(LocalCalendar::new(site.tz())),
             state,
             ready: Vec::new(),
@@ -76,9 +86,24 @@ impl Pipeline {
 
     /// Continue from a [`Pipeline::snapshot`].
     pub fn restore(site: &Site, config: &PipelineConfig, snapshot: &str) -> Result<Self, RestoreError> {
-        let state: State = serde_json::from_str(snapshot)?;
-        if &state.config != config {
+        let mut state: State = serde_json::from_str(snapshot)?;
+        if state.locate != config.locate || state.sessionize != config.sessionize {
             return Err(RestoreError::ConfigChanged);
+        }
+        // The site may have gained, lost or reordered sensors and stores since the state was
+        // saved: move held indexes to the new ones, dropping what no longer exists.
+        let remap = |old: &[String], new: Vec<&str>| -> Option<Vec<Option<u16>>> {
+            (old.iter().map(String::as_str).collect::<Vec<_>>() != new)
+                .then(|| old.iter().map(|id| new.iter().position(|n| n == id).map(|i| i as u16)).collect())
+        };
+        if let Some(m) = remap(&state.sensors, site.sensors.iter().map(|s| s.id.as_str()).collect()) {
+            state.reorder.remap_sensors(&m);
+            state.locator.remap_sensors(&m);
+            state.sensors = site.sensors.iter().map(|s| s.id.clone()).collect();
+        }
+        if let Some(m) = remap(&state.stores, site.stores.iter().map(|s| s.id.as_str()).collect()) {
+            state.sessionizer.remap_stores(&m);
+            state.stores = site.stores.iter().map(|s| s.id.clone()).collect();
         }
         Ok(Self::with_state(site, state))
     }
@@ -154,8 +179,61 @@ impl Pipeline {
     pub fn processed(&self) -> u64 {
         self.state.processed
     }
+}
 
-    pub fn config(&self) -> &PipelineConfig {
-        &self.state.config
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use footfall_core::{DeviceId, RadioKind};
+
+    fn site(sensors: &str) -> Site {
+        Site::from_json(&format!(
+            r#"{{"venue":"T","timezone":"UTC","stores":[
+            {{"id":"s1","name":"A","category":"c","polygon":[[0,0],[10,0],[10,10],[0,10]]}},
+            {{"id":"s2","name":"B","category":"c","polygon":[[10,0],[20,0],[20,10],[10,10]]}}],
+            "sensors":[{sensors}]}}"#
+        ))
+        .unwrap()
+    }
+
+    fn obs(ts: Millis, sensor: u16, dev: u64) -> Observation {
+        Observation {
+            ts,
+            sensor,
+            device: DeviceId(dev),
+            rssi: -55,
+            randomized: false,
+            kind: RadioKind::Wifi,
+            seq: None,
+            freq: None,
+            ie: None,
+        }
+    }
+
+    #[test]
+    fn restore_under_a_changed_site_remaps_indexes() {
+        let old = site(r#"{"id":"a","x":5,"y":5,"store":"s1"},{"id":"b","x":15,"y":5,"store":"s2"}"#);
+        // The new site lists b first and adds a sensor.
+        let new = site(r#"{"id":"b","x":15,"y":5,"store":"s2"},{"id":"c","x":6,"y":6,"store":"s1"},{"id":"a","x":5,"y":5,"store":"s1"}"#);
+        let mut p = Pipeline::new(&old, PipelineConfig::default());
+        let mut out = Sessions::default();
+        for i in 0..30 {
+            p.push(obs(i * 10_000, 0, 1), &mut out); // device 1 in s1 via sensor a
+            p.push(obs(i * 10_000 + 1, 1, 2), &mut out); // device 2 in s2 via sensor b
+        }
+        let mut whole = out.clone();
+        let mut reference = p.clone();
+        reference.finish(&mut whole);
+        let mut restored = Pipeline::restore(&new, &PipelineConfig::default(), &p.snapshot()).unwrap();
+        restored.finish(&mut out);
+        whole.sort();
+        out.sort();
+        assert_eq!(out.visits.iter().map(|v| (v.device, v.store)).collect::<Vec<_>>(), vec![(DeviceId(1), 0), (DeviceId(2), 1)]);
+        assert_eq!(out, whole);
+        let mut other = PipelineConfig::default();
+        other.exclude.fixed_min_hours = 3;
+        assert!(Pipeline::restore(&new, &other, &p.snapshot()).is_ok(), "exclusion rules may change");
+        other.locate.pass_rssi = -70;
+        assert!(matches!(Pipeline::restore(&new, &other, &p.snapshot()), Err(RestoreError::ConfigChanged)));
     }
 }

@@ -1,13 +1,14 @@
 //! Pseudonymization: the keyed hash that replaces a MAC at the source boundary.
 //!
 //! [`Pseudonymizer`] turns a [`RawObservation`] into an [`Observation`]: the device id is the
-//! first 64 bits of BLAKE3 in keyed mode over the six MAC octets, under the deployment's
+//! first 64 bits of BLAKE3 in keyed mode over the radio kind and the six MAC octets (a device
+//! is a technology and an address, so a BLE and a WiFi address never merge), under the deployment's
 //! 32-byte secret key; the element fingerprint is hashed the same way under a derived key.
 //! Without the key, ids cannot be linked back to MACs (nor across key epochs). This module
 //! owns the hashing only; key storage lives with the store. It keeps a cache of recent ids
 //! in memory (never persisted) because hashing every frame is the hottest step of ingest.
 
-use footfall_core::{DeviceId, MacAddr, Observation, RawObservation};
+use footfall_core::{DeviceId, MacAddr, Observation, RadioKind, RawObservation};
 use rustc_hash::FxHashMap;
 
 pub const KEY_LEN: usize = 32;
@@ -16,7 +17,7 @@ const CACHE_MAX: usize = 1 << 20;
 pub struct Pseudonymizer {
     key: [u8; KEY_LEN],
     ie_key: [u8; KEY_LEN],
-    cache: FxHashMap<[u8; 6], DeviceId>,
+    cache: FxHashMap<[u8; 7], DeviceId>,
 }
 
 impl Pseudonymizer {
@@ -25,20 +26,21 @@ impl Pseudonymizer {
         Self { key, ie_key, cache: FxHashMap::default() }
     }
 
-    /// The pseudonym of a MAC under this key.
-    pub fn device_id(&mut self, mac: &MacAddr) -> DeviceId {
-        let octets = mac.octets();
-        if let Some(d) = self.cache.get(&octets) {
+    /// The pseudonym of a (radio kind, MAC) under this key.
+    pub fn device_id(&mut self, kind: RadioKind, mac: &MacAddr) -> DeviceId {
+        let o = mac.octets();
+        let input = [kind as u8, o[0], o[1], o[2], o[3], o[4], o[5]];
+        if let Some(d) = self.cache.get(&input) {
             return *d;
         }
-        let h = blake3::keyed_hash(&self.key, &octets);
+        let h = blake3::keyed_hash(&self.key, &input);
         let mut b = [0u8; 8];
         b.copy_from_slice(&h.as_bytes()[..8]);
         let d = DeviceId(u64::from_le_bytes(b));
         if self.cache.len() >= CACHE_MAX {
             self.cache.clear();
         }
-        self.cache.insert(octets, d);
+        self.cache.insert(input, d);
         d
     }
 
@@ -54,7 +56,7 @@ impl Pseudonymizer {
         Observation {
             ts: raw.ts,
             sensor,
-            device: self.device_id(&raw.mac),
+            device: self.device_id(raw.kind, &raw.mac),
             rssi: raw.rssi,
             randomized: raw.mac.is_locally_administered(),
             kind: raw.kind,
@@ -74,12 +76,14 @@ mod tests {
         let mac = MacAddr::parse("00:11:22:33:44:55").unwrap();
         let mut a = Pseudonymizer::new([1; KEY_LEN]);
         let mut b = Pseudonymizer::new([2; KEY_LEN]);
-        let id = a.device_id(&mac);
-        assert_eq!(id, a.device_id(&mac));
-        assert_eq!(id, Pseudonymizer::new([1; KEY_LEN]).device_id(&mac));
-        assert_ne!(id, b.device_id(&mac));
+        let w = RadioKind::Wifi;
+        let id = a.device_id(w, &mac);
+        assert_eq!(id, a.device_id(w, &mac));
+        assert_eq!(id, Pseudonymizer::new([1; KEY_LEN]).device_id(w, &mac));
+        assert_ne!(id, b.device_id(w, &mac));
         let other = MacAddr::parse("00:11:22:33:44:56").unwrap();
-        assert_ne!(id, a.device_id(&other));
+        assert_ne!(id, a.device_id(w, &other));
+        assert_ne!(id, a.device_id(RadioKind::Ble, &mac), "a BLE and a WiFi address are different devices");
         // The pseudonym is not the MAC's bytes in any order.
         assert!(!id.to_string().contains("001122334455"));
     }

@@ -69,6 +69,19 @@ impl Reorder {
         self.release_until(Millis::MAX, out);
     }
 
+    /// Move held observations to a new site's sensor indexes, dropping removed sensors'.
+    pub fn remap_sensors(&mut self, map: &[Option<u16>]) {
+        for (_, v) in self.buckets.iter_mut() {
+            v.retain_mut(|o| match map.get(o.sensor as usize).copied().flatten() {
+                Some(n) => {
+                    o.sensor = n;
+                    true
+                }
+                None => false,
+            });
+        }
+    }
+
     pub fn held(&self) -> usize {
         self.buckets.iter().map(|(_, v)| v.len()).sum()
     }

@@ -144,6 +144,20 @@ impl Sessionizer {
         self.advance(Millis::MAX / 2, out);
     }
 
+    /// Move store indexes to a new site's (`map[old] = new`), dropping removed stores' episodes.
+    pub fn remap_stores(&mut self, map: &[Option<u16>]) {
+        for state in self.devices.values_mut() {
+            state.episodes.retain_mut(|e| match map.get(e.store as usize).copied().flatten() {
+                Some(n) => {
+                    e.store = n;
+                    true
+                }
+                None => false,
+            });
+        }
+        self.devices.retain(|_, s| !s.episodes.is_empty());
+    }
+
     pub fn open_devices(&self) -> usize {
         self.devices.len()
     }
