@@ -24,8 +24,11 @@ differs from the Rust pipeline:
     opens a device's window at that device's first frame and closes it 10 s later, so the
     two group frames differently: fixes, and hence visit starts/ends, can shift by up to 10 s
     and a few borderline visits (dwell near 120 s) or walk-bys come out differently.
-  * Ties of the strongest mean RSSI are broken arbitrarily by arg_max; Rust prefers the
-    sensor listed first in site.json.
+    On the 2-day simulation (seed 42) both find 941 shopper visits (truth: 938), but this SQL
+    counts ~8% more walk-bys than Rust (5467 vs 5058; truth 5156).
+  * Ties of the strongest mean RSSI are broken arbitrarily by arg_max (Rust prefers the
+    sensor listed first in site.json), and DuckDB's parallel aggregation makes the pick vary
+    between runs: walk-bys and pre-exclusion visit counts can move by one or two per run.
   * Stores come from the sensor id (prefix before the first '-'), not from site.json; per-
     sensor visitor_rssi overrides of the site file are not applied (the simulator sets none).
   * No reordering / lateness: the batch sees the whole file at once, so nothing is "late".
@@ -303,7 +306,7 @@ def main() -> int:
     ap.add_argument(
         "--timestamp-format",
         default=DEFAULT_TS_FORMAT,
-        help=f"read_csv timestampformat (default {DEFAULT_TS_FORMAT!r}; '' = DuckDB's generic parser)",
+        help=f"read_csv timestampformat (default {DEFAULT_TS_FORMAT!r}; '' = DuckDB's generic parser)".replace("%", "%%"),
     )
     ap.add_argument("--show", action="store_true", help="also print the hourly table of the last run to stderr")
     args = ap.parse_args()

@@ -45,10 +45,15 @@ impl MacAddr {
             12 => 2,
             _ => return Err(MacParseError),
         };
+        let mut bad = 0u8;
         for (i, o) in out.iter_mut().enumerate() {
-            let hi = hex(b[i * step]).ok_or(MacParseError)?;
-            let lo = hex(b[i * step + 1]).ok_or(MacParseError)?;
-            *o = (hi << 4) | lo;
+            let hi = HEX[b[i * step] as usize];
+            let lo = HEX[b[i * step + 1] as usize];
+            bad |= hi | lo;
+            *o = (hi << 4) | (lo & 0x0f);
+        }
+        if bad & 0x80 != 0 {
+            return Err(MacParseError);
         }
         Ok(Self(out))
     }
@@ -69,14 +74,22 @@ impl MacAddr {
     }
 }
 
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// Hex digit values; 0x80 marks a byte that is not a hex digit.
+const HEX: [u8; 256] = {
+    let mut t = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 impl fmt::Debug for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
