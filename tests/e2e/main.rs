@@ -4,6 +4,7 @@
 mod cli;
 mod ingest;
 mod invariance;
+mod meraki;
 mod privacy;
 mod simulated;
 

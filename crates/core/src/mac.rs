@@ -74,6 +74,15 @@ impl MacAddr {
     }
 }
 
+/// Canonical spelling (lowercase, colons) of an *infrastructure* address given as text:
+/// a sensor's or an access point's own MAC from configuration or a vendor feed. It returns a
+/// string the caller already had in another spelling; client addresses must never be
+/// printed or stored, which is why [`MacAddr`] itself cannot be formatted.
+pub fn canonical_infrastructure(s: &str) -> Option<String> {
+    let o = MacAddr::parse(s.trim()).ok()?.0;
+    Some(format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3], o[4], o[5]))
+}
+
 /// Hex digit values; 0x80 marks a byte that is not a hex digit.
 const HEX: [u8; 256] = {
     let mut t = [0x80u8; 256];

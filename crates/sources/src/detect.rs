@@ -11,6 +11,7 @@ use std::io::{Read, Seek, SeekFrom};
 pub enum Format {
     Csv,
     Jsonl,
+    Meraki,
 }
 
 impl Format {
@@ -18,6 +19,7 @@ impl Format {
         match self {
             Format::Csv => "csv",
             Format::Jsonl => "jsonl",
+            Format::Meraki => "meraki",
         }
     }
 }
@@ -27,6 +29,7 @@ pub fn detect(head: &[u8]) -> Option<Format> {
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     let text = head.trim_ascii_start();
     match text.first()? {
+        b'{' if crate::meraki::looks_like(text) => Some(Format::Meraki),
         b'{' => Some(Format::Jsonl),
         _ => {
             let first_line = text.split(|&b| b == b'\n').next().unwrap_or(&[]);
@@ -60,6 +63,7 @@ pub fn open<R: Read + Seek + 'static>(mut input: R, what: &str) -> Result<(Forma
     let source: Box<dyn Source> = match format {
         Format::Csv => Box::new(CsvSource::new(input, what)),
         Format::Jsonl => Box::new(JsonlSource::new(input, what)),
+        Format::Meraki => Box::new(crate::meraki::MerakiSource::new(input, what)),
     };
     Ok((format, source))
 }
@@ -74,6 +78,7 @@ mod tests {
         assert_eq!(detect(b"\xEF\xBB\xBFrssi,mac,sensor,time\n"), Some(Format::Csv));
         assert_eq!(detect(b"\n  {\"ts\":1}"), Some(Format::Jsonl));
         assert_eq!(detect(b"\xEF\xBB\xBF{\"ts\":1}"), Some(Format::Jsonl));
+        assert_eq!(detect(b"{\"version\":\"3.0\",\"data\":{\"observations\":[]}}"), Some(Format::Meraki));
         assert_eq!(detect(b"\xd4\xc3\xb2\xa1"), None);
         assert_eq!(detect(b""), None);
     }

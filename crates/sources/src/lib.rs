@@ -14,12 +14,14 @@
 //! - [`lines`]: the chunked line reader the text formats share.
 //! - [`csv`]: `time,sensor,mac,rssi` CSV.
 //! - [`jsonl`]: the JSON-lines sensor format (`docs/formats.md`).
+//! - [`meraki`]: Cisco Meraki Scanning API posts (v2.0, v2.1, v3, MQTT), as files or bodies.
 //! - [`detect`]: picks the format of an input from its first bytes.
 
 pub mod csv;
 pub mod detect;
 pub mod jsonl;
 pub mod lines;
+pub mod meraki;
 
 use footfall_core::RawObservation;
 use std::fmt;

@@ -1,12 +1,14 @@
 //! Intake: the source boundary, where a [`RawObservation`] stops existing.
 //!
-//! For each raw observation it resolves the sensor name against the site, applies the
+//! For each raw observation it resolves the sensor name against the site (by sensor id, or
+//! by the sensor's own MAC, which is how Meraki posts name their access points), applies the
 //! plausibility filter, and pseudonymizes; what comes out is an [`Observation`] or a counted
 //! drop. Unknown sensor names are remembered (a few) so the user can be told which. Nothing
 //! here stores or logs a MAC.
 
 use crate::filter::{self, DropCounts, DropReason};
 use crate::pseudonymize::Pseudonymizer;
+use footfall_core::mac::canonical_infrastructure;
 use footfall_core::{Observation, RawObservation, Site};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
@@ -23,7 +25,16 @@ pub struct Intake {
 
 impl Intake {
     pub fn new(site: &Site, pseudo: Pseudonymizer) -> Self {
-        let sensors = site.sensors.iter().enumerate().map(|(i, s)| (s.id.clone(), i as u16)).collect();
+        let mut sensors: FxHashMap<String, u16> = FxHashMap::default();
+        for (i, s) in site.sensors.iter().enumerate() {
+            if let Some(mac) = s.mac.as_deref().and_then(canonical_infrastructure) {
+                sensors.insert(mac, i as u16);
+            }
+        }
+        // Ids win over MACs when a name is both.
+        for (i, s) in site.sensors.iter().enumerate() {
+            sensors.insert(s.id.clone(), i as u16);
+        }
         Self { pseudo, sensors, drops: DropCounts::default(), unknown_sensors: BTreeSet::new(), accepted: 0 }
     }
 
