@@ -47,6 +47,14 @@ pub struct RawObservation<'a> {
     pub kind: RadioKind,
 }
 
+impl Observation {
+    /// A WiFi observation with only the essentials (no sequence number, frequency or
+    /// fingerprint), from a globally unique address.
+    pub fn basic(ts: Millis, sensor: u16, device: DeviceId, rssi: i16) -> Self {
+        Observation { ts, sensor, device, rssi, randomized: false, kind: RadioKind::Wifi, seq: None, freq: None, ie: None }
+    }
+}
+
 /// A pseudonymous observation: what flows after the source boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {

@@ -178,7 +178,6 @@ impl Locator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use footfall_core::RadioKind;
 
     fn map() -> SensorMap {
         // sensors 0,1 in store 0 (zones 0,1); sensor 2 in store 1 (no zone)
@@ -186,7 +185,7 @@ mod tests {
     }
 
     fn obs(ts: Millis, sensor: u16, rssi: i16) -> Observation {
-        Observation { ts, sensor, device: DeviceId(7), rssi, randomized: false, kind: RadioKind::Wifi, seq: None, freq: None, ie: None }
+        Observation::basic(ts, sensor, DeviceId(7), rssi)
     }
 
     #[test]

@@ -184,7 +184,7 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use footfall_core::{DeviceId, RadioKind};
+    use footfall_core::DeviceId;
 
     fn site(sensors: &str) -> Site {
         Site::from_json(&format!(
@@ -197,17 +197,7 @@ mod tests {
     }
 
     fn obs(ts: Millis, sensor: u16, dev: u64) -> Observation {
-        Observation {
-            ts,
-            sensor,
-            device: DeviceId(dev),
-            rssi: -55,
-            randomized: false,
-            kind: RadioKind::Wifi,
-            seq: None,
-            freq: None,
-            ie: None,
-        }
+        Observation::basic(ts, sensor, DeviceId(dev), -55)
     }
 
     #[test]

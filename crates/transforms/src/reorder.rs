@@ -90,20 +90,10 @@ impl Reorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use footfall_core::{DeviceId, RadioKind};
+    use footfall_core::DeviceId;
 
     fn obs(ts: Millis) -> Observation {
-        Observation {
-            ts,
-            sensor: 0,
-            device: DeviceId(1),
-            rssi: -50,
-            randomized: false,
-            kind: RadioKind::Wifi,
-            seq: None,
-            freq: None,
-            ie: None,
-        }
+        Observation::basic(ts, 0, DeviceId(1), -50)
     }
 
     #[test]
