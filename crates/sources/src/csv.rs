@@ -184,7 +184,9 @@ impl<R: Read> Source for CsvSource<R> {
 mod tests {
     use super::*;
 
-    fn run(text: &str) -> Result<(Vec<(i64, String, i16)>, SourceReport), SourceError> {
+    type Got = Vec<(i64, String, i16)>;
+
+    fn run(text: &str) -> Result<(Got, SourceReport), SourceError> {
         let mut out = Vec::new();
         let rep = CsvSource::new(text.as_bytes(), "t.csv").run(&mut |o| out.push((o.ts, o.sensor.to_string(), o.rssi)), &mut |_| {})?;
         Ok((out, rep))

@@ -264,7 +264,9 @@ fn leading_newlines(b: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
-    fn run(text: &str) -> Result<(Vec<(i64, String, i16, RadioKind)>, SourceReport), SourceError> {
+    type Got = Vec<(i64, String, i16, RadioKind)>;
+
+    fn run(text: &str) -> Result<(Got, SourceReport), SourceError> {
         let mut out = Vec::new();
         let rep = MerakiSource::new(text.as_bytes(), "post.json")
             .run(&mut |o| out.push((o.ts, o.sensor.to_string(), o.rssi, o.kind)), &mut |_| {})?;
