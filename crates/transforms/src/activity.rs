@@ -35,40 +35,42 @@ impl DayActivity {
 pub struct Activity {
     cal: LocalCalendar,
     days: FxHashMap<(DeviceId, LocalDay), DayActivity>,
+    /// The record being updated, kept out of the map while the same device keeps coming.
+    current: Option<DayActivity>,
 }
 
 impl Activity {
     pub fn new(cal: LocalCalendar) -> Self {
-        Self { cal, days: FxHashMap::default() }
+        Self { cal, days: FxHashMap::default(), current: None }
     }
 
     pub fn record(&mut self, o: &Observation) {
         let (day, hour) = self.cal.day_hour(o.ts);
-        let e = self.days.entry((o.device, day)).or_insert(DayActivity {
-            device: o.device,
-            day,
-            hours_mask: 0,
-            first: o.ts,
-            last: o.ts,
-            randomized: o.randomized,
-        });
-        e.hours_mask |= 1 << hour;
-        e.first = e.first.min(o.ts);
-        e.last = e.last.max(o.ts);
+        let fresh = DayActivity { device: o.device, day, hours_mask: 1 << hour, first: o.ts, last: o.ts, randomized: o.randomized };
+        match &mut self.current {
+            Some(c) if c.device == o.device && c.day == day => c.merge(&fresh),
+            _ => {
+                self.flush();
+                self.current = Some(fresh);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(c) = self.current.take() {
+            self.days.entry((c.device, c.day)).and_modify(|e| e.merge(&c)).or_insert(c);
+        }
     }
 
     /// Take what was recorded so far, in a stable order.
     pub fn drain(&mut self) -> Vec<DayActivity> {
+        self.flush();
         let mut v: Vec<DayActivity> = self.days.drain().map(|(_, a)| a).collect();
         v.sort_by_key(|a| (a.day, a.device));
         v
     }
 
-    pub fn len(&self) -> usize {
-        self.days.len()
-    }
-
     pub fn is_empty(&self) -> bool {
-        self.days.is_empty()
+        self.days.is_empty() && self.current.is_none()
     }
 }

@@ -11,6 +11,7 @@
 use crate::config::LocateConfig;
 use footfall_core::{DeviceId, Millis, Observation, Site};
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 use serde::{Deserialize, Serialize};
 
 /// Where one device was during one window.
@@ -71,7 +72,7 @@ impl StrongestSensor {
         Self { window_ms: cfg.window_s as Millis * 1000, pass_rssi: cfg.pass_rssi, open: FxHashMap::default() }
     }
 
-    fn close(&self, map: &SensorMap, device: DeviceId, w: &Window, out: &mut Vec<Fix>) {
+    fn close(pass_rssi: i16, map: &SensorMap, device: DeviceId, w: &Window, out: &mut Vec<Fix>) {
         let mean = |&(_, sum, n): &(u16, i32, u32)| sum as f32 / n as f32;
         let Some(best) = w.acc.iter().max_by(|a, b| mean(a).total_cmp(&mean(b)).then(b.0.cmp(&a.0))) else {
             return;
@@ -92,19 +93,25 @@ impl StrongestSensor {
         }
         per_store.sort_by_key(|e| e.0);
         for (store, m) in per_store {
-            if m >= self.pass_rssi as f32 {
+            if m >= pass_rssi as f32 {
                 out.push(Fix { store, ..base });
             }
         }
     }
 
     pub fn push(&mut self, map: &SensorMap, o: &Observation, out: &mut Vec<Fix>) {
-        if self.open.get(&o.device).is_some_and(|w| o.ts >= w.start + self.window_ms)
-            && let Some(w) = self.open.remove(&o.device)
-        {
-            self.close(map, o.device, &w, out);
-        }
-        let w = self.open.entry(o.device).or_insert_with(|| Window { start: o.ts, last: o.ts, randomized: o.randomized, acc: Vec::new() });
+        let fresh = || Window { start: o.ts, last: o.ts, randomized: o.randomized, acc: Vec::new() };
+        let w = match self.open.entry(o.device) {
+            Entry::Occupied(e) => {
+                let w = e.into_mut();
+                if o.ts >= w.start + self.window_ms {
+                    let done = std::mem::replace(w, fresh());
+                    Self::close(self.pass_rssi, map, o.device, &done, out);
+                }
+                w
+            }
+            Entry::Vacant(e) => e.insert(fresh()),
+        };
         w.last = w.last.max(o.ts);
         match w.acc.iter_mut().find(|a| a.0 == o.sensor) {
             Some(a) => {
@@ -122,7 +129,7 @@ impl StrongestSensor {
         done.sort_unstable();
         for (_, d) in done {
             if let Some(w) = self.open.remove(&d) {
-                self.close(map, d, &w, out);
+                Self::close(self.pass_rssi, map, d, &w, out);
             }
         }
     }

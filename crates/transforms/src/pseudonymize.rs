@@ -18,20 +18,28 @@ pub struct Pseudonymizer {
     key: [u8; KEY_LEN],
     ie_key: [u8; KEY_LEN],
     cache: FxHashMap<[u8; 7], DeviceId>,
+    /// The last address seen: a frame heard by several sensors arrives as consecutive lines.
+    last: Option<([u8; 7], DeviceId)>,
 }
 
 impl Pseudonymizer {
     pub fn new(key: [u8; KEY_LEN]) -> Self {
         let ie_key = blake3::derive_key("footfall 2026 information-element fingerprint", &key);
-        Self { key, ie_key, cache: FxHashMap::default() }
+        Self { key, ie_key, cache: FxHashMap::default(), last: None }
     }
 
     /// The pseudonym of a (radio kind, MAC) under this key.
     pub fn device_id(&mut self, kind: RadioKind, mac: &MacAddr) -> DeviceId {
         let o = mac.octets();
         let input = [kind as u8, o[0], o[1], o[2], o[3], o[4], o[5]];
-        if let Some(d) = self.cache.get(&input) {
-            return *d;
+        if let Some((k, d)) = self.last
+            && k == input
+        {
+            return d;
+        }
+        if let Some(&d) = self.cache.get(&input) {
+            self.last = Some((input, d));
+            return d;
         }
         let h = blake3::keyed_hash(&self.key, &input);
         let mut b = [0u8; 8];
@@ -41,6 +49,7 @@ impl Pseudonymizer {
             self.cache.clear();
         }
         self.cache.insert(input, d);
+        self.last = Some((input, d));
         d
     }
 
