@@ -32,7 +32,7 @@ pub fn run_once(csv: &std::path::Path, site: &Site) -> (u64, usize, usize) {
     let mut pipeline = Pipeline::new(site, PipelineConfig::default());
     let mut sessions = Sessions::default();
     let file = std::fs::File::open(csv).expect("bench csv");
-    let (_, mut source) = footfall_sources::open(file, "bench").expect("bench csv format");
+    let (_, mut source) = footfall_sources::open(file, "bench", &Default::default()).expect("bench csv format");
     let report = runner::run(&mut intake, &mut pipeline, &mut sessions, |emit| source.run(emit, &mut |_| {})).expect("bench read");
     pipeline.finish(&mut sessions);
     let agg = aggregate::aggregate(site, &sessions.visits, &sessions.passes);
@@ -42,7 +42,7 @@ pub fn run_once(csv: &std::path::Path, site: &Site) -> (u64, usize, usize) {
 fn parse_only(csv: &std::path::Path, site: &Site) -> u64 {
     let mut intake = Intake::new(site, Pseudonymizer::new([7; 32]));
     let file = std::fs::File::open(csv).expect("bench csv");
-    let (_, mut source) = footfall_sources::open(file, "bench").expect("bench csv format");
+    let (_, mut source) = footfall_sources::open(file, "bench", &Default::default()).expect("bench csv format");
     let mut n = 0u64;
     source
         .run(

@@ -30,14 +30,17 @@ and compares it with the simulator's ground truth. Everything runs in-process; n
     /// Write a simulated mall: site file, observations (CSV and JSON lines), POS, ground truth
     #[command(long_about = "Writes a simulated mall into a folder: site.json (stores, zones, sensors), \
 observations.csv and observations.jsonl (what the sensors heard, with simulated MACs), pos.csv \
-(sales) and truth.json (what really happened, for `footfall eval`). The same seed always gives \
+(sales) and truth.json (what really happened, for `footfall eval`); with --pcap also \
+observations.pcapng, the same frames as an 802.11 capture. The same seed always gives \
 the same files.\n\nExample: footfall simulate --out sim/ --days 14 --stores 8")]
     Simulate(SimulateArgs),
-    /// Ingest observation files (CSV or JSON lines) into a database
+    /// Ingest observation files (CSV, JSON lines, Meraki posts, pcap/pcapng captures) into a database
     #[command(long_about = "Reads observation files, pseudonymizes every MAC with the deployment key \
 (created on first use beside the database, mode 0600), locates and sessionizes them into visits \
-and walk-bys, and stores the result. The format of each file is detected from its content. Bad \
-lines are counted and reported with their line numbers; the rest of the file is still ingested. \
+and walk-bys, and stores the result. The format of each file is detected from its content. \
+Capture files (pcap, pcapng) yield their probe requests; give their sensor with --sensor unless \
+pcapng interface names are the sensor ids. Bad lines are counted and reported with their line \
+numbers; the rest of the file is still ingested. \
 A file that is not a known format is an error before anything is written. Re-ingesting a file \
 already ingested (same content) is skipped, so nothing is counted twice. Ingesting a stream in \
 several files or runs, in time order, gives the same result as ingesting it at once; observations \
@@ -51,6 +54,20 @@ Example: footfall ingest --site sim/site.json --db mall.db sim/observations.csv"
     Export(ExportArgs),
     /// Compare what was ingested with a simulator's ground truth and print the error table
     Eval(EvalArgs),
+    /// Receive observations over HTTP (Meraki Scanning API, sensor JSON lines) into a database
+    #[command(long_about = "Runs an HTTP server that receives observations as they happen: Cisco Meraki \
+Scanning API posts (GET /meraki answers the validator; POST /meraki takes posts carrying the \
+shared secret) and sensors' JSON lines (POST /api/v1/ingest/jsonl with `Authorization: Bearer \
+TOKEN`). An endpoint is off until its secret or token is set. Every MAC is pseudonymized on \
+arrival with the deployment key, as `ingest` does. Each accepted post is appended to a journal \
+beside the database (DB.journal) and fsynced before it is answered 200, and the journal is \
+applied to the database every couple of seconds, so a crash loses nothing that was \
+acknowledged and counts nothing twice. GET /healthz and GET /readyz are for monitoring. \
+Ctrl-C or SIGTERM stops it gracefully. `report` and `export` can read the database while it \
+runs. Give secrets through the environment: command lines are visible to other users.\n\n\
+Example:\n  export FOOTFALL_MERAKI_SECRET=s3cret FOOTFALL_SENSOR_TOKEN=t0ken\n  \
+footfall serve --db mall.db --site site.json --listen 0.0.0.0:8080 --meraki-validator 0123abcd")]
+    Serve(ServeArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -59,7 +76,7 @@ pub struct DbArgs {
     #[arg(long, value_name = "FILE")]
     pub db: PathBuf,
     /// Configuration file (TOML) with pipeline thresholds ([locate], [sessionize], [exclude]) and,
-    /// for ingest, key_file; see docs/formats.md
+    /// for ingest and serve, key_file; see docs/formats.md
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -88,6 +105,10 @@ pub struct SimulateArgs {
     /// Output folder (created if missing)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Also write observations.pcapng: the same frames as a pcapng capture of radiotap probe
+    /// requests, one interface per sensor named by its id (ingest needs no --sensor)
+    #[arg(long)]
+    pub pcap: bool,
     #[command(flatten)]
     pub sim: SimArgs,
 }
@@ -128,6 +149,10 @@ pub struct IngestArgs {
     /// Never draw a progress bar
     #[arg(long)]
     pub quiet: bool,
+    /// Sensor id for capture files (pcap/pcapng) that come from one sensor; pcapng interface
+    /// names are used when absent
+    #[arg(long, value_name = "ID")]
+    pub sensor: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -186,4 +211,36 @@ pub struct EvalArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Site description (JSON). Needed when the database has none yet; when given, it is
+    /// stored and used instead of the database's
+    #[arg(long, value_name = "FILE")]
+    pub site: Option<PathBuf>,
+    /// Deployment key file [default: the database path with `.key` appended]
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Address and port to listen on (0.0.0.0:PORT for every interface)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The validator string of the Meraki dashboard, answered to GET /meraki
+    #[arg(long, value_name = "STR")]
+    pub meraki_validator: Option<String>,
+    /// The shared secret Meraki posts must carry; enables POST /meraki. An empty value accepts
+    /// posts without a secret (MQTT bridges)
+    #[arg(long, value_name = "STR", env = "FOOTFALL_MERAKI_SECRET", hide_env_values = true)]
+    pub meraki_secret: Option<String>,
+    /// The bearer token sensors send; enables POST /api/v1/ingest/jsonl
+    #[arg(long, value_name = "STR", env = "FOOTFALL_SENSOR_TOKEN", hide_env_values = true)]
+    pub sensor_token: Option<String>,
+    /// Seconds between applications of the journal to the database
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub ingest_interval: f64,
+    /// Largest request body accepted, in bytes (larger ones are answered 413)
+    #[arg(long, value_name = "BYTES", default_value_t = footfall_server::DEFAULT_BODY_LIMIT)]
+    pub max_body: usize,
 }

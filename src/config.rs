@@ -29,14 +29,13 @@ impl Config {
         PipelineConfig { locate: self.locate.clone(), sessionize: self.sessionize.clone(), exclude: self.exclude.clone() }
     }
 
-    /// The key file for a database.
+    /// The key file for a database: the flag, else `key_file`, else the store's default
+    /// (`<db>.key`). `ingest` and `serve` both take the key from here.
     pub fn key_path(&self, db: &Path, flag: Option<&Path>) -> PathBuf {
-        if let Some(p) = flag.or(self.key_file.as_deref()) {
-            return p.to_path_buf();
+        match flag.or(self.key_file.as_deref()) {
+            Some(p) => p.to_path_buf(),
+            None => footfall_store::keyfile::default_path(db),
         }
-        let mut s = db.as_os_str().to_owned();
-        s.push(".key");
-        PathBuf::from(s)
     }
 }
 

@@ -33,6 +33,7 @@ fn demo_in(a: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
         key: None,
         inputs: &inputs,
         quiet: false,
+        sensor: None,
     })?;
     ingest::print_outcome(&outcome);
     let analysis = analysis::load(&db, &config, false)?;

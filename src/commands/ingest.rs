@@ -42,6 +42,8 @@ pub struct Request<'a> {
     pub key: Option<&'a Path>,
     pub inputs: &'a [PathBuf],
     pub quiet: bool,
+    /// The sensor of capture files (pcap, pcapng) that name none themselves.
+    pub sensor: Option<&'a str>,
 }
 
 fn content_hash(path: &Path) -> anyhow::Result<(String, u64)> {
@@ -60,7 +62,7 @@ fn content_hash(path: &Path) -> anyhow::Result<(String, u64)> {
     Ok((h.finalize().to_hex().to_string(), n))
 }
 
-fn load_site(path: &Path) -> anyhow::Result<Site> {
+pub(super) fn load_site(path: &Path) -> anyhow::Result<Site> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading site file {}", path.display()))?;
     Site::from_json(&text).with_context(|| format!("site file {}", path.display()))
 }
@@ -68,12 +70,12 @@ fn load_site(path: &Path) -> anyhow::Result<Site> {
 pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
     // Everything that can be checked is checked before anything is written.
     let new_site = req.site.map(load_site).transpose()?;
+    let opts = footfall_sources::OpenOptions { sensor: req.sensor.map(str::to_string) };
     let mut plan: Vec<(PathBuf, String, u64)> = Vec::new();
     let mut skipped = Vec::new();
     for path in req.inputs {
         let (hash, bytes) = content_hash(path)?;
-        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        footfall_sources::open(file, &path.display().to_string())?;
+        footfall_sources::open_path(path, &path.display().to_string(), &opts)?;
         match plan.iter().find(|p| p.1 == hash) {
             Some(first) => skipped.push((path.clone(), format!("same content as {} earlier in this run", first.0.display()))),
             None => plan.push((path.clone(), hash, bytes)),
@@ -113,8 +115,7 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
     let now = super::now_ms();
     for (path, hash, bytes) in todo {
         let what = path.display().to_string();
-        let file = std::fs::File::open(&path).with_context(|| format!("opening {what}"))?;
-        let (format, mut source) = footfall_sources::open(file, &what)?;
+        let (format, mut source) = footfall_sources::open_path(&path, &what, &opts)?;
         pb.set_message(format!("{} ({})", path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(), format.name()));
         let report =
             runner::run(&mut intake, &mut pipeline, &mut sessions, |emit| source.run(emit, &mut |offset| pb.set_position(done + offset)))?;
@@ -144,6 +145,7 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
         drops: &drops,
         pipeline_state: &state,
         now_ms: now,
+        journal_seq: None,
     })?;
     Ok(Outcome {
         ingested,
@@ -168,6 +170,10 @@ pub fn print_outcome(o: &Outcome) {
         }
         if f.report.bad > f.report.bad_samples.len() as u64 {
             eprintln!("  ... and {} more bad lines", f.report.bad - f.report.bad_samples.len() as u64);
+        }
+        if !f.report.skipped.is_empty() {
+            let parts: Vec<String> = f.report.skipped.iter().map(|(r, n)| format!("{n} {}", r.replace('_', " "))).collect();
+            eprintln!("  skipped {} frames: {}", f.report.skipped.values().sum::<u64>(), parts.join(", "));
         }
     }
     for (p, why) in &o.skipped {
@@ -197,6 +203,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         key: a.key.as_deref(),
         inputs: &a.inputs,
         quiet: a.quiet,
+        sensor: a.sensor.as_deref(),
     })?;
     print_outcome(&outcome);
     Ok(())

@@ -7,6 +7,7 @@ mod eval;
 mod export;
 mod ingest;
 mod report;
+mod serve;
 mod simulate;
 
 use crate::cli::{Cli, Command, ExportWhat};
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ExportWhat::Visits(v) => export::visits(v),
         },
         Command::Eval(a) => eval::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

@@ -1,11 +1,13 @@
 //! End-to-end tests: the real `footfall` binary on fixtures and simulated malls.
 //! One test binary, one module per topic (ripgrep's habit).
 
+mod capture;
 mod cli;
 mod ingest;
 mod invariance;
 mod meraki;
 mod privacy;
+mod serve;
 mod simulated;
 
 use std::path::{Path, PathBuf};

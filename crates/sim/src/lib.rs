@@ -13,18 +13,19 @@
 //!   [`footfall_core::Site`], the [`Truth`] and the [`Transaction`]s.
 //! - [`write_all`]`(cfg, out_dir, &mut |day_done, days| ..) -> Result<SimSummary, SimError>`:
 //!   writes `site.json`, `observations.csv`, `observations.jsonl`, `pos.csv` and `truth.json`
-//!   (formats in [`write`]).
+//!   (formats in [`write`]); [`write_all_with`] can add `observations.pcapng`.
 //!
 //! ## Modules
 //! - [`rng`]: xoshiro256** and distributions. [`layout`]: the mall geometry and the `Site`.
 //! - [`radio`]: path loss and walls. [`people`]: shopper and staff trajectories.
 //! - [`truth`]: episode, visit and walk-by definitions. [`engine`]: the day loop, phones and
-//!   probe bursts. [`write`]: output files.
+//!   probe bursts. [`write`]: output files. [`pcap_out`]: frames as a pcapng capture.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod engine;
 pub mod layout;
+pub mod pcap_out;
 pub mod people;
 pub mod radio;
 pub mod rng;
@@ -33,7 +34,7 @@ pub mod write;
 
 pub use engine::simulate;
 pub use truth::Truth;
-pub use write::{SimSummary, write_all};
+pub use write::{SimSummary, WriteOptions, write_all, write_all_with};
 
 use chrono::NaiveDate;
 use footfall_core::{Millis, Site};

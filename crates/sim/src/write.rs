@@ -7,6 +7,9 @@
 //!   `{"ts":"…Z","sensor":"s1-front","mac":"…","rssi":-61,"freq":2412,"seq":17,"kind":"wifi"}`.
 //! - `pos.csv`: header `transaction_id,store,time,amount` (amount with two decimals).
 //! - `truth.json`: the [`crate::Truth`], pretty JSON.
+//! - `observations.pcapng`, only with [`WriteOptions::pcapng`]: the same frames as a pcapng
+//!   capture of radiotap probe requests, one interface per sensor named by its id (format
+//!   in [`crate::pcap_out`]).
 //!
 //! Frames are globally sorted by time. Every file is written to `<name>.tmp` and renamed only
 //! once all of them are complete; on failure the `.tmp` files are removed. This module owns
@@ -14,6 +17,7 @@
 
 use crate::engine::run;
 use crate::layout::Layout;
+use crate::pcap_out::PcapngEncoder;
 use crate::{SimConfig, SimError};
 use footfall_core::Millis;
 use footfall_core::time::{DAY, HOUR, MINUTE, SECOND, format_rfc3339};
@@ -139,9 +143,26 @@ fn mac_hex(mac: &[u8; 6]) -> [u8; 17] {
     out
 }
 
+/// What [`write_all_with`] writes besides the five standard files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Also write `observations.pcapng`.
+    pub pcapng: bool,
+}
+
 /// Run the simulation and write all output files into `out_dir` (created if missing).
 /// `progress(day_done, days)` is called after each simulated day.
 pub fn write_all(cfg: &SimConfig, out_dir: &Path, progress: &mut dyn FnMut(u32, u32)) -> Result<SimSummary, SimError> {
+    write_all_with(cfg, out_dir, &WriteOptions::default(), progress)
+}
+
+/// [`write_all`], with the optional outputs of `opts`.
+pub fn write_all_with(
+    cfg: &SimConfig,
+    out_dir: &Path,
+    opts: &WriteOptions,
+    progress: &mut dyn FnMut(u32, u32),
+) -> Result<SimSummary, SimError> {
     cfg.validate()?;
     let layout = Layout::new(cfg.stores, &cfg.timezone)?;
     fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
@@ -149,6 +170,14 @@ pub fn write_all(cfg: &SimConfig, out_dir: &Path, progress: &mut dyn FnMut(u32, 
     let mut jsonl = TmpFile::create(out_dir, "observations.jsonl")?;
     csv.write(b"time,sensor,mac,rssi\n")?;
     let names: Vec<&str> = layout.site.sensors.iter().map(|s| s.id.as_str()).collect();
+    let mut pcap = match opts.pcapng {
+        true => {
+            let mut f = TmpFile::create(out_dir, "observations.pcapng")?;
+            f.write(&PcapngEncoder::header(&names))?;
+            Some((f, PcapngEncoder::new()))
+        }
+        false => None,
+    };
     let mut fmt = TsFmt::new();
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let out = run(
@@ -174,7 +203,11 @@ pub fn write_all(cfg: &SimConfig, out_dir: &Path, progress: &mut dyn FnMut(u32, 
             line.extend_from_slice(b"\",\"mac\":\"");
             line.extend_from_slice(&mac);
             let _ = writeln!(line, "\",\"rssi\":{},\"freq\":{},\"seq\":{},\"kind\":\"wifi\"}}", f.rssi, f.freq, f.seq);
-            jsonl.write(&line)
+            jsonl.write(&line)?;
+            if let Some((file, enc)) = &mut pcap {
+                file.write(enc.frame(f))?;
+            }
+            Ok(())
         },
         progress,
     )?;
@@ -194,7 +227,9 @@ pub fn write_all(cfg: &SimConfig, out_dir: &Path, progress: &mut dyn FnMut(u32, 
     let mut truth = TmpFile::create(out_dir, "truth.json")?;
     truth.write(&pretty("truth", &out.truth)?)?;
 
-    let mut files = [site, csv, jsonl, pos, truth];
+    let mut files = vec![site, csv, jsonl];
+    files.extend(pcap.map(|p| p.0));
+    files.extend([pos, truth]);
     let mut sizes = Vec::new();
     for f in &mut files {
         let n = f.close()?;
@@ -271,6 +306,29 @@ mod tests {
         let left: Vec<_> = fs::read_dir(&bad).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, vec![std::ffi::OsString::from("truth.json.tmp")]);
         assert!(write_all(&cfg, &dir.join("site.json").join("x"), &mut |_, _| {}).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn pcapng_holds_every_frame() {
+        let dir = std::env::temp_dir().join(format!("footfall-sim-pcap-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let cfg = SimConfig { days: 1, stores: 1, shoppers_per_day: 10, ..SimConfig::default() };
+        let s = write_all_with(&cfg, &dir, &WriteOptions { pcapng: true }, &mut |_, _| {}).unwrap();
+        let names: Vec<&str> = s.files.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(names, vec!["site.json", "observations.csv", "observations.jsonl", "observations.pcapng", "pos.csv", "truth.json"]);
+        let b = fs::read(dir.join("observations.pcapng")).unwrap();
+        assert_eq!(b.len() as u64, s.files[3].1);
+        let le32 = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let (mut at, mut counts) = (0, [0u64; 7]);
+        while at < b.len() {
+            counts[match le32(at) { t @ 1..=6 => t as usize, _ => 0 }] += 1;
+            at += le32(at + 4) as usize;
+        }
+        assert_eq!(at, b.len());
+        assert_eq!(counts, [1, 3, 0, 0, 0, 0, s.frames], "a section, one interface per sensor, one packet per frame");
+        // Without the option, no capture.
+        write_all(&cfg, &dir, &mut |_, _| {}).unwrap();
         fs::remove_dir_all(&dir).unwrap();
     }
 

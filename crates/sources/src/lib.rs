@@ -15,15 +15,28 @@
 //! - [`csv`]: `time,sensor,mac,rssi` CSV.
 //! - [`jsonl`]: the JSON-lines sensor format (`docs/formats.md`).
 //! - [`meraki`]: Cisco Meraki Scanning API posts (v2.0, v2.1, v3, MQTT), as files or bodies.
-//! - [`detect`]: picks the format of an input from its first bytes.
+//! - [`capture`]: pcap and pcapng captures of 802.11 probe requests, built from [`pcap`]
+//!   (the containers), [`radiotap`] (radiotap and PPI radio headers) and [`dot11`] (frames
+//!   and the information-element fingerprint). Besides bad records, a capture counts the
+//!   frames it skips by reason ([`SourceReport::skipped`]).
+//! - [`kismet`]: Kismet logs (`.kismet`, SQLite): the `packets` table's frames, decoded like
+//!   a capture's, one row at a time.
+//! - [`detect`]: picks the format of an input from its first bytes ([`open_path`] also
+//!   recognises Kismet logs, which need a file path).
 
+pub mod capture;
 pub mod csv;
 pub mod detect;
+pub mod dot11;
 pub mod jsonl;
+pub mod kismet;
 pub mod lines;
 pub mod meraki;
+pub mod pcap;
+pub mod radiotap;
 
 use footfall_core::RawObservation;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// How many bad records a report keeps with their positions (all are counted).
@@ -53,6 +66,9 @@ pub struct SourceReport {
     /// The first bad records with their positions.
     pub bad_samples: Vec<BadRecord>,
     pub bytes: u64,
+    /// Records that are sound but not used, counted by reason (captures: frames that are
+    /// not probe requests, carry no signal strength, ...).
+    pub skipped: BTreeMap<&'static str, u64>,
 }
 
 impl SourceReport {
@@ -62,6 +78,11 @@ impl SourceReport {
             self.bad_samples.push(BadRecord { line, reason: reason.into() });
         }
     }
+
+    /// Count a record skipped for `reason`.
+    pub fn skip(&mut self, reason: &'static str) {
+        *self.skipped.entry(reason).or_default() += 1;
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +91,9 @@ pub enum SourceError {
     NotThisFormat { what: String, format: &'static str, why: String },
     #[error("{what}: read failed at byte {offset}: {source}")]
     Io { what: String, offset: u64, source: std::io::Error },
+    /// The input can be read but not used as given (e.g. a capture that names no sensor).
+    #[error("{what}: {why}")]
+    Config { what: String, why: String },
 }
 
 /// Receives each observation a source emits.
@@ -85,4 +109,4 @@ pub trait Source {
     fn run(&mut self, emit: &mut Emit<'_>, progress: &mut Progress<'_>) -> Result<SourceReport, SourceError>;
 }
 
-pub use detect::{Format, detect, open};
+pub use detect::{Format, OpenOptions, detect, open, open_path};

@@ -40,6 +40,14 @@ fn hex_decode(s: &str) -> Option<[u8; KEY_LEN]> {
     Some(out)
 }
 
+/// Where a database's key lives unless configured elsewhere: the database path with `.key`
+/// appended (`mall.db` → `mall.db.key`). Every command that pseudonymizes uses this.
+pub fn default_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(".key");
+    PathBuf::from(s)
+}
+
 /// Load the key at `path`, creating it (mode 0600) if it does not exist.
 pub fn load_or_create(path: &Path) -> Result<([u8; KEY_LEN], KeyOrigin), KeyError> {
     let io = |source| KeyError::Io { path: path.to_path_buf(), source };
@@ -82,6 +90,11 @@ pub fn load_or_create(path: &Path) -> Result<([u8; KEY_LEN], KeyOrigin), KeyErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_path_appends_key() {
+        assert_eq!(default_path(Path::new("a/m.db")), PathBuf::from("a/m.db.key"));
+    }
 
     #[test]
     fn created_once_with_0600_then_loaded() {

@@ -23,6 +23,8 @@ pub enum StoreError {
     BadSite { path: PathBuf, message: String },
     #[error("database {path} has no site yet: ingest once with --site SITE.json")]
     NoSite { path: PathBuf },
+    #[error("database {path}: meta value {key} is not a number: {value:?}")]
+    BadMeta { path: PathBuf, key: &'static str, value: String },
 }
 
 /// Migrations, in order; the schema version is their count.
@@ -103,6 +105,10 @@ pub struct IngestBatch<'a> {
     pub drops: &'a DropCounts,
     pub pipeline_state: &'a str,
     pub now_ms: i64,
+    /// The last server journal record this batch applies (see the server crate's journal),
+    /// stored in `meta` as `journal_applied` in the same transaction, so that a restart
+    /// re-applies exactly the records after it. `None` leaves the stored value as it is.
+    pub journal_seq: Option<u64>,
 }
 
 pub struct Store {
@@ -153,6 +159,22 @@ impl Store {
     /// The stored site, or an error telling the user how to provide one.
     pub fn require_site(&self) -> Result<Site, StoreError> {
         self.site()?.ok_or_else(|| StoreError::NoSite { path: self.path.clone() })
+    }
+
+    /// Make every commit durable before it returns (`PRAGMA synchronous = FULL`: the WAL is
+    /// synced at each commit). The default (`NORMAL`) survives a crash of the process but
+    /// may lose the last commits on power loss; the server needs `FULL` because it deletes
+    /// journal records once their commit has returned.
+    pub fn sync_every_commit(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("PRAGMA synchronous = FULL;").map_err(self.err())
+    }
+
+    /// The last server journal record applied to this database (see [`IngestBatch::journal_seq`]).
+    pub fn journal_applied(&self) -> Result<Option<u64>, StoreError> {
+        let v: Option<String> =
+            self.conn.query_row("SELECT value FROM meta WHERE key = 'journal_applied'", [], |r| r.get(0)).optional().map_err(self.err())?;
+        v.map(|v| v.parse::<u64>().map_err(|_| StoreError::BadMeta { path: self.path.clone(), key: "journal_applied", value: v.clone() }))
+            .transpose()
     }
 
     pub fn pipeline_state(&self) -> Result<Option<String>, StoreError> {
@@ -240,6 +262,13 @@ impl Store {
             [b.pipeline_state],
         )
         .map_err(err)?;
+        if let Some(seq) = b.journal_seq {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('journal_applied', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [seq.to_string()],
+            )
+            .map_err(err)?;
+        }
         tx.commit().map_err(err)
     }
 
@@ -380,6 +409,8 @@ mod tests {
         let mut store = Store::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         assert!(store.site().unwrap().is_none());
+        assert_eq!(store.journal_applied().unwrap(), None);
+        store.sync_every_commit().unwrap();
         let site = site();
         let sessions = Sessions {
             visits: vec![Visit {
@@ -413,6 +444,7 @@ mod tests {
                 drops: &drops,
                 pipeline_state: "{}",
                 now_ms: 0,
+                journal_seq: None,
             })
             .unwrap();
         let act2 = [DayActivity { device: DeviceId(5), day: 3, hours_mask: 0b100, first: 5, last: 15, randomized: false }];
@@ -425,6 +457,7 @@ mod tests {
                 drops: &drops,
                 pipeline_state: "{\"x\":1}",
                 now_ms: 0,
+                journal_seq: Some(7),
             })
             .unwrap();
         drop(store);
@@ -438,6 +471,7 @@ mod tests {
         assert_eq!(store.drop_counts().unwrap().0[&DropReason::Late], 4);
         assert_eq!(store.find_ingested("h").unwrap(), Some(file));
         assert_eq!(store.pipeline_state().unwrap().as_deref(), Some("{\"x\":1}"));
+        assert_eq!(store.journal_applied().unwrap(), Some(7));
         assert_eq!(store.require_site().unwrap().venue, "T");
     }
 }

@@ -1,0 +1,169 @@
+//! The background ingester: journal records → pipeline → one store transaction.
+//!
+//! It owns the [`Store`] connection and the [`Pipeline`] (restored from the store's saved
+//! state, as `footfall ingest` does) on a thread of its own, because both are synchronous.
+//! Every interval it takes the records the writer made durable, pushes their observations
+//! through the pipeline and commits visits, passes, activity, drop counts, the pipeline
+//! state **and the last applied journal sequence** in one transaction
+//! ([`Store::commit_ingest`] with `journal_seq`). Only then may the journal forget those
+//! records. At startup the same code re-applies the records after the stored sequence, so
+//! a record is applied exactly once whatever the crash point. It must not see HTTP or raw
+//! MACs.
+
+use crate::journal::Record;
+use crate::writer::{Backlog, Msg};
+use crate::{Health, ServerError};
+use footfall_core::Site;
+use footfall_store::{IngestBatch, Store};
+use footfall_transforms::filter::{DropCounts, DropReason};
+use footfall_transforms::sessionize::Sessions;
+use footfall_transforms::{Pipeline, PipelineConfig};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc as std_mpsc};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// The store side of the server: applies records, remembers how far it got.
+pub(crate) struct Ingester {
+    store: Store,
+    site: Site,
+    config: PipelineConfig,
+    /// `None` after a failed commit: restored from the store before the next attempt.
+    pipeline: Option<Pipeline>,
+    /// The last journal sequence number committed to the store (0: none yet).
+    applied: u64,
+    /// Sensor id → index in `site`.
+    sensors: HashMap<String, u16>,
+    /// Records taken from the backlog whose commit failed, to retry first.
+    held: Vec<Record>,
+}
+
+/// Wall-clock milliseconds, for bookkeeping only (the site's "updated" time).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl Ingester {
+    /// Continue from what the store holds: its pipeline state and applied sequence.
+    pub(crate) fn new(store: Store, site: Site, config: PipelineConfig) -> Result<Self, ServerError> {
+        let applied = store.journal_applied()?.unwrap_or(0);
+        let sensors = site.sensors.iter().enumerate().map(|(i, s)| (s.id.clone(), i as u16)).collect();
+        let mut me = Ingester { store, site, config, pipeline: None, applied, sensors, held: Vec::new() };
+        me.pipeline = Some(me.restore()?);
+        Ok(me)
+    }
+
+    fn restore(&self) -> Result<Pipeline, ServerError> {
+        Ok(match self.store.pipeline_state()? {
+            Some(state) => Pipeline::restore(&self.site, &self.config, &state)?,
+            None => Pipeline::new(&self.site, self.config.clone()),
+        })
+    }
+
+    pub(crate) fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Apply `records` (those at or below the applied sequence are skipped) and whatever
+    /// is held from a failed attempt, in one transaction. With `always`, commit even when
+    /// there is nothing to apply (to store a new site). Returns the new applied sequence
+    /// when something was committed.
+    pub(crate) fn apply(&mut self, records: Vec<Record>, always: bool) -> Result<Option<u64>, ServerError> {
+        let mut todo = std::mem::take(&mut self.held);
+        todo.extend(records.into_iter().filter(|r| r.seq > self.applied));
+        if todo.is_empty() && !always {
+            return Ok(None);
+        }
+        let result = self.commit(&todo);
+        if result.is_err() {
+            // The pipeline has seen records the store has not: start over from the store.
+            self.pipeline = None;
+            self.held = todo;
+        }
+        result
+    }
+
+    fn commit(&mut self, todo: &[Record]) -> Result<Option<u64>, ServerError> {
+        let mut pipeline = match self.pipeline.take() {
+            Some(p) => p,
+            None => self.restore()?,
+        };
+        let mut sessions = Sessions::default();
+        let mut drops = DropCounts::default();
+        let late_before = pipeline.late();
+        for r in todo {
+            drops.merge(&r.drops);
+            // The record names its sensors; map them to this site's indexes.
+            let local: Vec<Option<u16>> = r.sensors.iter().map(|id| self.sensors.get(id).copied()).collect();
+            for o in &r.obs {
+                match local.get(o.sensor as usize).copied().flatten() {
+                    Some(sensor) => pipeline.push(footfall_core::Observation { sensor, ..*o }, &mut sessions),
+                    None => drops.add(DropReason::UnknownSensor, 1),
+                }
+            }
+        }
+        drops.add(DropReason::Late, pipeline.late() - late_before);
+        let activity = pipeline.take_activity();
+        let state = pipeline.snapshot();
+        sessions.sort();
+        let seq = todo.last().map(|r| r.seq).unwrap_or(self.applied);
+        self.store.commit_ingest(IngestBatch {
+            site: &self.site,
+            files: &[],
+            sessions: &sessions,
+            activity: &activity,
+            drops: &drops,
+            pipeline_state: &state,
+            now_ms: now_ms(),
+            journal_seq: (seq > 0).then_some(seq),
+        })?;
+        self.pipeline = Some(pipeline);
+        self.applied = seq;
+        Ok(Some(seq))
+    }
+}
+
+pub(crate) enum Cmd {
+    /// Stop; with `flush`, apply what is waiting first. Answered when done.
+    Stop { flush: bool, done: oneshot::Sender<Result<(), ServerError>> },
+}
+
+/// Run the ingester on its own thread: every `interval`, apply the backlog and tell the
+/// writer what may be compacted.
+pub(crate) fn spawn(
+    mut ingester: Ingester,
+    interval: Duration,
+    backlog: Arc<Backlog>,
+    writer: mpsc::Sender<Msg>,
+    health: Arc<Health>,
+) -> std::io::Result<(std_mpsc::Sender<Cmd>, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = std_mpsc::channel::<Cmd>();
+    let handle = std::thread::Builder::new().name("footfall-ingester".into()).spawn(move || {
+        let run = |ingester: &mut Ingester| -> Result<(), ServerError> {
+            let result = ingester.apply(backlog.take(), false);
+            health.store_ok.store(result.is_ok(), Ordering::Relaxed);
+            if let Ok(Some(seq)) = result {
+                // Compaction is an optimisation: if the writer is busy, the next one does it.
+                let _ = writer.try_send(Msg::Applied(seq));
+            }
+            result.map(|_| ())
+        };
+        loop {
+            match rx.recv_timeout(interval) {
+                Ok(Cmd::Stop { flush, done }) => {
+                    let result = if flush { run(&mut ingester) } else { Ok(()) };
+                    let _ = done.send(result);
+                    return;
+                }
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    if let Err(e) = run(&mut ingester) {
+                        tracing::error!("applying the journal to the database failed (will retry): {e}");
+                    }
+                }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    })?;
+    Ok((tx, handle))
+}

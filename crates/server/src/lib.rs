@@ -1,0 +1,267 @@
+//! # footfall-server
+//!
+//! The HTTP receiver of footfall: Cisco Meraki Scanning API posts and sensor JSON lines come
+//! in, are pseudonymized at once, made durable in a journal, and applied to the database in
+//! the background. [`serve`] runs it on a listener until a shutdown future completes.
+//!
+//! The path of a post:
+//!
+//! 1. **routes**: authenticate (Meraki `secret`, or the sensor's bearer token, both compared
+//!    in constant time), limit the body, refuse bad input with a 4xx problem+json.
+//! 2. **accept**: parse with `footfall-sources` and run every raw observation through the
+//!    [`Intake`](footfall_transforms::intake::Intake) (sensor lookup incl. AP MAC, filter,
+//!    keyed pseudonymization). No raw MAC leaves this step; none is ever written.
+//! 3. **writer**: group commit: concurrent posts' records are appended to the journal with
+//!    one fsync, and each post is answered 200 only after that fsync.
+//! 4. **ingester**: every interval, the records not yet applied go through the
+//!    [`Pipeline`](footfall_transforms::Pipeline) and are committed with
+//!    [`Store::commit_ingest`](footfall_store::Store::commit_ingest) together with the last
+//!    applied journal sequence; then the journal is compacted. On startup the records after
+//!    the stored sequence are re-applied, so every accepted observation is counted exactly
+//!    once whatever the crash point.
+//!
+//! ## Layout
+//! - [`journal`]: the journal file: format, fsynced appends, torn-tail recovery, compaction.
+//! - `writer`: the group-commit thread that owns the journal's appends.
+//! - `ingester`: the thread that owns the store and the pipeline.
+//! - `accept`: request bodies → pseudonymous batches (the source boundary).
+//! - `routes`: the endpoints, authentication, status codes; `problem`: RFC 9457 bodies.
+//!
+//! Threads, not tasks, own the journal and the store: both do blocking I/O. Errors are
+//! typed ([`ServerError`]); the `footfall serve` command adds the process around it
+//! (arguments, signals, logging).
+
+pub mod journal;
+
+mod accept;
+mod ingester;
+mod problem;
+mod routes;
+mod writer;
+
+use footfall_core::Site;
+use footfall_store::keyfile::{self, KeyError, KeyOrigin};
+use footfall_store::{Store, StoreError};
+use footfall_transforms::intake::Intake;
+use footfall_transforms::pipeline::RestoreError;
+use footfall_transforms::{PipelineConfig, Pseudonymizer};
+use journal::{Journal, JournalError};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// The default body limit of a post: 10 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 10 << 20;
+/// The default interval between applications of the journal to the database.
+pub const DEFAULT_INGEST_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Everything [`serve`] needs. Secrets are never printed: `Debug` redacts them.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// The database (created when `site` is given and it does not exist).
+    pub db: PathBuf,
+    /// A site to use and store (on first use, or to replace the stored one); `None` uses
+    /// the database's.
+    pub site: Option<Site>,
+    /// Pipeline thresholds; must match those the database's saved state was built with.
+    pub pipeline: PipelineConfig,
+    /// The deployment key file (created, mode 0600, if missing).
+    pub key_path: PathBuf,
+    /// Answered to `GET /meraki`.
+    pub meraki_validator: Option<String>,
+    /// The shared secret Meraki posts must carry; `None` disables `POST /meraki`. An empty
+    /// secret accepts posts without one (MQTT bridges).
+    pub meraki_secret: Option<String>,
+    /// The bearer token of `POST /api/v1/ingest/jsonl`; `None` disables that endpoint.
+    pub sensor_token: Option<String>,
+    /// Largest accepted body, in bytes.
+    pub body_limit: usize,
+    /// How often the journal is applied to the database.
+    pub ingest_interval: Duration,
+    /// Apply the journal before exiting (the default). Tests turn it off to leave records
+    /// unapplied, as a crash would.
+    pub flush_on_shutdown: bool,
+}
+
+impl ServerConfig {
+    /// Defaults for a database: the key beside it (`<db>.key`), default thresholds, no
+    /// endpoint secrets (so both receivers are off until configured).
+    pub fn new(db: impl Into<PathBuf>) -> Self {
+        let db = db.into();
+        ServerConfig {
+            key_path: keyfile::default_path(&db),
+            db,
+            site: None,
+            pipeline: PipelineConfig::default(),
+            meraki_validator: None,
+            meraki_secret: None,
+            sensor_token: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            ingest_interval: DEFAULT_INGEST_INTERVAL,
+            flush_on_shutdown: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ServerConfig")
+            .field("db", &self.db)
+            .field("site", &self.site.as_ref().map(|s| &s.venue))
+            .field("key_path", &self.key_path)
+            .field("meraki_validator", &self.meraki_validator)
+            .field("meraki_secret", &redacted(&self.meraki_secret))
+            .field("sensor_token", &redacted(&self.sensor_token))
+            .field("body_limit", &self.body_limit)
+            .field("ingest_interval", &self.ingest_interval)
+            .field("flush_on_shutdown", &self.flush_on_shutdown)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("database {0} does not exist yet: give the site file (--site SITE.json) on the first start")]
+    NoDatabase(PathBuf),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("continuing from the saved pipeline state: {0}")]
+    Restore(#[from] RestoreError),
+    #[error("invalid server configuration: {0}")]
+    Config(String),
+    #[error("serving HTTP: {0}")]
+    Serve(std::io::Error),
+    #[error("the {0} thread stopped unexpectedly")]
+    Worker(&'static str),
+}
+
+/// What the readiness check reads; the writer and the ingester keep it current.
+pub(crate) struct Health {
+    pub journal_ok: AtomicBool,
+    pub store_ok: AtomicBool,
+}
+
+/// What startup prepared on the blocking pool.
+struct Prepared {
+    ingester: ingester::Ingester,
+    journal: Journal,
+    site: Site,
+    key: [u8; footfall_transforms::KEY_LEN],
+}
+
+/// Open the store, resolve the site, load the key, open the journal and re-apply what the
+/// store does not have yet. Runs before anything is accepted.
+fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
+    if config.site.is_none() && !config.db.exists() {
+        return Err(ServerError::NoDatabase(config.db.clone()));
+    }
+    let store = Store::open(&config.db)?;
+    store.sync_every_commit()?;
+    let site = match &config.site {
+        Some(s) => s.clone(),
+        None => store.require_site()?,
+    };
+    let (key, origin) = keyfile::load_or_create(&config.key_path)?;
+    if origin == KeyOrigin::Created {
+        tracing::warn!(
+            "created a new deployment key at {} (mode 0600); back it up: without it, new data cannot be linked to old",
+            config.key_path.display()
+        );
+    }
+    let mut ingester = ingester::Ingester::new(store, site.clone(), config.pipeline.clone())?;
+    let (mut journal, recovered) = Journal::open(&Journal::path_for(&config.db))?;
+    if recovered.torn_bytes > 0 {
+        tracing::warn!(
+            "journal {}: ignored a damaged tail of {} bytes (a write interrupted before it was acknowledged)",
+            journal.path().display(),
+            recovered.torn_bytes
+        );
+    }
+    let pending = recovered.records.iter().filter(|r| r.seq > ingester.applied()).count();
+    // Store the given site now (like ingest's first commit), with whatever is recovered.
+    ingester.apply(recovered.records, config.site.is_some())?;
+    if pending > 0 {
+        tracing::info!("recovered {pending} journal records that were not yet in the database");
+    }
+    journal.compact(ingester.applied())?;
+    Ok(Prepared { ingester, journal, site, key })
+}
+
+/// Serve until `shutdown` completes, then stop gracefully: requests in flight finish
+/// (each is answered after its record is durable), the ingester applies what it holds
+/// (unless `flush_on_shutdown` is off), and the journal is compacted.
+///
+/// The listener and the shutdown future are the caller's, so tests bind `127.0.0.1:0` and
+/// stop the server when they choose.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    state: ServerConfig,
+) -> Result<(), ServerError> {
+    if state.body_limit == 0 {
+        return Err(ServerError::Config("the body limit must be at least 1 byte".into()));
+    }
+    if state.ingest_interval.is_zero() {
+        return Err(ServerError::Config("the ingest interval must be above zero".into()));
+    }
+    if state.sensor_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(ServerError::Config("the sensor token must not be empty".into()));
+    }
+    let config = state.clone();
+    let prepared = tokio::task::spawn_blocking(move || prepare(&config)).await.map_err(|_| ServerError::Worker("startup"))??;
+    let Prepared { ingester, journal, site, key } = prepared;
+    tracing::info!("ready: site {:?} ({} sensors), journal applied up to record {}", site.venue, site.sensors.len(), ingester.applied());
+
+    let health = Arc::new(Health { journal_ok: AtomicBool::new(true), store_ok: AtomicBool::new(true) });
+    let backlog = Arc::new(writer::Backlog::default());
+    let (writer_tx, writer_rx) = mpsc::channel(writer::CHANNEL);
+    let next_seq = journal.last_seq().unwrap_or(0).max(ingester.applied()) + 1;
+    let writer_thread =
+        writer::spawn(journal, next_seq, writer_rx, backlog.clone(), health.clone()).map_err(|_| ServerError::Worker("journal"))?;
+    let (ingester_tx, ingester_thread) = ingester::spawn(ingester, state.ingest_interval, backlog, writer_tx.clone(), health.clone())
+        .map_err(|_| ServerError::Worker("ingester"))?;
+
+    let app = Arc::new(routes::App {
+        intake: Mutex::new(Intake::new(&site, Pseudonymizer::new(key))),
+        sensor_ids: site.sensors.iter().map(|s| s.id.clone()).collect(),
+        meraki_validator: state.meraki_validator.clone(),
+        meraki_secret: state.meraki_secret.clone(),
+        sensor_token: state.sensor_token.clone(),
+        body_limit: state.body_limit,
+        writer: writer_tx.clone(),
+        health,
+        unknown_logged: Mutex::new(Default::default()),
+    });
+    let served = axum::serve(listener, routes::router(app)).with_graceful_shutdown(shutdown).await.map_err(ServerError::Serve);
+
+    // Every request has been answered. Apply what is waiting, then let the writer compact
+    // and stop.
+    let (done_tx, done_rx) = oneshot::channel();
+    let stopped = match ingester_tx.send(ingester::Cmd::Stop { flush: state.flush_on_shutdown, done: done_tx }) {
+        Ok(()) => done_rx.await.unwrap_or(Err(ServerError::Worker("ingester"))),
+        Err(_) => Err(ServerError::Worker("ingester")),
+    };
+    let _ = writer_tx.send(writer::Msg::Shutdown).await;
+    drop(writer_tx);
+    let joined = tokio::task::spawn_blocking(move || {
+        let w = writer_thread.join().is_ok();
+        let i = ingester_thread.join().is_ok();
+        (w, i)
+    })
+    .await;
+    served?;
+    stopped?;
+    match joined {
+        Ok((true, true)) => Ok(()),
+        Ok((false, _)) | Err(_) => Err(ServerError::Worker("journal")),
+        Ok((true, false)) => Err(ServerError::Worker("ingester")),
+    }
+}

@@ -1,0 +1,209 @@
+//! The HTTP surface: routes, authentication, status codes and response bodies.
+//!
+//! Owns mapping requests to the intake ([`crate::accept`]) and the journal writer, and every
+//! status the server answers. Bad input is always a 4xx with a problem+json reason
+//! ([`Problem`]), never a 5xx; 503 means the journal could not make a post durable (retry).
+//! Parsing runs on the blocking pool; the journal append is the only I/O on the request
+//! path, and a post is answered 200 only after its record is fsynced. It must not touch the
+//! store, and it never logs a body or a secret.
+
+use crate::Health;
+use crate::accept::{self, Batch, Refused};
+use crate::problem::Problem;
+use crate::writer::{Append, Msg};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use footfall_transforms::filter::DropCounts;
+use footfall_transforms::intake::Intake;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// Unknown sensor names are logged once each, up to this many.
+const MAX_LOGGED_UNKNOWN: usize = 1000;
+
+/// What the handlers share.
+pub(crate) struct App {
+    pub intake: Mutex<Intake>,
+    /// The site's sensor ids, by index.
+    pub sensor_ids: Vec<String>,
+    pub meraki_validator: Option<String>,
+    pub meraki_secret: Option<String>,
+    pub sensor_token: Option<String>,
+    pub body_limit: usize,
+    pub writer: mpsc::Sender<Msg>,
+    pub health: Arc<Health>,
+    pub unknown_logged: Mutex<BTreeSet<String>>,
+}
+
+pub(crate) fn router(app: Arc<App>) -> Router {
+    let limit = app.body_limit;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/meraki", get(meraki_validator).post(meraki_post))
+        .route("/api/v1/ingest/jsonl", post(jsonl_post))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+/// The 200 body of an accepted post.
+#[derive(Serialize)]
+struct Accepted {
+    /// Observations stored (pseudonymized) in the journal.
+    accepted: usize,
+    /// Observations dropped at intake, by reason.
+    dropped: DropCounts,
+    /// Records (Meraki) or lines (JSON lines) that could not be read.
+    bad: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    bad_samples: Vec<BadSample>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unknown_sensors: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct BadSample {
+    line: u64,
+    reason: String,
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let journal = app.health.journal_ok.load(Ordering::Relaxed) && !app.writer.is_closed();
+    let store = app.health.store_ok.load(Ordering::Relaxed);
+    match (journal, store) {
+        (true, true) => "ready".into_response(),
+        (false, _) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "the journal is not writable").into_response(),
+        (true, false) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "the last write to the database failed").into_response(),
+    }
+}
+
+async fn not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/formats.md#serving")
+}
+
+async fn meraki_validator(State(app): State<Arc<App>>) -> Response {
+    match &app.meraki_validator {
+        Some(v) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], v.clone()).into_response(),
+        None => {
+            Problem::new(StatusCode::NOT_FOUND, "no Meraki validator is configured (footfall serve --meraki-validator)").into_response()
+        }
+    }
+}
+
+async fn meraki_post(State(app): State<Arc<App>>, req: Request) -> Result<Json<Accepted>, Problem> {
+    let Some(secret) = app.meraki_secret.clone() else {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "the Meraki receiver is not enabled: configure its secret (footfall serve --meraki-secret, or FOOTFALL_MERAKI_SECRET)",
+        ));
+    };
+    let body = read_body(&app, req).await?;
+    let a = app.clone();
+    let batch = blocking(move || accept::meraki(&body, &secret, &a.intake, &a.sensor_ids)).await?;
+    journal(&app, batch).await
+}
+
+/// The bearer token of a request, if it has a well-formed `Authorization: Bearer` header.
+fn bearer(req: &Request) -> Option<&str> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+async fn jsonl_post(State(app): State<Arc<App>>, req: Request) -> Result<Json<Accepted>, Problem> {
+    let Some(token) = app.sensor_token.as_deref() else {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "the sensor endpoint is not enabled: configure a token (footfall serve --sensor-token, or FOOTFALL_SENSOR_TOKEN)",
+        ));
+    };
+    // Authenticate before reading the body.
+    match bearer(&req) {
+        None => {
+            let mut p = Problem::new(StatusCode::UNAUTHORIZED, "send the sensor token as `Authorization: Bearer <token>`");
+            p.bearer_challenge = true;
+            return Err(p);
+        }
+        Some(given) if !accept::secret_eq(given, token) => {
+            return Err(Problem::new(StatusCode::FORBIDDEN, "the sensor token is not the configured one"));
+        }
+        Some(_) => {}
+    }
+    let body = read_body(&app, req).await?;
+    let a = app.clone();
+    let batch = blocking(move || accept::jsonl(&body, &a.intake, &a.sensor_ids)).await?;
+    journal(&app, batch).await
+}
+
+/// The whole body, within the configured limit.
+async fn read_body(app: &App, req: Request) -> Result<Bytes, Problem> {
+    Bytes::from_request(req, &()).await.map_err(|rejection| {
+        let status = rejection.status();
+        let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("the body is larger than the limit of {} bytes", app.body_limit)
+        } else {
+            format!("the body could not be read: {}", rejection.body_text())
+        };
+        Problem::new(status, detail)
+    })
+}
+
+/// Parse on the blocking pool (a large post is milliseconds of CPU), mapping refusals.
+async fn blocking(f: impl FnOnce() -> Result<Batch, Refused> + Send + 'static) -> Result<Batch, Problem> {
+    let result = tokio::task::spawn_blocking(f).await.map_err(|_| {
+        tracing::error!("reading a request body panicked");
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error while reading the body")
+    })?;
+    result.map_err(|r| match r {
+        Refused::NotJson(e) => Problem::new(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")),
+        Refused::WrongSecret => Problem::new(StatusCode::FORBIDDEN, "the post's secret is missing or not the configured one"),
+        Refused::NotThisFormat(why) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, why),
+    })
+}
+
+/// Append the batch to the journal (durably) and build the answer.
+async fn journal(app: &App, batch: Batch) -> Result<Json<Accepted>, Problem> {
+    if !batch.unknown_sensors.is_empty() {
+        let mut logged = app.unknown_logged.lock().unwrap_or_else(|e| e.into_inner());
+        for name in &batch.unknown_sensors {
+            if logged.len() < MAX_LOGGED_UNKNOWN && logged.insert(name.clone()) {
+                tracing::warn!(
+                    "observations from sensor {name:?}, which the site does not know, are dropped (add it, or its AP MAC as the sensor's mac)"
+                );
+            }
+        }
+    }
+    let answer = Accepted {
+        accepted: batch.obs.len(),
+        dropped: batch.drops.clone(),
+        bad: batch.report.bad,
+        bad_samples: batch.report.bad_samples.iter().map(|b| BadSample { line: b.line, reason: b.reason.clone() }).collect(),
+        unknown_sensors: batch.unknown_sensors.iter().cloned().collect(),
+    };
+    if batch.obs.is_empty() && batch.drops.total() == 0 {
+        return Ok(Json(answer));
+    }
+    let unavailable = |why: String| Problem::new(StatusCode::SERVICE_UNAVAILABLE, why);
+    let (reply, done) = oneshot::channel();
+    app.writer
+        .send(Msg::Append(Append { sensors: batch.sensors, obs: batch.obs, drops: batch.drops, reply }))
+        .await
+        .map_err(|_| unavailable("the server is shutting down; retry".into()))?;
+    match done.await {
+        Ok(Ok(_seq)) => Ok(Json(answer)),
+        Ok(Err(e)) => Err(unavailable(format!("the post could not be stored durably ({e}); retry"))),
+        Err(_) => Err(unavailable("the server is shutting down; retry".into())),
+    }
+}

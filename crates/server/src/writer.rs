@@ -1,0 +1,120 @@
+//! Group commit: the one thread that appends to the journal.
+//!
+//! Request handlers send their pseudonymous batches here and wait. The writer takes every
+//! batch that is waiting, gives each the next sequence number, writes them all and fsyncs
+//! once, then hands the records to the ingester's [`Backlog`] and answers each handler. So
+//! concurrent posts share one fsync, and a handler is answered only after its record is
+//! durable. The writer also runs journal compaction when the ingester reports what it has
+//! applied. It owns the journal's file handle; it must not parse posts or touch the store.
+
+use crate::Health;
+use crate::journal::{Journal, Record};
+use footfall_core::Observation;
+use footfall_transforms::filter::DropCounts;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// How many waiting batches one group takes at most.
+const MAX_GROUP: usize = 512;
+/// Batches that may wait for the writer before senders wait to send.
+pub(crate) const CHANNEL: usize = 1024;
+
+/// Records made durable and not yet taken by the ingester, in sequence order.
+#[derive(Default)]
+pub(crate) struct Backlog {
+    records: Mutex<Vec<Record>>,
+}
+
+impl Backlog {
+    pub(crate) fn push(&self, records: impl IntoIterator<Item = Record>) {
+        self.records.lock().unwrap_or_else(|e| e.into_inner()).extend(records);
+    }
+
+    pub(crate) fn take(&self) -> Vec<Record> {
+        std::mem::take(&mut *self.records.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// A batch to append: what one request accepted.
+pub(crate) struct Append {
+    pub sensors: Vec<String>,
+    pub obs: Vec<Observation>,
+    pub drops: DropCounts,
+    /// Answered with the record's sequence number once it is durable.
+    pub reply: oneshot::Sender<Result<u64, String>>,
+}
+
+pub(crate) enum Msg {
+    Append(Append),
+    /// The store holds everything up to this sequence number.
+    Applied(u64),
+    /// Finish what was sent before, then stop.
+    Shutdown,
+}
+
+/// Run the writer on its own thread until [`Msg::Shutdown`] or until every sender is gone.
+pub(crate) fn spawn(
+    mut journal: Journal,
+    mut next_seq: u64,
+    mut rx: mpsc::Receiver<Msg>,
+    backlog: Arc<Backlog>,
+    health: Arc<Health>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("footfall-journal".into()).spawn(move || {
+        let mut group: Vec<Msg> = Vec::with_capacity(MAX_GROUP);
+        while let Some(first) = rx.blocking_recv() {
+            group.push(first);
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(m) => group.push(m),
+                    Err(_) => break,
+                }
+            }
+            let mut records = Vec::new();
+            let mut replies = Vec::new();
+            let mut applied = None;
+            let mut stop = false;
+            for m in group.drain(..) {
+                match m {
+                    Msg::Append(a) => {
+                        records.push(Record { seq: next_seq, sensors: a.sensors, obs: a.obs, drops: a.drops });
+                        replies.push((next_seq, a.reply));
+                        next_seq += 1;
+                    }
+                    Msg::Applied(seq) => applied = applied.max(Some(seq)),
+                    Msg::Shutdown => stop = true,
+                }
+            }
+            if !records.is_empty() {
+                match journal.append(&records) {
+                    Ok(()) => {
+                        backlog.push(records);
+                        for (seq, reply) in replies {
+                            // A handler that went away (client disconnected) is fine: its
+                            // record is durable and will be applied.
+                            let _ = reply.send(Ok(seq));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!("journal append failed: {e}");
+                        next_seq -= records.len() as u64;
+                        health.journal_ok.store(journal.is_healthy(), Ordering::Relaxed);
+                        for (_, reply) in replies {
+                            let _ = reply.send(Err(e.to_string()));
+                        }
+                    }
+                }
+            }
+            if let Some(seq) = applied
+                && let Err(e) = journal.compact(seq)
+            {
+                tracing::warn!("journal compaction failed (the records are kept and skipped on recovery): {e}");
+            }
+            if stop {
+                break;
+            }
+        }
+        health.journal_ok.store(false, Ordering::Relaxed);
+    })
+}
