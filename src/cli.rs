@@ -44,7 +44,7 @@ numbers; the rest of the file is still ingested. \
 A file that is not a known format is an error before anything is written. Re-ingesting a file \
 already ingested (same content) is skipped, so nothing is counted twice. Ingesting a stream in \
 several files or runs, in time order, gives the same result as ingesting it at once; observations \
-older than the allowed lateness (default 60 s) behind the newest already seen are dropped and \
+older than the allowed lateness (default 180 s) behind the newest already seen are dropped and \
 counted as late, so ingest older files first.\n\n\
 Example: footfall ingest --site sim/site.json --db mall.db sim/observations.csv")]
     Ingest(IngestArgs),

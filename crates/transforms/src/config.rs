@@ -30,13 +30,15 @@ pub struct SessionizeConfig {
     /// A visit (or walk-by episode) ends after this long without a fix (seconds).
     pub idle_timeout_s: u32,
     /// Observations may arrive this much later than the newest one seen (seconds);
-    /// later ones are dropped and counted as `late`.
+    /// later ones are dropped and counted as `late`. Three minutes covers feeds that post
+    /// once a minute per access point (Meraki); for data in time order the value changes no
+    /// result, only how long observations wait in the reorder buffer.
     pub lateness_s: u32,
 }
 
 impl Default for SessionizeConfig {
     fn default() -> Self {
-        Self { min_dwell_s: 120, idle_timeout_s: 600, lateness_s: 60 }
+        Self { min_dwell_s: 120, idle_timeout_s: 600, lateness_s: 180 }
     }
 }
 

@@ -189,9 +189,9 @@ pub fn stream() -> Vec<String> {
             ));
         }
     }
-    // Two frames much later: the first is released by the second and its sweep closes
-    // the idle episodes.
-    for t in [4_000_000, 4_100_000] {
+    // Two frames much later, further apart than the allowed lateness: the first is released
+    // by the second and its sweep closes the idle episodes.
+    for t in [4_000_000, 4_400_000] {
         lines.push(format!(r#"{{"ts":{},"sensor":"ap1","mac":"00:16:3e:00:02:00","rssi":-60}}"#, base + t));
     }
     lines
