@@ -68,6 +68,31 @@ runs. Give secrets through the environment: command lines are visible to other u
 Example:\n  export FOOTFALL_MERAKI_SECRET=s3cret FOOTFALL_SENSOR_TOKEN=t0ken\n  \
 footfall serve --db mall.db --site site.json --listen 0.0.0.0:8080 --meraki-validator 0123abcd")]
     Serve(ServeArgs),
+    /// Run on a sensor: capture, pseudonymize here, spool on disk, send batches to `footfall serve`
+    #[command(long_about = "The sensor agent. Runs on the sensor (a Raspberry Pi, an OpenWrt box): reads \
+probe requests from a capture file (--replay FILE, any format ingest reads; every frame counts as \
+this --sensor) or, in builds with the `live` feature, from a monitor-mode interface (--iface \
+wlan0mon). Every MAC is pseudonymized here, with the deployment key copied from the server \
+(--key; never created here), so no raw MAC leaves the sensor. Batches of pseudonymous \
+observations are written to a spool directory (fsynced, atomically) before they are sent, sent \
+oldest first to POST /api/v1/ingest/observations with the sensor token, and deleted only \
+after the server's 200. While the server is unreachable or answers 5xx, batches keep \
+spooling and sending is retried with backoff (1 s doubling to 30 s); another 4xx (a wrong \
+token, an unknown sensor) stops the agent with the server's reason. The server deduplicates \
+resent batches, so a batch counts exactly once. A restarted agent continues the spool. With a \
+replay the agent exits once everything is sent; --drain only sends what is spooled.\n\n\
+Example:\n  export FOOTFALL_SENSOR_TOKEN=t0ken\n  \
+footfall sensor --sensor s1-front --key mall.db.key --server http://10.0.0.2:8080 --iface wlan0mon")]
+    Sensor(SensorArgs),
+    /// Capture probe requests on a monitor-mode interface and print them pseudonymized (JSON lines)
+    #[cfg(feature = "live")]
+    #[command(long_about = "Listens on a monitor-mode interface through libpcap (--iface wlan0mon), or \
+replays a capture file through the same libpcap code path (--replay FILE), and prints every \
+probe request as one JSON line of a pseudonymous observation on stdout: sensor, ts (UTC ms), \
+device (keyed hash, 16 hex digits), rssi, randomized, kind, seq, freq, ie. The key file must \
+exist (copy the server's). To store and analyse what a sensor hears, run `footfall sensor` \
+against `footfall serve`.\n\nExample: footfall capture --iface wlan0mon --sensor s1-front --key mall.db.key")]
+    Capture(CaptureArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -243,4 +268,65 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (larger ones are answered 413)
     #[arg(long, value_name = "BYTES", default_value_t = footfall_server::DEFAULT_BODY_LIMIT)]
     pub max_body: usize,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("input").required(true)))]
+pub struct SensorArgs {
+    /// This sensor's id in the site file (every observation is this sensor's)
+    #[arg(long, value_name = "ID")]
+    pub sensor: String,
+    /// The deployment key file, copied from the server (by default beside its database,
+    /// DB.key); the agent never creates one
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The footfall server, e.g. http://10.0.0.2:8080 (https:// in builds with the `tls` feature)
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// The sensor token of the server (--sensor-token there)
+    #[arg(long, value_name = "TOKEN", env = "FOOTFALL_SENSOR_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The spool directory: batches wait here until the server has them
+    #[arg(long, value_name = "DIR", default_value = "./footfall-spool")]
+    pub spool: PathBuf,
+    /// Replay a capture file (pcap, pcapng, or any format ingest reads) as this sensor
+    #[arg(long, value_name = "FILE", group = "input")]
+    pub replay: Option<PathBuf>,
+    /// Capture live on this monitor-mode interface
+    #[cfg(feature = "live")]
+    #[arg(long, value_name = "IFACE", group = "input")]
+    pub iface: Option<String>,
+    /// Capture nothing: send what the spool holds, then exit
+    #[arg(long, group = "input")]
+    pub drain: bool,
+    /// Observations per batch at most
+    #[arg(long, value_name = "N", default_value_t = footfall_agent::DEFAULT_BATCH_SIZE)]
+    pub batch_size: usize,
+    /// A batch is closed when its first observation is this old (milliseconds)
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub batch_ms: u64,
+    /// First wait before retrying an unreachable server (milliseconds); it doubles...
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub retry_min_ms: u64,
+    /// ... up to this (milliseconds)
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub retry_max_ms: u64,
+}
+
+#[cfg(feature = "live")]
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("input").required(true)))]
+pub struct CaptureArgs {
+    /// This sensor's id in the site file
+    #[arg(long, value_name = "ID")]
+    pub sensor: String,
+    /// The deployment key file (must exist; copy the server's)
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The monitor-mode interface, e.g. wlan0mon
+    #[arg(long, value_name = "IFACE", group = "input")]
+    pub iface: Option<String>,
+    /// Read a capture file through libpcap instead (the same code path, for testing)
+    #[arg(long, value_name = "FILE", group = "input")]
+    pub replay: Option<PathBuf>,
 }

@@ -146,6 +146,7 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
         pipeline_state: &state,
         now_ms: now,
         journal_seq: None,
+        agent_batches: &[],
     })?;
     Ok(Outcome {
         ingested,

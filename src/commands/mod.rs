@@ -2,11 +2,14 @@
 //! `analysis`.
 
 mod analysis;
+#[cfg(feature = "live")]
+mod capture;
 mod demo;
 mod eval;
 mod export;
 mod ingest;
 mod report;
+mod sensor;
 mod serve;
 mod simulate;
 
@@ -23,6 +26,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Eval(a) => eval::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Sensor(a) => sensor::run(a),
+        #[cfg(feature = "live")]
+        Command::Capture(a) => capture::run(a),
     }
 }
 

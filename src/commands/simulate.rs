@@ -42,10 +42,7 @@ pub fn write_with(cfg: &SimConfig, out: &Path, opts: &WriteOptions, quiet: bool)
 pub fn run(a: SimulateArgs) -> anyhow::Result<()> {
     write_with(&config(&a.sim), &a.out, &WriteOptions { pcapng: a.pcap }, false)?;
     let input = if a.pcap { "observations.pcapng" } else { "observations.csv" };
-    eprintln!(
-        "next: footfall ingest --site {0}/site.json --db mall.db {0}/{input} && footfall report --db mall.db",
-        a.out.display()
-    );
+    eprintln!("next: footfall ingest --site {0}/site.json --db mall.db {0}/{input} && footfall report --db mall.db", a.out.display());
     Ok(())
 }
 

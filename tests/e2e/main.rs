@@ -7,6 +7,7 @@ mod ingest;
 mod invariance;
 mod meraki;
 mod privacy;
+mod sensor;
 mod serve;
 mod simulated;
 
@@ -53,4 +54,10 @@ pub fn simulate(dir: &Path, days: u32, stores: u32, shoppers: u32) {
         "--seed",
         "7",
     ]);
+}
+
+/// The capture excerpts' site (sensors `pos1`, `sniffer`).
+pub fn sensor_site() -> footfall_core::Site {
+    let text = std::fs::read_to_string(fixture("capture-site.json")).expect("capture-site.json");
+    footfall_core::Site::from_json(&text).expect("a valid site")
 }

@@ -41,6 +41,10 @@ impl Serialize for DeviceId {
 impl<'de> Deserialize<'de> for DeviceId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
+        // Always written as exactly 16 digits; anything else (a 12-digit MAC) is refused.
+        if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(serde::de::Error::custom("a device id is 16 hex digits"));
+        }
         u64::from_str_radix(&s, 16).map(DeviceId).map_err(serde::de::Error::custom)
     }
 }
@@ -56,5 +60,7 @@ mod tests {
         assert_eq!(j, "\"deadbeef00000001\"");
         assert_eq!(serde_json::from_str::<DeviceId>(&j).unwrap(), d);
         assert_eq!(DeviceId::from_i64(d.as_i64()), d);
+        assert!(serde_json::from_str::<DeviceId>("\"00163e000001\"").is_err(), "a MAC is not a device id");
+        assert!(serde_json::from_str::<DeviceId>("\"+eadbeef00000001\"").is_err());
     }
 }

@@ -1,5 +1,8 @@
 //! Request bodies → pseudonymous batches: the server's source boundary.
 //!
+//! A sensor agent's batch ([`observations`]) is pseudonymous already (the agent ran the
+//! same filter and keyed hash on the sensor): only its sensor id is resolved here.
+//!
 //! A Meraki post is parsed with `footfall_sources::meraki::parse_post`, a sensor body with
 //! `footfall_sources::jsonl::JsonlSource`; every raw observation goes through the shared
 //! [`Intake`] (sensor lookup, incl. AP MAC → sensor, plausibility filter, keyed
@@ -7,12 +10,14 @@
 //! stack frames. What comes out is a [`Batch`] of [`Observation`]s ready for the journal,
 //! or why the body was refused. This module knows no HTTP status codes and does no I/O.
 
+use crate::journal::AgentMark;
 use footfall_core::{Observation, RawObservation};
 use footfall_sources::jsonl::JsonlSource;
 use footfall_sources::meraki::{PostError, parse_post};
 use footfall_sources::{Source, SourceError, SourceReport};
 use footfall_transforms::filter::DropCounts;
 use footfall_transforms::intake::Intake;
+use footfall_transforms::wire::SensorBatch;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -40,6 +45,34 @@ pub(crate) enum Refused {
     WrongSecret,
     /// JSON, but not what this endpoint takes.
     NotThisFormat(String),
+}
+
+/// Read a sensor agent's batch ([`SensorBatch`]): its observations are pseudonymous
+/// already; the sensor id must be one of the site's. The batch is journalled under that
+/// one sensor id, with the agent's drops; the mark identifies it for deduplication.
+pub(crate) fn observations(body: &[u8], site_sensors: &[String]) -> Result<(AgentMark, Batch), Refused> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| Refused::NotJson(e.to_string()))?;
+    let b: SensorBatch = serde_json::from_value(value).map_err(|e| Refused::NotThisFormat(format!("not a sensor agent batch: {e}")))?;
+    if b.agent.trim().is_empty() || b.agent.len() > 200 {
+        return Err(Refused::NotThisFormat("the batch's agent id must be 1 to 200 characters".into()));
+    }
+    if b.batch == 0 {
+        return Err(Refused::NotThisFormat("batch sequence numbers start at 1".into()));
+    }
+    if !site_sensors.contains(&b.sensor) {
+        return Err(Refused::NotThisFormat(format!(
+            "sensor {:?} is not in the site; add it to the site file or start the agent with the right --sensor",
+            b.sensor
+        )));
+    }
+    let batch = Batch {
+        sensors: vec![b.sensor],
+        obs: b.observations.into_iter().map(|o| o.with_sensor(0)).collect(),
+        drops: b.dropped,
+        report: SourceReport { bytes: body.len() as u64, ..SourceReport::default() },
+        unknown_sensors: BTreeSet::new(),
+    };
+    Ok((AgentMark { agent: b.agent, batch: b.batch }, batch))
 }
 
 /// Whether two secrets are equal, in time independent of where they differ (and of their
@@ -180,6 +213,27 @@ mod tests {
         assert_eq!(again.drops, b.drops, "counters are per request");
         assert!(jsonl(b"  \n", &intake, &ids).unwrap().obs.is_empty());
         assert!(matches!(jsonl(b"{\"version\":3}\n", &intake, &ids), Err(Refused::NotThisFormat(_))));
+    }
+
+    #[test]
+    fn agent_batches_name_a_site_sensor() {
+        let (_, ids) = setup();
+        let body = br#"{"agent":"a-1","batch":3,"sensor":"b","observations":[{"ts":1,"device":"00000000000000ab","rssi":-70,"randomized":false,"seq":4}],"dropped":{"group_address":1}}"#;
+        let (mark, b) = observations(body, &ids).unwrap();
+        assert_eq!(mark, AgentMark { agent: "a-1".into(), batch: 3 });
+        assert_eq!((b.sensors, b.obs.len(), b.obs[0].sensor, b.obs[0].seq), (vec!["b".to_string()], 1, 0, Some(4)));
+        assert_eq!(b.drops.0.get(&DropReason::GroupAddress), Some(&1));
+        let unknown = br#"{"agent":"a-1","batch":3,"sensor":"zz","observations":[]}"#;
+        assert!(matches!(observations(unknown, &ids), Err(Refused::NotThisFormat(w)) if w.contains("\"zz\" is not in the site")));
+        assert!(matches!(observations(b"{", &ids), Err(Refused::NotJson(_))));
+        assert!(matches!(observations(br#"{"agent":"a","batch":0,"sensor":"b","observations":[]}"#, &ids), Err(Refused::NotThisFormat(_))));
+        assert!(matches!(observations(br#"{"agent":"","batch":1,"sensor":"b","observations":[]}"#, &ids), Err(Refused::NotThisFormat(_))));
+        // A raw MAC where a pseudonym belongs is refused.
+        let raw =
+            r#"{"agent":"a","batch":1,"sensor":"b","observations":[{"ts":1,"device":"00:16:3e:00:00:01","rssi":-70,"randomized":false}]}"#;
+        assert!(matches!(observations(raw.as_bytes(), &ids), Err(Refused::NotThisFormat(_))));
+        let raw = raw.replace("00:16:3e:00:00:01", "00163e000001");
+        assert!(matches!(observations(raw.as_bytes(), &ids), Err(Refused::NotThisFormat(_))));
     }
 
     #[test]

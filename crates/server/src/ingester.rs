@@ -7,8 +7,10 @@
 //! state **and the last applied journal sequence** in one transaction
 //! ([`Store::commit_ingest`] with `journal_seq`). Only then may the journal forget those
 //! records. At startup the same code re-applies the records after the stored sequence, so
-//! a record is applied exactly once whatever the crash point. It must not see HTTP or raw
-//! MACs.
+//! a record is applied exactly once whatever the crash point. The same transaction stores
+//! the highest sensor agent batch among the records (`meta` `agent_batch:<id>`), so the
+//! writer's deduplication marks outlive the journal's compaction. It must not see HTTP or
+//! raw MACs.
 
 use crate::journal::Record;
 use crate::writer::{Backlog, Msg};
@@ -108,6 +110,9 @@ impl Ingester {
         let state = pipeline.snapshot();
         sessions.sort();
         let seq = todo.last().map(|r| r.seq).unwrap_or(self.applied);
+        let mut marks = crate::writer::Marks::new();
+        crate::writer::raise_marks(&mut marks, todo);
+        let agent_batches: Vec<(String, u64)> = marks.into_iter().collect();
         self.store.commit_ingest(IngestBatch {
             site: &self.site,
             files: &[],
@@ -117,6 +122,7 @@ impl Ingester {
             pipeline_state: &state,
             now_ms: now_ms(),
             journal_seq: (seq > 0).then_some(seq),
+            agent_batches: &agent_batches,
         })?;
         self.pipeline = Some(pipeline);
         self.applied = seq;

@@ -11,7 +11,7 @@
 //! file   = MAGIC record*                      MAGIC = "FFJRNL1\n" (8 bytes)
 //! record = len:u32-le  check:[u8; 8]  payload:[u8; len]
 //! check  = the first 8 bytes of BLAKE3(len-le ‖ payload)
-//! payload = JSON of Record { seq, sensors, obs, drops }
+//! payload = JSON of Record { seq, sensors, obs, drops, agent? }
 //! ```
 //!
 //! Sequence numbers increase by one per record and keep increasing across compactions and
@@ -54,6 +54,17 @@ pub struct Record {
     /// Observations of this post dropped at intake, by reason (counted once, when applied).
     #[serde(default)]
     pub drops: DropCounts,
+    /// The sensor agent batch this record is (`POST /api/v1/ingest/observations`), for
+    /// deduplication: recovered records raise the agents' high-water marks on restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentMark>,
+}
+
+/// A sensor agent's batch: `batch` is its sequence number in the agent `agent`'s spool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentMark {
+    pub agent: String,
+    pub batch: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -337,7 +348,8 @@ mod tests {
             .collect();
         let mut drops = DropCounts::default();
         drops.add(DropReason::GroupAddress, seq);
-        Record { seq, sensors: vec!["a".into(), "b".into()], obs, drops }
+        let agent = seq.is_multiple_of(2).then(|| AgentMark { agent: "pos1-0a".into(), batch: seq * 10 });
+        Record { seq, sensors: vec!["a".into(), "b".into()], obs, drops, agent }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! The HTTP receiver of footfall: Cisco Meraki Scanning API posts and sensor JSON lines come
 //! in, are pseudonymized at once, made durable in a journal, and applied to the database in
-//! the background. [`serve`] runs it on a listener until a shutdown future completes.
+//! the background; the sensor agent's batches (`footfall sensor`) arrive already
+//! pseudonymized and are deduplicated by (agent, batch). [`serve`] runs it on a listener until a shutdown future completes.
 //!
 //! The path of a post:
 //!
@@ -75,7 +76,8 @@ pub struct ServerConfig {
     /// The shared secret Meraki posts must carry; `None` disables `POST /meraki`. An empty
     /// secret accepts posts without one (MQTT bridges).
     pub meraki_secret: Option<String>,
-    /// The bearer token of `POST /api/v1/ingest/jsonl`; `None` disables that endpoint.
+    /// The bearer token of `POST /api/v1/ingest/jsonl` and `POST /api/v1/ingest/observations`;
+    /// `None` disables both.
     pub sensor_token: Option<String>,
     /// Largest accepted body, in bytes.
     pub body_limit: usize,
@@ -155,6 +157,8 @@ struct Prepared {
     journal: Journal,
     site: Site,
     key: [u8; footfall_transforms::KEY_LEN],
+    /// Each sensor agent's highest durable batch: from the store, raised by the journal.
+    marks: writer::Marks,
 }
 
 /// Open the store, resolve the site, load the key, open the journal and re-apply what the
@@ -176,8 +180,10 @@ fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
             config.key_path.display()
         );
     }
+    let mut marks: writer::Marks = store.agent_batches()?.into_iter().collect();
     let mut ingester = ingester::Ingester::new(store, site.clone(), config.pipeline.clone())?;
     let (mut journal, recovered) = Journal::open(&Journal::path_for(&config.db))?;
+    writer::raise_marks(&mut marks, &recovered.records);
     if recovered.torn_bytes > 0 {
         tracing::warn!(
             "journal {}: ignored a damaged tail of {} bytes (a write interrupted before it was acknowledged)",
@@ -192,7 +198,7 @@ fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
         tracing::info!("recovered {pending} journal records that were not yet in the database");
     }
     journal.compact(ingester.applied())?;
-    Ok(Prepared { ingester, journal, site, key })
+    Ok(Prepared { ingester, journal, site, key, marks })
 }
 
 /// Serve until `shutdown` completes, then stop gracefully: requests in flight finish
@@ -217,7 +223,7 @@ pub async fn serve(
     }
     let config = state.clone();
     let prepared = tokio::task::spawn_blocking(move || prepare(&config)).await.map_err(|_| ServerError::Worker("startup"))??;
-    let Prepared { ingester, journal, site, key } = prepared;
+    let Prepared { ingester, journal, site, key, marks } = prepared;
     tracing::info!("ready: site {:?} ({} sensors), journal applied up to record {}", site.venue, site.sensors.len(), ingester.applied());
 
     let health = Arc::new(Health { journal_ok: AtomicBool::new(true), store_ok: AtomicBool::new(true) });
@@ -225,7 +231,7 @@ pub async fn serve(
     let (writer_tx, writer_rx) = mpsc::channel(writer::CHANNEL);
     let next_seq = journal.last_seq().unwrap_or(0).max(ingester.applied()) + 1;
     let writer_thread =
-        writer::spawn(journal, next_seq, writer_rx, backlog.clone(), health.clone()).map_err(|_| ServerError::Worker("journal"))?;
+        writer::spawn(journal, next_seq, marks, writer_rx, backlog.clone(), health.clone()).map_err(|_| ServerError::Worker("journal"))?;
     let (ingester_tx, ingester_thread) = ingester::spawn(ingester, state.ingest_interval, backlog, writer_tx.clone(), health.clone())
         .map_err(|_| ServerError::Worker("ingester"))?;
 

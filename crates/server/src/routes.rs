@@ -10,7 +10,7 @@
 use crate::Health;
 use crate::accept::{self, Batch, Refused};
 use crate::problem::Problem;
-use crate::writer::{Append, Msg};
+use crate::writer::{Append, Appended, Msg};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
@@ -49,6 +49,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/meraki", get(meraki_validator).post(meraki_post))
         .route("/api/v1/ingest/jsonl", post(jsonl_post))
+        .route("/api/v1/ingest/observations", post(observations_post))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
@@ -122,29 +123,89 @@ fn bearer(req: &Request) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-async fn jsonl_post(State(app): State<Arc<App>>, req: Request) -> Result<Json<Accepted>, Problem> {
+/// Check the sensor bearer token (before the body is read).
+fn sensor_auth(app: &App, req: &Request) -> Result<(), Problem> {
     let Some(token) = app.sensor_token.as_deref() else {
         return Err(Problem::new(
             StatusCode::NOT_FOUND,
             "the sensor endpoint is not enabled: configure a token (footfall serve --sensor-token, or FOOTFALL_SENSOR_TOKEN)",
         ));
     };
-    // Authenticate before reading the body.
-    match bearer(&req) {
+    match bearer(req) {
         None => {
             let mut p = Problem::new(StatusCode::UNAUTHORIZED, "send the sensor token as `Authorization: Bearer <token>`");
             p.bearer_challenge = true;
-            return Err(p);
+            Err(p)
         }
         Some(given) if !accept::secret_eq(given, token) => {
-            return Err(Problem::new(StatusCode::FORBIDDEN, "the sensor token is not the configured one"));
+            Err(Problem::new(StatusCode::FORBIDDEN, "the sensor token is not the configured one"))
         }
-        Some(_) => {}
+        Some(_) => Ok(()),
     }
+}
+
+async fn jsonl_post(State(app): State<Arc<App>>, req: Request) -> Result<Json<Accepted>, Problem> {
+    sensor_auth(&app, &req)?;
     let body = read_body(&app, req).await?;
     let a = app.clone();
     let batch = blocking(move || accept::jsonl(&body, &a.intake, &a.sensor_ids)).await?;
     journal(&app, batch).await
+}
+
+/// The 200 body of a sensor agent's batch.
+#[derive(Serialize)]
+struct AgentAccepted {
+    /// Observations stored; 0 for a duplicate.
+    accepted: usize,
+    /// The batch was stored before (its sequence is at or below the agent's last stored
+    /// one): nothing was stored now.
+    duplicate: bool,
+}
+
+/// A sensor agent's batch (`footfall sensor`): already pseudonymous, deduplicated by
+/// (agent, batch).
+///
+/// **Exactly once.** The agent spools every batch on disk before sending it, sends the
+/// oldest first, one at a time, and deletes it only after a 200; so every batch is sent
+/// until some 200 answers it (at least once), and batches reach the server in increasing
+/// sequence per agent. The server answers 200 `duplicate: false` only after the batch's
+/// record, naming (agent, batch), is fsynced in the journal, and only then raises the
+/// agent's high-water mark (in the writer, the one thread that appends); a batch at or
+/// below the mark is answered 200 `duplicate: true` and not stored. The mark is durable
+/// wherever the batch is: while the record is in the journal, recovery reads it back
+/// (`writer::raise_marks` at startup); once applied, the same store transaction that
+/// applies the record stores the mark (`meta` `agent_batch:<id>`), before the journal may
+/// drop it. A torn journal tail was never answered 200 and raises nothing. Hence:
+/// - a 200 lost on the way (timeout, agent killed) → the agent resends → duplicate → not
+///   doubled, and deleted from the spool;
+/// - the server crashes before the fsync → no 200, no mark → the resend is stored: not lost;
+/// - the server crashes after the fsync (answered or not) → the mark is recovered from the
+///   journal or the store → the resend is a duplicate: not doubled.
+///
+/// A fresh spool gets a fresh random agent id, so a wiped spool restarting at batch 1 is
+/// never mistaken for duplicates.
+async fn observations_post(State(app): State<Arc<App>>, req: Request) -> Result<Json<AgentAccepted>, Problem> {
+    sensor_auth(&app, &req)?;
+    let body = read_body(&app, req).await?;
+    let a = app.clone();
+    let result = tokio::task::spawn_blocking(move || accept::observations(&body, &a.sensor_ids)).await.map_err(|_| {
+        tracing::error!("reading a request body panicked");
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error while reading the body")
+    })?;
+    let (mark, batch) = result.map_err(refused)?;
+    let accepted = batch.obs.len();
+    let unavailable = |why: String| Problem::new(StatusCode::SERVICE_UNAVAILABLE, why);
+    let (reply, done) = oneshot::channel();
+    app.writer
+        .send(Msg::Append(Append { sensors: batch.sensors, obs: batch.obs, drops: batch.drops, agent: Some(mark), reply }))
+        .await
+        .map_err(|_| unavailable("the server is shutting down; retry".into()))?;
+    match done.await {
+        Ok(Ok(Appended::Stored(_))) => Ok(Json(AgentAccepted { accepted, duplicate: false })),
+        Ok(Ok(Appended::Duplicate)) => Ok(Json(AgentAccepted { accepted: 0, duplicate: true })),
+        Ok(Err(e)) => Err(unavailable(format!("the batch could not be stored durably ({e}); retry"))),
+        Err(_) => Err(unavailable("the server is shutting down; retry".into())),
+    }
 }
 
 /// The whole body, within the configured limit.
@@ -166,11 +227,15 @@ async fn blocking(f: impl FnOnce() -> Result<Batch, Refused> + Send + 'static) -
         tracing::error!("reading a request body panicked");
         Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error while reading the body")
     })?;
-    result.map_err(|r| match r {
+    result.map_err(refused)
+}
+
+fn refused(r: Refused) -> Problem {
+    match r {
         Refused::NotJson(e) => Problem::new(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")),
         Refused::WrongSecret => Problem::new(StatusCode::FORBIDDEN, "the post's secret is missing or not the configured one"),
         Refused::NotThisFormat(why) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, why),
-    })
+    }
 }
 
 /// Append the batch to the journal (durably) and build the answer.
@@ -198,11 +263,11 @@ async fn journal(app: &App, batch: Batch) -> Result<Json<Accepted>, Problem> {
     let unavailable = |why: String| Problem::new(StatusCode::SERVICE_UNAVAILABLE, why);
     let (reply, done) = oneshot::channel();
     app.writer
-        .send(Msg::Append(Append { sensors: batch.sensors, obs: batch.obs, drops: batch.drops, reply }))
+        .send(Msg::Append(Append { sensors: batch.sensors, obs: batch.obs, drops: batch.drops, agent: None, reply }))
         .await
         .map_err(|_| unavailable("the server is shutting down; retry".into()))?;
     match done.await {
-        Ok(Ok(_seq)) => Ok(Json(answer)),
+        Ok(Ok(_)) => Ok(Json(answer)),
         Ok(Err(e)) => Err(unavailable(format!("the post could not be stored durably ({e}); retry"))),
         Err(_) => Err(unavailable("the server is shutting down; retry".into())),
     }

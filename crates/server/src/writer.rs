@@ -6,11 +6,19 @@
 //! concurrent posts share one fsync, and a handler is answered only after its record is
 //! durable. The writer also runs journal compaction when the ingester reports what it has
 //! applied. It owns the journal's file handle; it must not parse posts or touch the store.
+//!
+//! It also deduplicates sensor agents' batches: it holds each agent's high-water mark (the
+//! highest batch sequence made durable) and answers a batch at or below it
+//! [`Appended::Duplicate`] without appending. Checking and raising the mark happen on this
+//! one thread, around the one fsync, so concurrent resends cannot both be stored, and a mark
+//! is raised only once its record is durable. See `routes::observations_post` for why
+//! that makes every agent batch count exactly once.
 
 use crate::Health;
-use crate::journal::{Journal, Record};
+use crate::journal::{AgentMark, Journal, Record};
 use footfall_core::Observation;
 use footfall_transforms::filter::DropCounts;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
@@ -41,8 +49,30 @@ pub(crate) struct Append {
     pub sensors: Vec<String>,
     pub obs: Vec<Observation>,
     pub drops: DropCounts,
-    /// Answered with the record's sequence number once it is durable.
-    pub reply: oneshot::Sender<Result<u64, String>>,
+    /// The sensor agent batch this is, if it is one (deduplicated by it).
+    pub agent: Option<AgentMark>,
+    /// Answered once the record is durable (or found to be a duplicate).
+    pub reply: oneshot::Sender<Result<Appended, String>>,
+}
+
+/// What became of an [`Append`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Appended {
+    /// Durable in the journal as this record.
+    Stored(u64),
+    /// An agent batch at or below its agent's high-water mark: already stored, not again.
+    Duplicate,
+}
+
+/// The highest durable batch of each sensor agent.
+pub(crate) type Marks = HashMap<String, u64>;
+
+/// Raise `marks` by the agent batches of `records` (at startup: what the journal holds).
+pub(crate) fn raise_marks<'a>(marks: &mut Marks, records: impl IntoIterator<Item = &'a Record>) {
+    for m in records.into_iter().filter_map(|r| r.agent.as_ref()) {
+        let e = marks.entry(m.agent.clone()).or_default();
+        *e = (*e).max(m.batch);
+    }
 }
 
 pub(crate) enum Msg {
@@ -57,6 +87,7 @@ pub(crate) enum Msg {
 pub(crate) fn spawn(
     mut journal: Journal,
     mut next_seq: u64,
+    mut marks: Marks,
     mut rx: mpsc::Receiver<Msg>,
     backlog: Arc<Backlog>,
     health: Arc<Health>,
@@ -73,12 +104,23 @@ pub(crate) fn spawn(
             }
             let mut records = Vec::new();
             let mut replies = Vec::new();
+            let mut duplicates = Vec::new();
+            // Marks raised by this group, tentatively: undone if the append fails.
+            let before = marks.clone();
             let mut applied = None;
             let mut stop = false;
             for m in group.drain(..) {
                 match m {
                     Msg::Append(a) => {
-                        records.push(Record { seq: next_seq, sensors: a.sensors, obs: a.obs, drops: a.drops });
+                        if let Some(m) = &a.agent {
+                            let mark = marks.entry(m.agent.clone()).or_default();
+                            if m.batch <= *mark {
+                                duplicates.push(a.reply);
+                                continue;
+                            }
+                            *mark = m.batch;
+                        }
+                        records.push(Record { seq: next_seq, sensors: a.sensors, obs: a.obs, drops: a.drops, agent: a.agent });
                         replies.push((next_seq, a.reply));
                         next_seq += 1;
                     }
@@ -93,18 +135,27 @@ pub(crate) fn spawn(
                         for (seq, reply) in replies {
                             // A handler that went away (client disconnected) is fine: its
                             // record is durable and will be applied.
-                            let _ = reply.send(Ok(seq));
+                            let _ = reply.send(Ok(Appended::Stored(seq)));
+                        }
+                        for reply in duplicates.drain(..) {
+                            let _ = reply.send(Ok(Appended::Duplicate));
                         }
                     }
                     Err(e) => {
                         tracing::error!("journal append failed: {e}");
                         next_seq -= records.len() as u64;
                         health.journal_ok.store(journal.is_healthy(), Ordering::Relaxed);
-                        for (_, reply) in replies {
+                        // A duplicate of a batch in this failed group is not stored either: all
+                        // of the group are told to retry.
+                        marks = before;
+                        for reply in replies.into_iter().map(|(_, r)| r).chain(duplicates.drain(..)) {
                             let _ = reply.send(Err(e.to_string()));
                         }
                     }
                 }
+            }
+            for reply in duplicates.drain(..) {
+                let _ = reply.send(Ok(Appended::Duplicate));
             }
             if let Some(seq) = applied
                 && let Err(e) = journal.compact(seq)

@@ -322,7 +322,10 @@ mod tests {
         let le32 = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
         let (mut at, mut counts) = (0, [0u64; 7]);
         while at < b.len() {
-            counts[match le32(at) { t @ 1..=6 => t as usize, _ => 0 }] += 1;
+            counts[match le32(at) {
+                t @ 1..=6 => t as usize,
+                _ => 0,
+            }] += 1;
             at += le32(at + 4) as usize;
         }
         assert_eq!(at, b.len());

@@ -92,7 +92,7 @@ pub fn open<R: Read + Seek + 'static>(mut input: R, what: &str, opts: &OpenOptio
         what: what.to_string(),
         format: "any known",
         why: format!(
-            "its first bytes match no supported format (CSV with header time,sensor,mac,rssi, JSON lines, pcap or pcapng); they start with {}",
+            "its first bytes match no supported format (CSV with header time,sensor,mac,rssi, JSON lines, Meraki JSON, pcap, pcapng or a Kismet log); they start with {}",
             crate::lines::excerpt(&head[..n.min(40)])
         ),
     })?;
@@ -122,7 +122,9 @@ pub fn open_path(path: &Path, what: &str, opts: &OpenOptions) -> Result<(Format,
         let not = |why: String| SourceError::NotThisFormat { what: what.to_string(), format: "any known", why };
         return match crate::kismet::has_packets_table(path) {
             Ok(true) => Ok((Format::Kismet, Box::new(KismetSource::open(path, what, opts.sensor.clone())?))),
-            Ok(false) => Err(not("it is an SQLite database without a packets table; the only SQLite input read is a Kismet log (.kismet)".into())),
+            Ok(false) => {
+                Err(not("it is an SQLite database without a packets table; the only SQLite input read is a Kismet log (.kismet)".into()))
+            }
             Err(e) => Err(not(format!("it starts like an SQLite database but cannot be read as one: {e}"))),
         };
     }

@@ -119,11 +119,7 @@ impl KismetSource {
         }
         let pick = |c: &str| if have.iter().any(|h| h == c) { c.to_string() } else { "NULL".to_string() };
         let optional: Vec<String> = OPTIONAL.iter().map(|c| pick(c)).collect();
-        let query = format!(
-            "SELECT rowid, ts_sec, {}, dlt, packet, {} FROM packets ORDER BY rowid",
-            pick("ts_usec"),
-            optional.join(", ")
-        );
+        let query = format!("SELECT rowid, ts_sec, {}, dlt, packet, {} FROM packets ORDER BY rowid", pick("ts_usec"), optional.join(", "));
         conn.prepare(&query).map_err(|e| not(format!("its packets table cannot be read: {e}")))?;
         let max_rowid: i64 = conn.query_row("SELECT coalesce(max(rowid), 0) FROM packets", [], |r| r.get(0)).unwrap_or(0);
 
@@ -412,8 +408,7 @@ mod tests {
                 Some(p) => p.clone().into(),
                 None => String::new().into(), // what Kismet writes for a packet without a frame
             };
-            stmt.execute(rusqlite::params![r.ts_sec, r.ts_usec, r.freq_khz, len, r.signal, r.datasource, r.dlt, packet, r.error])
-                .unwrap();
+            stmt.execute(rusqlite::params![r.ts_sec, r.ts_usec, r.freq_khz, len, r.signal, r.datasource, r.dlt, packet, r.error]).unwrap();
         }
     }
 
@@ -448,23 +443,21 @@ mod tests {
         let frames = pcap_frames(&pcap);
         assert_eq!(frames.len(), 200);
         // The row columns say something else: the radiotap header wins.
-        let mut rows: Vec<Row> = frames
-            .iter()
-            .map(|(s, us, data)| Row { ts_usec: *us, signal: -20, freq_khz: 5_180_000.0, ..row(*s, 127, data) })
-            .collect();
+        let mut rows: Vec<Row> =
+            frames.iter().map(|(s, us, data)| Row { ts_usec: *us, signal: -20, freq_khz: 5_180_000.0, ..row(*s, 127, data) }).collect();
         let mac = [0x02, 0, 0, 0, 0, 0x77];
         let p = probe(mac, 300, &[(0, b""), (1, &[2, 4, 11, 22])]);
         let mut beacon = p.clone();
         beacon[0] = 0x80;
         let t = 1_669_111_600;
         rows.extend([
-            row(t, 127, &[rt(2412, -50), beacon].concat()),                                  // not_probe_request
-            row(t, 1, &p),                                                                   // unsupported_linktype
-            Row { dlt: -1, packet: None, ..row(t, 0, &[]) },                                 // no_packet
-            Row { error: 1, ..row(t, 127, &[rt(2412, -50), p.clone()].concat()) },           // kismet_error
+            row(t, 127, &[rt(2412, -50), beacon].concat()),                        // not_probe_request
+            row(t, 1, &p),                                                         // unsupported_linktype
+            Row { dlt: -1, packet: None, ..row(t, 0, &[]) },                       // no_packet
+            Row { error: 1, ..row(t, 127, &[rt(2412, -50), p.clone()].concat()) }, // kismet_error
             Row { signal: -70, freq_khz: 2_437_000.0, ts_usec: 123_456, ..row(t, 105, &p) }, // record (row's radio values)
-            row(t, 105, &p),                                                                 // no_signal (signal 0 = none)
-            Row { ts_sec: None, ..row(t, 127, &[rt(2412, -50), p.clone()].concat()) },       // bad: no time
+            row(t, 105, &p),                                                       // no_signal (signal 0 = none)
+            Row { ts_sec: None, ..row(t, 127, &[rt(2412, -50), p.clone()].concat()) }, // bad: no time
             Row { datasource: "9999", ..row(t, 127, &[rt(2412, -50), p.clone()].concat()) }, // bad: unknown datasource
         ]);
         let dir = tempfile::tempdir().unwrap();

@@ -21,6 +21,8 @@
 //!   frames it skips by reason ([`SourceReport::skipped`]).
 //! - [`kismet`]: Kismet logs (`.kismet`, SQLite): the `packets` table's frames, decoded like
 //!   a capture's, one row at a time.
+//! - `live` (feature `live`): frames from libpcap (a monitor-mode interface, or a file read
+//!   by libpcap itself), decoded by the same per-frame step as capture files.
 //! - [`detect`]: picks the format of an input from its first bytes ([`open_path`] also
 //!   recognises Kismet logs, which need a file path).
 
@@ -31,6 +33,8 @@ pub mod dot11;
 pub mod jsonl;
 pub mod kismet;
 pub mod lines;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod meraki;
 pub mod pcap;
 pub mod radiotap;

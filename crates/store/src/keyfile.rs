@@ -17,6 +17,10 @@ pub enum KeyError {
     Malformed { path: PathBuf },
     #[error("key file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
     TooOpen { path: PathBuf, mode: u32 },
+    #[error(
+        "key file {path} does not exist. The sensor agent never creates a key: it must use the server's. Copy the key file the server uses (by default beside its database, DB.key) to this machine, e.g. `scp server:/path/to/mall.db.key {path}`, then `chmod 600 {path}`"
+    )]
+    Missing { path: PathBuf },
     #[error("no randomness from the operating system: {0}")]
     Random(String),
 }
@@ -48,22 +52,36 @@ pub fn default_path(db: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Load the existing key at `path`; a missing file is [`KeyError::Missing`] (which tells how
+/// to copy the deployment's key), never a new key. For machines that must use the key of
+/// another (a sensor agent pseudonymizing for a server).
+pub fn load(path: &Path) -> Result<[u8; KEY_LEN], KeyError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => checked(path, &text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(KeyError::Missing { path: path.to_path_buf() }),
+        Err(e) => Err(KeyError::Io { path: path.to_path_buf(), source: e }),
+    }
+}
+
+/// The key in `text`, read from `path`, if the file is private and well-formed.
+fn checked(path: &Path, text: &str) -> Result<[u8; KEY_LEN], KeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            std::fs::metadata(path).map_err(|source| KeyError::Io { path: path.to_path_buf(), source })?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::TooOpen { path: path.to_path_buf(), mode });
+        }
+    }
+    hex_decode(text).ok_or_else(|| KeyError::Malformed { path: path.to_path_buf() })
+}
+
 /// Load the key at `path`, creating it (mode 0600) if it does not exist.
 pub fn load_or_create(path: &Path) -> Result<([u8; KEY_LEN], KeyOrigin), KeyError> {
     let io = |source| KeyError::Io { path: path.to_path_buf(), source };
     match std::fs::read_to_string(path) {
-        Ok(text) => {
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    return Err(KeyError::TooOpen { path: path.to_path_buf(), mode });
-                }
-            }
-            let key = hex_decode(&text).ok_or_else(|| KeyError::Malformed { path: path.to_path_buf() })?;
-            Ok((key, KeyOrigin::Loaded))
-        }
+        Ok(text) => Ok((checked(path, &text)?, KeyOrigin::Loaded)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = [0u8; KEY_LEN];
             getrandom::fill(&mut key).map_err(|e| KeyError::Random(e.to_string()))?;
@@ -112,6 +130,11 @@ mod tests {
             assert!(matches!(load_or_create(&path), Err(KeyError::TooOpen { .. })));
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
+        assert_eq!(load(&path).unwrap(), k1);
+        let missing = dir.path().join("none.key");
+        let err = load(&missing).unwrap_err().to_string();
+        assert!(err.contains("does not exist") && err.contains("scp") && err.contains("chmod 600"), "{err}");
+        assert!(!missing.exists(), "load never creates a key");
         std::fs::write(&path, "nothex").unwrap();
         assert!(matches!(load_or_create(&path), Err(KeyError::Malformed { .. })));
     }

@@ -10,7 +10,7 @@ use footfall_transforms::activity::DayActivity;
 use footfall_transforms::filter::{DropCounts, DropReason};
 use footfall_transforms::sessionize::Sessions;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,9 @@ pub enum StoreError {
 }
 
 /// Migrations, in order; the schema version is their count.
+/// The `meta` key prefix of sensor agents' high-water marks (`agent_batch:<agent id>`).
+const AGENT_BATCH_PREFIX: &str = "agent_batch:";
+
 const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE site (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL, updated_ms INTEGER NOT NULL);
@@ -109,6 +112,10 @@ pub struct IngestBatch<'a> {
     /// stored in `meta` as `journal_applied` in the same transaction, so that a restart
     /// re-applies exactly the records after it. `None` leaves the stored value as it is.
     pub journal_seq: Option<u64>,
+    /// Sensor agents' batches this commit applies: (agent id, highest batch sequence). Each
+    /// is stored in `meta` as `agent_batch:<id>` in the same transaction, so the server's
+    /// deduplication of agent batches survives the journal being compacted away.
+    pub agent_batches: &'a [(String, u64)],
 }
 
 pub struct Store {
@@ -175,6 +182,23 @@ impl Store {
             self.conn.query_row("SELECT value FROM meta WHERE key = 'journal_applied'", [], |r| r.get(0)).optional().map_err(self.err())?;
         v.map(|v| v.parse::<u64>().map_err(|_| StoreError::BadMeta { path: self.path.clone(), key: "journal_applied", value: v.clone() }))
             .transpose()
+    }
+
+    /// The highest batch applied per sensor agent (see [`IngestBatch::agent_batches`]).
+    pub fn agent_batches(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let mut st = self.conn.prepare("SELECT key, value FROM meta WHERE substr(key, 1, 12) = ?1").map_err(self.err())?;
+        let rows = st.query_map([AGENT_BATCH_PREFIX], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(self.err())?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (key, value) = row.map_err(self.err())?;
+            let batch = value.parse::<u64>().map_err(|_| StoreError::BadMeta {
+                path: self.path.clone(),
+                key: "agent_batch",
+                value: value.clone(),
+            })?;
+            out.insert(key[AGENT_BATCH_PREFIX.len()..].to_string(), batch);
+        }
+        Ok(out)
     }
 
     pub fn pipeline_state(&self) -> Result<Option<String>, StoreError> {
@@ -262,6 +286,13 @@ impl Store {
             [b.pipeline_state],
         )
         .map_err(err)?;
+        for (agent, batch) in b.agent_batches {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [format!("{AGENT_BATCH_PREFIX}{agent}"), batch.to_string()],
+            )
+            .map_err(err)?;
+        }
         if let Some(seq) = b.journal_seq {
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('journal_applied', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -445,6 +476,7 @@ mod tests {
                 pipeline_state: "{}",
                 now_ms: 0,
                 journal_seq: None,
+                agent_batches: &[],
             })
             .unwrap();
         let act2 = [DayActivity { device: DeviceId(5), day: 3, hours_mask: 0b100, first: 5, last: 15, randomized: false }];
@@ -458,6 +490,7 @@ mod tests {
                 pipeline_state: "{\"x\":1}",
                 now_ms: 0,
                 journal_seq: Some(7),
+                agent_batches: &[("pos1-ab".to_string(), 4), ("p:2".to_string(), 9)],
             })
             .unwrap();
         drop(store);
@@ -472,6 +505,8 @@ mod tests {
         assert_eq!(store.find_ingested("h").unwrap(), Some(file));
         assert_eq!(store.pipeline_state().unwrap().as_deref(), Some("{\"x\":1}"));
         assert_eq!(store.journal_applied().unwrap(), Some(7));
+        let marks: Vec<(String, u64)> = store.agent_batches().unwrap().into_iter().collect();
+        assert_eq!(marks, vec![("p:2".to_string(), 9), ("pos1-ab".to_string(), 4)]);
         assert_eq!(store.require_site().unwrap().venue, "T");
     }
 }

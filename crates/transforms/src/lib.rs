@@ -15,7 +15,8 @@
 //! [`pipeline`] strings 1-6 together as one state machine (`push`, `snapshot`/`restore`,
 //! `finish`) that the in-process runner, and later a Kafka consumer, drive. Stateful pieces
 //! take time only from the events they are given (event time), never from the wall clock.
-//! [`config`] holds every threshold with its documented default.
+//! [`config`] holds every threshold with its documented default. [`wire`] is the JSON form of
+//! the sensor agent's batches of pseudonymous observations.
 
 pub mod activity;
 pub mod aggregate;
@@ -29,6 +30,7 @@ pub mod pseudonymize;
 pub mod reorder;
 pub mod runner;
 pub mod sessionize;
+pub mod wire;
 
 pub use config::PipelineConfig;
 pub use pipeline::{Pipeline, PipelineOutput};

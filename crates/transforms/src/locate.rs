@@ -11,8 +11,8 @@
 use crate::config::LocateConfig;
 use footfall_core::{DeviceId, Millis, Observation, Site};
 use rustc_hash::FxHashMap;
-use std::collections::hash_map::Entry;
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::Entry;
 
 /// Where one device was during one window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

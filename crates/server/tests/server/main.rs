@@ -4,6 +4,7 @@
 // Helpers of a test binary: panicking on a failed step is how they report it.
 #![allow(clippy::unwrap_used)]
 
+mod agent;
 mod jsonl;
 mod meraki;
 mod privacy;
