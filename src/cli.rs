@@ -108,7 +108,7 @@ pub struct DbArgs {
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
-    /// Number of days to simulate (the default 14 days writes about 3 GB)
+    /// Number of days to simulate (the default 14 days writes about 3.6 GB)
     #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=366))]
     pub days: u32,
     /// Number of stores along the corridor
