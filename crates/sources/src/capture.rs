@@ -122,6 +122,38 @@ pub struct FrameFields {
     pub fingerprint: bool,
 }
 
+/// One raw 802.11 frame in, one observation out or one counted skip: what every frame
+/// source (capture files, Kismet logs, live capture) does with each frame it reads.
+pub struct FrameIn<'a> {
+    pub ts: i64,
+    pub sensor: &'a str,
+    pub linktype: u16,
+    pub fcs_len: Option<u8>,
+    pub data: &'a [u8],
+    pub orig_len: u32,
+    pub hint: RadioHint,
+}
+
+/// Decode `frame` and emit it, or count why it was skipped, in `report`.
+pub fn emit_frame(frame: FrameIn<'_>, fingerprint: &mut String, emit: &mut Emit<'_>, report: &mut SourceReport) {
+    match decode_frame(frame.linktype, frame.fcs_len, frame.data, frame.orig_len, frame.hint, fingerprint) {
+        Ok(f) => {
+            emit(RawObservation {
+                ts: frame.ts,
+                sensor: frame.sensor,
+                mac: f.mac,
+                rssi: f.rssi,
+                freq: f.freq,
+                seq: Some(f.seq),
+                ie: f.fingerprint.then_some(fingerprint.as_str()),
+                kind: RadioKind::Wifi,
+            });
+            report.records += 1;
+        }
+        Err(reason) => report.skip(reason),
+    }
+}
+
 /// Turn one captured frame with its link-layer header (`linktype`: radiotap 127, PPI 192,
 /// plain 802.11 105) into an observation's fields, or the [`SourceReport::skipped`] reason
 /// it is not one. `fcs_len` is the FCS the container says ends every frame (plain 802.11
@@ -164,22 +196,8 @@ impl<R: Read> Source for CaptureSource<R> {
                         report.bad_record(frames, "its pcapng interface has no name (if_name) and no --sensor was given");
                         continue;
                     };
-                    match decode_frame(interface.linktype, interface.fcs_len, data, orig_len, RadioHint::default(), fingerprint) {
-                        Ok(f) => {
-                            emit(RawObservation {
-                                ts,
-                                sensor,
-                                mac: f.mac,
-                                rssi: f.rssi,
-                                freq: f.freq,
-                                seq: Some(f.seq),
-                                ie: f.fingerprint.then_some(fingerprint.as_str()),
-                                kind: RadioKind::Wifi,
-                            });
-                            report.records += 1;
-                        }
-                        Err(reason) => report.skip(reason),
-                    }
+                    let frame = FrameIn { ts, sensor, linktype: interface.linktype, fcs_len: interface.fcs_len, data, orig_len, hint: RadioHint::default() };
+                    emit_frame(frame, fingerprint, emit, &mut report);
                 }
             }
             if frames.is_multiple_of(4096) {

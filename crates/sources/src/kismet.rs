@@ -37,9 +37,8 @@
 //! The database is opened read-only; nothing is written, and a log that Kismet is still
 //! writing is read as of its last commit.
 
-use crate::capture::{RadioHint, decode_frame};
+use crate::capture::{FrameIn, RadioHint, emit_frame};
 use crate::{Emit, Progress, Source, SourceError, SourceReport};
-use footfall_core::{RadioKind, RawObservation};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use std::collections::HashMap;
@@ -268,24 +267,8 @@ impl Source for KismetSource {
                 _ => u16::MAX,
             };
             let hint = RadioHint { signal_dbm: signal_hint(col(5)?), freq_mhz: freq_hint(col(6)?) };
-            let f = match decode_frame(linktype, None, data, data.len() as u32, hint, fingerprint) {
-                Ok(f) => f,
-                Err(reason) => {
-                    report.skip(reason);
-                    continue;
-                }
-            };
-            emit(RawObservation {
-                ts,
-                sensor,
-                mac: f.mac,
-                rssi: f.rssi,
-                freq: f.freq,
-                seq: Some(f.seq),
-                ie: f.fingerprint.then_some(fingerprint.as_str()),
-                kind: RadioKind::Wifi,
-            });
-            report.records += 1;
+            let frame = FrameIn { ts, sensor, linktype, fcs_len: None, data, orig_len: data.len() as u32, hint };
+            emit_frame(frame, fingerprint, emit, &mut report);
         }
         debug_assert_eq!(n, report.records + report.bad + report.skipped.values().sum::<u64>());
         report.bytes = *file_bytes;

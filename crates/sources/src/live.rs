@@ -12,7 +12,6 @@
 
 use crate::capture::{self, LINKTYPE_IEEE802_11, LINKTYPE_PPI, LINKTYPE_RADIOTAP, RadioHint};
 use crate::{Emit, Progress, Source, SourceError, SourceReport};
-use footfall_core::{RadioKind, RawObservation};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,22 +98,16 @@ impl Source for LiveSource {
                     // time_t and suseconds_t are 32 or 64 bits depending on the platform (a 32-bit Pi).
                     #[allow(clippy::useless_conversion)]
                     let ts = i64::from(p.header.ts.tv_sec) * 1000 + i64::from(p.header.ts.tv_usec) / 1000;
-                    match capture::decode_frame(*linktype, None, p.data, p.header.len, RadioHint::default(), fingerprint) {
-                        Ok(f) => {
-                            emit(RawObservation {
-                                ts,
-                                sensor,
-                                mac: f.mac,
-                                rssi: f.rssi,
-                                freq: f.freq,
-                                seq: Some(f.seq),
-                                ie: f.fingerprint.then_some(fingerprint.as_str()),
-                                kind: RadioKind::Wifi,
-                            });
-                            report.records += 1;
-                        }
-                        Err(reason) => report.skip(reason),
-                    }
+                    let frame = capture::FrameIn {
+                        ts,
+                        sensor,
+                        linktype: *linktype,
+                        fcs_len: None,
+                        data: p.data,
+                        orig_len: p.header.len,
+                        hint: RadioHint::default(),
+                    };
+                    capture::emit_frame(frame, fingerprint, emit, &mut report);
                     if frames.is_multiple_of(4096) {
                         progress(report.bytes);
                     }
