@@ -3,7 +3,7 @@
 //! A Kismet log is an SQLite database. This module reads its `packets` table, one row per
 //! captured packet, in row order, and runs each row's `packet` blob (the raw frame with the
 //! link-layer header its `dlt` names: 127 radiotap, 105 plain 802.11, 192 PPI) through the
-//! capture files' per-frame step, [`crate::capture::decode_frame`]: a probe request becomes
+//! capture files' per-frame step, [`crate::capture::emit_frame`]: a probe request becomes
 //! one observation, anything else one counted skip reason, exactly as in a pcap file.
 //!
 //! ## What it relies on (Kismet's `kis_databaselogfile.cc`, db_version 4 to 8+)

@@ -2,7 +2,7 @@
 //!
 //! This module owns talking to libpcap (the `pcap` crate): opening an interface (or, for
 //! tests and replays, a file that libpcap reads itself, through the very same loop), and
-//! turning each packet into (time, link type, bytes) for [`capture::decode_frame`], the
+//! turning each packet into (time, link type, bytes) for [`capture::emit_frame`], the
 //! per-frame step every 802.11 source shares. It must not parse frames itself. The
 //! interface must deliver 802.11 frames with a radio header (radiotap 127, PPI 192) or
 //! plain 802.11 (105): anything else is refused when opening, before anything is emitted.
