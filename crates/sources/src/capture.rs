@@ -196,7 +196,15 @@ impl<R: Read> Source for CaptureSource<R> {
                         report.bad_record(frames, "its pcapng interface has no name (if_name) and no --sensor was given");
                         continue;
                     };
-                    let frame = FrameIn { ts, sensor, linktype: interface.linktype, fcs_len: interface.fcs_len, data, orig_len, hint: RadioHint::default() };
+                    let frame = FrameIn {
+                        ts,
+                        sensor,
+                        linktype: interface.linktype,
+                        fcs_len: interface.fcs_len,
+                        data,
+                        orig_len,
+                        hint: RadioHint::default(),
+                    };
                     emit_frame(frame, fingerprint, emit, &mut report);
                 }
             }
