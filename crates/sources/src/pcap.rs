@@ -675,9 +675,8 @@ pub(crate) mod tests {
         Bad(String),
     }
 
-    fn read_all(bytes: &[u8]) -> Vec<Seen> {
-        let mut r = CaptureReader::new(bytes, "t").unwrap();
-        r.prime().unwrap();
+    /// Every record of a reader, owned.
+    fn records(r: &mut CaptureReader<&[u8]>) -> Vec<Seen> {
         let mut out = Vec::new();
         while let Some(rec) = r.next_record().unwrap() {
             out.push(match rec {
@@ -686,6 +685,13 @@ pub(crate) mod tests {
                 Record::Bad(b) => Seen::Bad(b),
             });
         }
+        out
+    }
+
+    fn read_all(bytes: &[u8]) -> Vec<Seen> {
+        let mut r = CaptureReader::new(bytes, "t").unwrap();
+        r.prime().unwrap();
+        let out = records(&mut r);
         assert_eq!(r.frames(), out.len() as u64);
         assert_eq!(r.offset(), bytes.len() as u64);
         out
@@ -731,16 +737,7 @@ pub(crate) mod tests {
     }
 
     fn read_all_lenient(bytes: &[u8]) -> Vec<Seen> {
-        let mut r = CaptureReader::new(bytes, "t").unwrap();
-        let mut out = Vec::new();
-        while let Some(rec) = r.next_record().unwrap() {
-            out.push(match rec {
-                Record::Frame { ts, interface, data, .. } => Seen::Frame(ts, interface.linktype, interface.name.clone(), data.to_vec()),
-                Record::Skip(s) => Seen::Skip(s),
-                Record::Bad(b) => Seen::Bad(b),
-            });
-        }
-        out
+        records(&mut CaptureReader::new(bytes, "t").unwrap())
     }
 
     #[test]
