@@ -68,6 +68,18 @@ runs. Give secrets through the environment: command lines are visible to other u
 Example:\n  export FOOTFALL_MERAKI_SECRET=s3cret FOOTFALL_SENSOR_TOKEN=t0ken\n  \
 footfall serve --db mall.db --site site.json --listen 0.0.0.0:8080 --meraki-validator 0123abcd")]
     Serve(ServeArgs),
+    /// Create, list and revoke API tokens (operator, retailer, sensor)
+    #[command(long_about = "API tokens for `footfall serve`. A token is printed once, when created; the \
+database keeps only its hash, so a lost token cannot be shown again: revoke it and create \
+another. Roles: operator (reads the whole venue), retailer (reads only its --store stores; \
+other stores' figures answer 403), sensor (posts observations, reads nothing). Tokens work \
+at once, also on a running server.\n\n\
+Examples:\n  footfall token create --db mall.db --role operator --label \"mall office\"\n  \
+footfall token create --db mall.db --role retailer --store s3 --label \"Boutique A\"\n  \
+footfall token list --db mall.db\n  footfall token revoke --db mall.db 3f9a0c12")]
+    Token(TokenArgs),
+    /// Print the OpenAPI document of the HTTP API (the same as GET /api/v1/openapi.json)
+    Openapi,
     /// Run on a sensor: capture, pseudonymize here, spool on disk, send batches to `footfall serve`
     #[command(long_about = "The sensor agent. Runs on the sensor (a Raspberry Pi, an OpenWrt box): reads \
 probe requests from a capture file (--replay FILE, any format ingest reads; every frame counts as \
@@ -155,6 +167,15 @@ pub struct DemoArgs {
     /// Random seed
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// After the report, serve the dashboard and API (the default on a terminal; Ctrl-C stops)
+    #[arg(long, conflicts_with = "no_serve")]
+    pub serve: bool,
+    /// Do not serve the dashboard after the report (the default when output is not a terminal)
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Where the demo serves the dashboard
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
 }
 
 #[derive(Args, Debug)]
@@ -329,4 +350,57 @@ pub struct CaptureArgs {
     /// Read a capture file through libpcap instead (the same code path, for testing)
     #[arg(long, value_name = "FILE", group = "input")]
     pub replay: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub action: TokenAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenAction {
+    /// Create a token and print it (once)
+    Create(TokenCreateArgs),
+    /// List tokens: id, role, stores, label, created (never the secret)
+    List(TokenDbArgs),
+    /// Revoke a token by id (it stops working at once)
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TokenDbArgs {
+    /// The database the server runs on
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenCreateArgs {
+    #[command(flatten)]
+    pub db: TokenDbArgs,
+    /// operator, retailer or sensor
+    #[arg(long, value_enum)]
+    pub role: TokenRole,
+    /// A store a retailer token may read (repeat for several); required for retailers
+    #[arg(long = "store", value_name = "ID")]
+    pub stores: Vec<String>,
+    /// Who the token is for (shown by `token list`)
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenRevokeArgs {
+    #[command(flatten)]
+    pub db: TokenDbArgs,
+    /// The token's id (the 8 hex digits after `fft_`; see `token list`)
+    pub id: String,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum TokenRole {
+    Operator,
+    Retailer,
+    Sensor,
 }

@@ -16,13 +16,57 @@ pub struct Config {
     pub locate: LocateConfig,
     pub sessionize: SessionizeConfig,
     pub exclude: ExcludeConfig,
+    pub privacy: PrivacyConfig,
+    /// Live alert rules of `footfall serve` (`[[alerts]]`).
+    pub alerts: Vec<footfall_server::AlertRule>,
+    pub alerts_webhook: Option<WebhookConfig>,
+}
+
+/// `[privacy]`: thresholds of what is published.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Report and API figures from fewer than `k` devices (but more than none) are suppressed.
+    /// Configurable upward only: values below the default are refused.
+    pub k: u64,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig { k: footfall_query::privacy::DEFAULT_K }
+    }
+}
+
+/// `[alerts_webhook]`: where alerts are POSTed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
 }
 
 impl Config {
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
         let Some(path) = path else { return Ok(Config::default()) };
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+        let c: Config = toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+        if c.privacy.k < footfall_query::privacy::MIN_K {
+            anyhow::bail!(
+                "config {}: [privacy] k = {} is below the minimum of {}: the threshold can only be raised",
+                path.display(),
+                c.privacy.k,
+                footfall_query::privacy::MIN_K
+            );
+        }
+        if let Some(w) = &c.alerts_webhook
+            && !(w.url.starts_with("http://") || w.url.starts_with("https://"))
+        {
+            anyhow::bail!("config {}: [alerts_webhook] url must start with http:// or https://, got {:?}", path.display(), w.url);
+        }
+        Ok(c)
+    }
+
+    pub fn threshold(&self) -> footfall_query::Threshold {
+        footfall_query::Threshold::new(self.privacy.k)
     }
 
     pub fn pipeline(&self) -> PipelineConfig {
@@ -50,5 +94,16 @@ mod tests {
         assert_eq!(c.pipeline().locate.pass_rssi, LocateConfig::default().pass_rssi);
         assert!(toml::from_str::<Config>("[locate]\nvisitor_rsi = -70\n").is_err());
         assert_eq!(c.key_path(Path::new("a/m.db"), None), PathBuf::from("a/m.db.key"));
+        let c: Config = toml::from_str(
+            "[privacy]\nk = 9\n[[alerts]]\nkind = \"occupancy\"\nstore = \"s1\"\nabove = 40\n[[alerts]]\nkind = \"sensor_silent\"\nsensor = \"a\"\nminutes = 10\n",
+        )
+        .unwrap();
+        assert_eq!((c.threshold().k(), c.alerts.len()), (9, 2));
+        assert!(toml::from_str::<Config>("[[alerts]]\nkind = \"occupancy\"\nstore = \"s1\"\n").is_err(), "a rule without its limit");
+        let dir = tempfile::tempdir().unwrap();
+        let low = dir.path().join("low.toml");
+        std::fs::write(&low, "[privacy]\nk = 2\n").unwrap();
+        let e = Config::load(Some(&low)).unwrap_err().to_string();
+        assert!(e.contains("only be raised"), "{e}");
     }
 }

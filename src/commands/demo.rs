@@ -44,5 +44,27 @@ fn demo_in(a: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     if a.out.is_some() {
         println!("files kept in {}; try: footfall report --db {}", dir.display(), db.display());
     }
+    use std::io::IsTerminal;
+    if a.serve || (!a.no_serve && std::io::stdout().is_terminal()) {
+        serve_dashboard(&db, &a.listen)?;
+    }
     Ok(())
+}
+
+/// Serve the demo database with a fresh operator token until Ctrl-C.
+fn serve_dashboard(db: &std::path::Path, listen: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let token = footfall_store::Store::open(db)?.create_token(footfall_store::tokens::Role::Operator, &[], "demo", super::now_ms())?;
+    let server = footfall_server::ServerConfig::new(db);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen} (another program uses it? try --listen 127.0.0.1:0 or --no-serve)"))?;
+        let addr = listener.local_addr()?;
+        println!("\nDashboard: http://{addr}/#/mall?token={}", token.token);
+        println!("API:       http://{addr}/api/v1/openapi.json (Authorization: Bearer {})", token.token);
+        println!("Ctrl-C stops the demo and deletes its files (unless --out was given).");
+        footfall_server::serve(listener, super::serve::shutdown_signal(), server).await.context("serving the demo")
+    })
 }

@@ -12,6 +12,7 @@ mod report;
 mod sensor;
 mod serve;
 mod simulate;
+mod token;
 
 use crate::cli::{Cli, Command, ExportWhat};
 
@@ -27,6 +28,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Sensor(a) => sensor::run(a),
+        Command::Token(a) => token::run(a),
+        Command::Openapi => crate::output::print(&(footfall_server::openapi_json() + "\n")),
         #[cfg(feature = "live")]
         Command::Capture(a) => capture::run(a),
     }

@@ -22,24 +22,41 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     server.sensor_token = a.sensor_token;
     server.body_limit = a.max_body;
     server.ingest_interval = Duration::from_secs_f64(a.ingest_interval);
-    if server.meraki_secret.is_none() && server.sensor_token.is_none() {
-        eprintln!(
-            "warning: no receiver is enabled: set --meraki-secret (or FOOTFALL_MERAKI_SECRET) and/or --sensor-token (or FOOTFALL_SENSOR_TOKEN)"
-        );
+    server.threshold = config.threshold();
+    server.alerts = config.alerts.clone();
+    server.alert_webhook = config.alerts_webhook.as_ref().map(|w| w.url.clone());
+    if server.meraki_secret.is_none() {
+        eprintln!("note: the Meraki receiver is off until --meraki-secret (or FOOTFALL_MERAKI_SECRET) is set");
     }
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("listening on {}", a.listen))?;
-        eprintln!("footfall serve: listening on http://{}", listener.local_addr()?);
+        let addr = listener.local_addr()?;
+        eprintln!("footfall serve: listening on http://{addr} (dashboard: http://{addr}/, API: http://{addr}/api/v1/openapi.json)");
         footfall_server::serve(listener, shutdown_signal(), server).await.with_context(|| format!("serving {}", a.db.db.display()))
     })?;
     eprintln!("footfall serve: stopped");
     Ok(())
 }
 
+/// Logs on stderr: readable on a terminal, one JSON object per line otherwise (for journald,
+/// Docker and log shippers). `RUST_LOG`-style filtering is not needed: info and above.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).init();
+    }
+}
+
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

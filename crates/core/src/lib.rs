@@ -17,6 +17,7 @@
 //! - [`metrics`]: the aggregate records reports and exports are made of.
 //! - [`time`]: timestamps (UTC milliseconds), RFC 3339 parsing, local days and hours.
 
+pub mod clock;
 pub mod device;
 pub mod geometry;
 pub mod mac;

@@ -13,10 +13,15 @@
 //! raw MACs.
 
 use crate::journal::Record;
+use crate::live::{Live, PRESENT_WINDOW_MS};
+use crate::ops::Ops;
 use crate::writer::{Backlog, Msg};
 use crate::{Health, ServerError};
+use footfall_core::Millis;
 use footfall_core::Site;
+use footfall_core::clock::Clock;
 use footfall_store::{IngestBatch, Store};
+use footfall_transforms::exclude::{self, Excluded};
 use footfall_transforms::filter::{DropCounts, DropReason};
 use footfall_transforms::sessionize::Sessions;
 use footfall_transforms::{Pipeline, PipelineConfig};
@@ -39,19 +44,43 @@ pub(crate) struct Ingester {
     sensors: HashMap<String, u16>,
     /// Records taken from the backlog whose commit failed, to retry first.
     held: Vec<Record>,
+    live: Arc<Live>,
+    ops: Arc<Ops>,
+    clock: Arc<dyn Clock>,
+    /// Fixed and staff devices (not people in the occupancy), and when they were decided.
+    excluded: Excluded,
+    excluded_at: Option<Millis>,
 }
 
-/// Wall-clock milliseconds, for bookkeeping only (the site's "updated" time).
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+/// How often (wall clock) fixed and staff devices are decided again for the occupancy.
+const EXCLUDE_REFRESH_MS: Millis = 5 * 60_000;
 
 impl Ingester {
     /// Continue from what the store holds: its pipeline state and applied sequence.
-    pub(crate) fn new(store: Store, site: Site, config: PipelineConfig) -> Result<Self, ServerError> {
+    pub(crate) fn new(
+        store: Store,
+        site: Site,
+        config: PipelineConfig,
+        live: Arc<Live>,
+        ops: Arc<Ops>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ServerError> {
         let applied = store.journal_applied()?.unwrap_or(0);
         let sensors = site.sensors.iter().enumerate().map(|(i, s)| (s.id.clone(), i as u16)).collect();
-        let mut me = Ingester { store, site, config, pipeline: None, applied, sensors, held: Vec::new() };
+        let mut me = Ingester {
+            store,
+            site,
+            config,
+            pipeline: None,
+            applied,
+            sensors,
+            held: Vec::new(),
+            live,
+            ops,
+            clock,
+            excluded: Excluded::default(),
+            excluded_at: None,
+        };
         me.pipeline = Some(me.restore()?);
         Ok(me)
     }
@@ -120,13 +149,39 @@ impl Ingester {
             activity: &activity,
             drops: &drops,
             pipeline_state: &state,
-            now_ms: now_ms(),
+            now_ms: self.clock.now_ms(),
             journal_seq: (seq > 0).then_some(seq),
             agent_batches: &agent_batches,
         })?;
+        self.publish_live(&pipeline, todo);
         self.pipeline = Some(pipeline);
         self.applied = seq;
         Ok(Some(seq))
+    }
+
+    /// After a commit: who is present now, which sensors were heard, and the metrics.
+    fn publish_live(&mut self, pipeline: &Pipeline, applied: &[Record]) {
+        let now = self.clock.now_ms();
+        if self.excluded_at.is_none_or(|t| now - t >= EXCLUDE_REFRESH_MS) {
+            match self.store.activity() {
+                Ok(days) => {
+                    self.excluded = exclude::decide(&self.config.exclude, &days);
+                    self.excluded_at = Some(now);
+                }
+                Err(e) => tracing::warn!("reading device activity for the occupancy: {e}"),
+            }
+        }
+        self.live.heard(applied.iter().filter(|r| !r.obs.is_empty()).flat_map(|r| r.sensors.iter().map(String::as_str)));
+        if let Some((at, presence)) = pipeline.present(PRESENT_WINDOW_MS) {
+            self.live.publish(at, &presence, &self.excluded);
+            self.ops.last_event_ms.store(at, Ordering::Relaxed);
+        }
+        self.ops.applied.fetch_add(applied.iter().map(|r| r.obs.len() as u64).sum(), Ordering::Relaxed);
+    }
+
+    /// Wall-clock checks between batches (silent sensors).
+    pub(crate) fn tick(&self) {
+        self.live.check_silence();
     }
 }
 
@@ -163,6 +218,7 @@ pub(crate) fn spawn(
                     return;
                 }
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    ingester.tick();
                     if let Err(e) = run(&mut ingester) {
                         tracing::error!("applying the journal to the database failed (will retry): {e}");
                     }

@@ -33,14 +33,24 @@
 //! (arguments, signals, logging).
 
 pub mod journal;
+pub mod live;
 
 mod accept;
+mod api;
+mod auth;
+mod dashboard;
 mod ingester;
+mod ops;
 mod problem;
 mod routes;
 mod writer;
 
+pub use api::openapi_json;
+pub use footfall_query::Threshold;
+pub use live::AlertRule;
+
 use footfall_core::Site;
+use footfall_core::clock::{Clock, SystemClock};
 use footfall_store::keyfile::{self, KeyError, KeyOrigin};
 use footfall_store::{Store, StoreError};
 use footfall_transforms::intake::Intake;
@@ -86,6 +96,14 @@ pub struct ServerConfig {
     /// Apply the journal before exiting (the default). Tests turn it off to leave records
     /// unapplied, as a crash would.
     pub flush_on_shutdown: bool,
+    /// The k-threshold of every published figure.
+    pub threshold: Threshold,
+    /// Live alert rules.
+    pub alerts: Vec<AlertRule>,
+    /// A URL each alert is POSTed to as JSON.
+    pub alert_webhook: Option<String>,
+    /// Wall-clock time (sensor silence, bookkeeping); tests inject a manual clock.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl ServerConfig {
@@ -104,6 +122,10 @@ impl ServerConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             ingest_interval: DEFAULT_INGEST_INTERVAL,
             flush_on_shutdown: true,
+            threshold: Threshold::default(),
+            alerts: Vec::new(),
+            alert_webhook: None,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -121,6 +143,9 @@ impl std::fmt::Debug for ServerConfig {
             .field("body_limit", &self.body_limit)
             .field("ingest_interval", &self.ingest_interval)
             .field("flush_on_shutdown", &self.flush_on_shutdown)
+            .field("threshold", &self.threshold)
+            .field("alerts", &self.alerts)
+            .field("alert_webhook", &self.alert_webhook.as_ref().map(|_| "<set>"))
             .finish_non_exhaustive()
     }
 }
@@ -154,6 +179,10 @@ pub(crate) struct Health {
 /// What startup prepared on the blocking pool.
 struct Prepared {
     ingester: ingester::Ingester,
+    live: Arc<live::Live>,
+    ops: Arc<ops::Ops>,
+    tokens: Arc<auth::Tokens>,
+    reader: Store,
     journal: Journal,
     site: Site,
     key: [u8; footfall_transforms::KEY_LEN],
@@ -181,7 +210,13 @@ fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
         );
     }
     let mut marks: writer::Marks = store.agent_batches()?.into_iter().collect();
-    let mut ingester = ingester::Ingester::new(store, site.clone(), config.pipeline.clone())?;
+    live::validate_rules(&site, &config.alerts).map_err(ServerError::Config)?;
+    let live = live::Live::new(site.clone(), config.threshold, config.alerts.clone(), config.alert_webhook.clone(), config.clock.clone());
+    let ops = Arc::new(ops::Ops::default());
+    let tokens = Arc::new(auth::Tokens::new(Store::open(&config.db)?));
+    let reader = Store::open(&config.db)?;
+    let mut ingester =
+        ingester::Ingester::new(store, site.clone(), config.pipeline.clone(), live.clone(), ops.clone(), config.clock.clone())?;
     let (mut journal, recovered) = Journal::open(&Journal::path_for(&config.db))?;
     writer::raise_marks(&mut marks, &recovered.records);
     if recovered.torn_bytes > 0 {
@@ -198,7 +233,7 @@ fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
         tracing::info!("recovered {pending} journal records that were not yet in the database");
     }
     journal.compact(ingester.applied())?;
-    Ok(Prepared { ingester, journal, site, key, marks })
+    Ok(Prepared { ingester, live, ops, tokens, reader, journal, site, key, marks })
 }
 
 /// Serve until `shutdown` completes, then stop gracefully: requests in flight finish
@@ -223,7 +258,7 @@ pub async fn serve(
     }
     let config = state.clone();
     let prepared = tokio::task::spawn_blocking(move || prepare(&config)).await.map_err(|_| ServerError::Worker("startup"))??;
-    let Prepared { ingester, journal, site, key, marks } = prepared;
+    let Prepared { ingester, live, ops, tokens, reader, journal, site, key, marks } = prepared;
     tracing::info!("ready: site {:?} ({} sensors), journal applied up to record {}", site.venue, site.sensors.len(), ingester.applied());
 
     let health = Arc::new(Health { journal_ok: AtomicBool::new(true), store_ok: AtomicBool::new(true) });
@@ -232,8 +267,9 @@ pub async fn serve(
     let next_seq = journal.last_seq().unwrap_or(0).max(ingester.applied()) + 1;
     let writer_thread =
         writer::spawn(journal, next_seq, marks, writer_rx, backlog.clone(), health.clone()).map_err(|_| ServerError::Worker("journal"))?;
-    let (ingester_tx, ingester_thread) = ingester::spawn(ingester, state.ingest_interval, backlog, writer_tx.clone(), health.clone())
-        .map_err(|_| ServerError::Worker("ingester"))?;
+    let (ingester_tx, ingester_thread) =
+        ingester::spawn(ingester, state.ingest_interval, backlog.clone(), writer_tx.clone(), health.clone())
+            .map_err(|_| ServerError::Worker("ingester"))?;
 
     let app = Arc::new(routes::App {
         intake: Mutex::new(Intake::new(&site, Pseudonymizer::new(key))),
@@ -245,8 +281,45 @@ pub async fn serve(
         writer: writer_tx.clone(),
         health,
         unknown_logged: Mutex::new(Default::default()),
+        tokens: tokens.clone(),
+        ops: ops.clone(),
     });
-    let served = axum::serve(listener, routes::router(app)).with_graceful_shutdown(shutdown).await.map_err(ServerError::Serve);
+    let (stop_tx, stopping) = tokio::sync::watch::channel(false);
+    let api = Arc::new(api::Api {
+        tokens,
+        reader: Mutex::new(reader),
+        cache: Mutex::new(None),
+        pipeline: state.pipeline.clone(),
+        threshold: state.threshold,
+        live: live.clone(),
+        stopping,
+    });
+    let metrics = {
+        let (ops, backlog, clock) = (ops.clone(), backlog.clone(), state.clock.clone());
+        move || {
+            let last = ops.last_event_ms.load(std::sync::atomic::Ordering::Relaxed);
+            let lag = if last > 0 { (clock.now_ms() - last).max(0) as f64 / 1000.0 } else { 0.0 };
+            ops.render(&[
+                (
+                    "footfall_journal_backlog_records",
+                    "Journal records waiting to be applied to the database (queue depth).",
+                    backlog.len() as f64,
+                ),
+                ("footfall_ingest_lag_seconds", "Wall-clock time minus the event time of the last applied observation.", lag),
+            ])
+        }
+    };
+    let router = routes::router(app)
+        .merge(api::router(api))
+        .merge(dashboard::router())
+        .route("/metrics", axum::routing::get(move || std::future::ready(metrics())))
+        .fallback(routes::not_found)
+        .layer(axum::middleware::from_fn_with_state(ops, ops::track));
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await.map_err(ServerError::Serve);
 
     // Every request has been answered. Apply what is waiting, then let the writer compact
     // and stop.

@@ -9,6 +9,7 @@
 
 use crate::Health;
 use crate::accept::{self, Batch, Refused};
+use crate::auth;
 use crate::problem::Problem;
 use crate::writer::{Append, Appended, Msg};
 use axum::Router;
@@ -40,8 +41,12 @@ pub(crate) struct App {
     pub writer: mpsc::Sender<Msg>,
     pub health: Arc<Health>,
     pub unknown_logged: Mutex<BTreeSet<String>>,
+    pub tokens: Arc<auth::Tokens>,
+    pub ops: Arc<crate::ops::Ops>,
 }
 
+/// The ingest side's routes (the read API, live updates, the dashboard and metrics are
+/// merged in by [`crate::serve`]).
 pub(crate) fn router(app: Arc<App>) -> Router {
     let limit = app.body_limit;
     Router::new()
@@ -50,17 +55,17 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/meraki", get(meraki_validator).post(meraki_post))
         .route("/api/v1/ingest/jsonl", post(jsonl_post))
         .route("/api/v1/ingest/observations", post(observations_post))
-        .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }
 
 /// The 200 body of an accepted post.
-#[derive(Serialize)]
-struct Accepted {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Accepted {
     /// Observations stored (pseudonymized) in the journal.
     accepted: usize,
     /// Observations dropped at intake, by reason.
+    #[schema(value_type = std::collections::BTreeMap<String, u64>)]
     dropped: DropCounts,
     /// Records (Meraki) or lines (JSON lines) that could not be read.
     bad: u64,
@@ -70,17 +75,21 @@ struct Accepted {
     unknown_sensors: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BadSample {
     line: u64,
     reason: String,
 }
 
-async fn healthz() -> &'static str {
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "`ok`", content_type = "text/plain", body = String)))]
+pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(app): State<Arc<App>>) -> Response {
+/// Readiness: the journal is writable and the last database write succeeded.
+#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "`ready`", content_type = "text/plain", body = String), (status = 503, body = crate::api::ProblemDoc)))]
+pub(crate) async fn readyz(State(app): State<Arc<App>>) -> Response {
     let journal = app.health.journal_ok.load(Ordering::Relaxed) && !app.writer.is_closed();
     let store = app.health.store_ok.load(Ordering::Relaxed);
     match (journal, store) {
@@ -90,11 +99,13 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn not_found() -> Problem {
+pub(crate) async fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/formats.md#serving")
 }
 
-async fn meraki_validator(State(app): State<Arc<App>>) -> Response {
+/// The Meraki receiver's validation: answers the configured validator string.
+#[utoipa::path(get, path = "/meraki", responses((status = 200, description = "The validator", content_type = "text/plain", body = String), (status = 404, body = crate::api::ProblemDoc)))]
+pub(crate) async fn meraki_validator(State(app): State<Arc<App>>) -> Response {
     match &app.meraki_validator {
         Some(v) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], v.clone()).into_response(),
         None => {
@@ -103,7 +114,11 @@ async fn meraki_validator(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn meraki_post(State(app): State<Arc<App>>, req: Request) -> Result<Json<Accepted>, Problem> {
+/// A Meraki Scanning API post (v2.0, v2.1, v3 or an MQTT-bridged message); its `secret`
+/// must match. Answered after the observations are durable.
+#[utoipa::path(post, path = "/meraki", request_body(content = serde_json::Value, description = "A Meraki Scanning API post", content_type = "application/json"),
+    responses((status = 200, body = Accepted), (status = 400, body = crate::api::ProblemDoc), (status = 403, body = crate::api::ProblemDoc), (status = 404, body = crate::api::ProblemDoc), (status = 413, body = crate::api::ProblemDoc), (status = 422, body = crate::api::ProblemDoc), (status = 503, body = crate::api::ProblemDoc)))]
+pub(crate) async fn meraki_post(State(app): State<Arc<App>>, req: Request) -> Result<Json<Accepted>, Problem> {
     let Some(secret) = app.meraki_secret.clone() else {
         return Err(Problem::new(
             StatusCode::NOT_FOUND,
@@ -116,35 +131,28 @@ async fn meraki_post(State(app): State<Arc<App>>, req: Request) -> Result<Json<A
     journal(&app, batch).await
 }
 
-/// The bearer token of a request, if it has a well-formed `Authorization: Bearer` header.
-fn bearer(req: &Request) -> Option<&str> {
-    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// Check the sensor bearer token (before the body is read).
+/// Check the sensor's bearer token (before the body is read): the configured sensor token,
+/// or a `sensor` token of the token table.
 fn sensor_auth(app: &App, req: &Request) -> Result<(), Problem> {
-    let Some(token) = app.sensor_token.as_deref() else {
-        return Err(Problem::new(
-            StatusCode::NOT_FOUND,
-            "the sensor endpoint is not enabled: configure a token (footfall serve --sensor-token, or FOOTFALL_SENSOR_TOKEN)",
-        ));
+    let Some(given) = auth::bearer(req.headers()) else {
+        return Err(auth::unauthorized("the sensor token"));
     };
-    match bearer(req) {
-        None => {
-            let mut p = Problem::new(StatusCode::UNAUTHORIZED, "send the sensor token as `Authorization: Bearer <token>`");
-            p.bearer_challenge = true;
-            Err(p)
-        }
-        Some(given) if !accept::secret_eq(given, token) => {
-            Err(Problem::new(StatusCode::FORBIDDEN, "the sensor token is not the configured one"))
-        }
-        Some(_) => Ok(()),
+    let configured = app.sensor_token.as_deref().is_some_and(|t| accept::secret_eq(given, t));
+    if configured || app.tokens.is_sensor(given) {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "this is not a sensor token (footfall serve --sensor-token, or footfall token create --role sensor)",
+        ))
     }
 }
 
-async fn jsonl_post(State(app): State<Arc<App>>, req: Request) -> Result<Json<Accepted>, Problem> {
+/// Sensor JSON lines (docs/formats.md), with a sensor token. Answered after the
+/// observations are durable.
+#[utoipa::path(post, path = "/api/v1/ingest/jsonl", security(("bearer" = [])), request_body(content = String, description = "JSON lines: ts, sensor, mac, rssi, ...", content_type = "application/x-ndjson"),
+    responses((status = 200, body = Accepted), (status = 401, body = crate::api::ProblemDoc), (status = 403, body = crate::api::ProblemDoc), (status = 413, body = crate::api::ProblemDoc), (status = 422, body = crate::api::ProblemDoc), (status = 503, body = crate::api::ProblemDoc)))]
+pub(crate) async fn jsonl_post(State(app): State<Arc<App>>, req: Request) -> Result<Json<Accepted>, Problem> {
     sensor_auth(&app, &req)?;
     let body = read_body(&app, req).await?;
     let a = app.clone();
@@ -153,8 +161,8 @@ async fn jsonl_post(State(app): State<Arc<App>>, req: Request) -> Result<Json<Ac
 }
 
 /// The 200 body of a sensor agent's batch.
-#[derive(Serialize)]
-struct AgentAccepted {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AgentAccepted {
     /// Observations stored; 0 for a duplicate.
     accepted: usize,
     /// The batch was stored before (its sequence is at or below the agent's last stored
@@ -184,7 +192,9 @@ struct AgentAccepted {
 ///
 /// A fresh spool gets a fresh random agent id, so a wiped spool restarting at batch 1 is
 /// never mistaken for duplicates.
-async fn observations_post(State(app): State<Arc<App>>, req: Request) -> Result<Json<AgentAccepted>, Problem> {
+#[utoipa::path(post, path = "/api/v1/ingest/observations", security(("bearer" = [])), request_body(content = serde_json::Value, description = "A sensor agent's batch of pseudonymous observations (footfall sensor)", content_type = "application/json"),
+    responses((status = 200, body = AgentAccepted), (status = 400, body = crate::api::ProblemDoc), (status = 401, body = crate::api::ProblemDoc), (status = 403, body = crate::api::ProblemDoc), (status = 422, body = crate::api::ProblemDoc), (status = 503, body = crate::api::ProblemDoc)))]
+pub(crate) async fn observations_post(State(app): State<Arc<App>>, req: Request) -> Result<Json<AgentAccepted>, Problem> {
     sensor_auth(&app, &req)?;
     let body = read_body(&app, req).await?;
     let a = app.clone();
@@ -201,7 +211,10 @@ async fn observations_post(State(app): State<Arc<App>>, req: Request) -> Result<
         .await
         .map_err(|_| unavailable("the server is shutting down; retry".into()))?;
     match done.await {
-        Ok(Ok(Appended::Stored(_))) => Ok(Json(AgentAccepted { accepted, duplicate: false })),
+        Ok(Ok(Appended::Stored(_))) => {
+            app.ops.accepted.fetch_add(accepted as u64, Ordering::Relaxed);
+            Ok(Json(AgentAccepted { accepted, duplicate: false }))
+        }
         Ok(Ok(Appended::Duplicate)) => Ok(Json(AgentAccepted { accepted: 0, duplicate: true })),
         Ok(Err(e)) => Err(unavailable(format!("the batch could not be stored durably ({e}); retry"))),
         Err(_) => Err(unavailable("the server is shutting down; retry".into())),
@@ -267,7 +280,11 @@ async fn journal(app: &App, batch: Batch) -> Result<Json<Accepted>, Problem> {
         .await
         .map_err(|_| unavailable("the server is shutting down; retry".into()))?;
     match done.await {
-        Ok(Ok(_)) => Ok(Json(answer)),
+        Ok(Ok(_)) => {
+            app.ops.accepted.fetch_add(answer.accepted as u64, Ordering::Relaxed);
+            app.ops.dropped(&answer.dropped);
+            Ok(Json(answer))
+        }
         Ok(Err(e)) => Err(unavailable(format!("the post could not be stored durably ({e}); retry"))),
         Err(_) => Err(unavailable("the server is shutting down; retry".into())),
     }

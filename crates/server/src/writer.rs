@@ -39,6 +39,11 @@ impl Backlog {
         self.records.lock().unwrap_or_else(|e| e.into_inner()).extend(records);
     }
 
+    /// Records waiting for the ingester (the queue depth).
+    pub(crate) fn len(&self) -> usize {
+        self.records.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     pub(crate) fn take(&self) -> Vec<Record> {
         std::mem::take(&mut *self.records.lock().unwrap_or_else(|e| e.into_inner()))
     }

@@ -2,7 +2,7 @@
 //!
 //! Persistence. The embedded store ([`sqlite::Store`]) keeps a whole deployment in one
 //! SQLite file: the site, what was ingested, visits with zone stays, passes, per-day device
-//! activity, drop counts and the pipeline's saved state, under a schema version with
+//! activity, drop counts, the pipeline's saved state and the API tokens (hashed), under a schema version with
 //! migrations. Its API accepts only pseudonymous types (`Visit`, `Pass`, `DayActivity`...):
 //! there is no way to hand it a raw MAC. [`keyfile`] keeps the deployment's secret
 //! pseudonymization key in its own file (mode 0600), never in the database.
@@ -11,5 +11,6 @@
 
 pub mod keyfile;
 pub mod sqlite;
+pub mod tokens;
 
 pub use sqlite::{IngestBatch, IngestedFile, Store, StoreError};

@@ -31,7 +31,8 @@ pub enum StoreError {
 /// The `meta` key prefix of sensor agents' high-water marks (`agent_batch:<agent id>`).
 const AGENT_BATCH_PREFIX: &str = "agent_batch:";
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE site (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL, updated_ms INTEGER NOT NULL);
 CREATE TABLE ingested_files (
@@ -83,7 +84,21 @@ CREATE TABLE device_days (
 ) WITHOUT ROWID;
 CREATE TABLE pipeline_state (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
 CREATE TABLE drops (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
-"#];
+"#,
+    r#"
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    stores TEXT NOT NULL,
+    label TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+"#,
+];
+
+const PUT_SITE: &str = "INSERT INTO site (id, json, updated_ms) VALUES (1, ?1, ?2) \
+    ON CONFLICT (id) DO UPDATE SET json = excluded.json, updated_ms = excluded.updated_ms";
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -144,7 +159,11 @@ impl Store {
         Ok(Store { conn, path: path.to_path_buf() })
     }
 
-    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         |source| StoreError::Sqlite { path: self.path.clone(), source }
     }
 
@@ -154,6 +173,12 @@ impl Store {
 
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(self.err())
+    }
+
+    /// SQLite's `PRAGMA data_version`: changes whenever another connection commits, so a
+    /// reader can tell when what it cached is stale.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(self.err())
     }
 
     /// The stored site, if any.
@@ -226,16 +251,17 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
+    /// Store (or replace) the site alone.
+    pub fn put_site(&self, site: &Site, now_ms: i64) -> Result<(), StoreError> {
+        self.conn.execute(PUT_SITE, params![site.to_json(), now_ms]).map(|_| ()).map_err(self.err())
+    }
+
     /// Write one ingest run atomically.
     pub fn commit_ingest(&mut self, b: IngestBatch<'_>) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(err)?;
-        tx.execute(
-            "INSERT INTO site (id, json, updated_ms) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET json = excluded.json, updated_ms = excluded.updated_ms",
-            params![b.site.to_json(), b.now_ms],
-        )
-        .map_err(err)?;
+        tx.execute(PUT_SITE, params![b.site.to_json(), b.now_ms]).map_err(err)?;
         {
             let mut ins = tx
                 .prepare("INSERT INTO ingested_files (name, content_hash, bytes, format, records, bad, ingested_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")

@@ -12,6 +12,7 @@ use crate::activity::{Activity, DayActivity};
 use crate::config::{LocateConfig, PipelineConfig, SessionizeConfig};
 use crate::locate::{Fix, Locator, SensorMap, StrongestSensor};
 use crate::reorder::Reorder;
+use crate::sessionize::Presence;
 use crate::sessionize::{Sessionizer, Sessions};
 use footfall_core::time::LocalCalendar;
 use footfall_core::{Millis, Observation, Site};
@@ -34,6 +35,9 @@ struct State {
     sessionizer: Sessionizer,
     next_sweep: Millis,
     processed: u64,
+    /// Event time of the last processed observation.
+    #[serde(default)]
+    last_ts: Option<Millis>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +70,7 @@ impl Pipeline {
             sessionizer: Sessionizer::new(&config.sessionize),
             next_sweep: Millis::MIN,
             processed: 0,
+            last_ts: None,
             locate: config.locate,
             sessionize: config.sessionize,
             sensors: site.sensors.iter().map(|s| s.id.clone()).collect(),
@@ -126,6 +131,7 @@ impl Pipeline {
 
     fn process(&mut self, o: Observation, out: &mut Sessions) {
         self.state.processed += 1;
+        self.state.last_ts = Some(self.state.last_ts.map_or(o.ts, |t| t.max(o.ts)));
         self.activity.record(&o);
         if o.ts >= self.state.next_sweep {
             self.sweep(o.ts, out);
@@ -165,6 +171,14 @@ impl Pipeline {
         let mut out = Sessions::default();
         copy.finish(&mut out);
         out
+    }
+
+    /// Who is inside which store as of the last processed observation (event time, which
+    /// trails arrival by the reorder lateness): devices with an inside fix in the last
+    /// `recent_ms`. `None` before any observation.
+    pub fn present(&self, recent_ms: Millis) -> Option<(Millis, Vec<Presence>)> {
+        let now = self.state.last_ts?;
+        Some((now, self.state.sessionizer.present(now - recent_ms)))
     }
 
     /// Activity recorded since the last call.

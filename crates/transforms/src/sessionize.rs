@@ -37,6 +37,14 @@ struct DeviceState {
     episodes: Vec<Episode>,
 }
 
+/// A device inside a store at the moment (see [`Sessionizer::present`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Presence {
+    pub device: DeviceId,
+    pub store: u16,
+    pub zone: Option<u16>,
+}
+
 /// Finished visits and passes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sessions {
@@ -156,6 +164,23 @@ impl Sessionizer {
             });
         }
         self.devices.retain(|_, s| !s.episodes.is_empty());
+    }
+
+    /// Devices inside a store now: each open inside run whose last fix ends at or after
+    /// `since`, with the zone of its last zone stay.
+    pub fn present(&self, since: Millis) -> Vec<Presence> {
+        let mut out: Vec<Presence> = self
+            .devices
+            .iter()
+            .flat_map(|(d, s)| {
+                s.episodes.iter().filter_map(move |e| {
+                    let run = e.run.as_ref().filter(|r| r.end >= since)?;
+                    Some(Presence { device: *d, store: e.store, zone: run.zones.last().map(|z| z.zone) })
+                })
+            })
+            .collect();
+        out.sort_unstable_by_key(|p| (p.store, p.device));
+        out
     }
 
     pub fn open_devices(&self) -> usize {

@@ -120,8 +120,8 @@ async fn agent_batches_need_the_token_a_known_sensor_and_pseudonyms() {
     server.post(PATH, &AUTH, b"{not json").await.problem(400);
     assert_eq!(send(&server, ok).await, serde_json::json!({"accepted": 1, "duplicate": false}));
     server.stop().await.unwrap();
-    // Without a token the endpoint is off.
+    // Without a configured token, only sensor tokens of the token table are accepted.
     let server = Running::start(config(dir.path())).await;
-    assert!(server.post(PATH, &AUTH, ok.as_bytes()).await.problem(404).contains("--sensor-token"));
+    assert!(server.post(PATH, &AUTH, ok.as_bytes()).await.problem(403).contains("--sensor-token"));
     server.stop().await.unwrap();
 }

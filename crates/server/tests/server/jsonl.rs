@@ -55,9 +55,9 @@ async fn the_token_is_required_and_bad_lines_are_reported_with_numbers() {
     server.stop().await.unwrap();
     assert_eq!(applied(dir.path()), Some(2));
 
-    // Without a configured token the endpoint is off.
+    // Without a configured token, only sensor tokens of the token table are accepted.
     let server = Running::start(config(dir.path())).await;
-    assert!(server.post(PATH, &auth, body.as_bytes()).await.problem(404).contains("--sensor-token"));
+    assert!(server.post(PATH, &auth, body.as_bytes()).await.problem(403).contains("--sensor-token"));
     server.stop().await.unwrap();
 }
 

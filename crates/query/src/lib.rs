@@ -1,0 +1,30 @@
+//! # footfall-query
+//!
+//! The read side. [`Dataset`] loads what every report, export and API answer is made of from
+//! the store: the site, visits and passes (stored ones plus those still open in the saved
+//! pipeline state), minus fixed and staff devices. [`views`] turns a dataset into the
+//! figures the HTTP API serves (summaries with comparisons, hourly traffic, funnels, dwell
+//! histograms, zone heatmaps, zone paths, store-to-store flows), every count passed through
+//! the k-threshold of [`privacy::Threshold`] before it leaves. This crate computes and
+//! suppresses; it does not know about HTTP, tokens or roles (the server decides who may ask).
+
+pub mod dataset;
+pub mod privacy;
+pub mod range;
+pub mod views;
+
+pub use dataset::Dataset;
+pub use privacy::Threshold;
+pub use range::DayRange;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Store(#[from] footfall_store::StoreError),
+    #[error("reading the saved pipeline state (use the same configuration as for ingest): {0}")]
+    Restore(#[from] footfall_transforms::pipeline::RestoreError),
+    #[error("unknown store {0:?}")]
+    UnknownStore(String),
+    #[error("{0}")]
+    BadRange(String),
+}
