@@ -54,6 +54,22 @@ Example: footfall ingest --site sim/site.json --db mall.db sim/observations.csv"
     Export(ExportArgs),
     /// Compare what was ingested with a simulator's ground truth and print the error table
     Eval(EvalArgs),
+    /// Estimated people present per sensor and time window, beside the naive distinct-MAC count
+    #[command(long_about = "Counts people, not MACs. Phones that randomize their MAC change it every few \
+minutes or on every scan, so counting distinct MACs overcounts people many times. footfall links \
+randomized MACs into device estimates (information-element fingerprint classes, continuity in \
+time, never across days), keeps phones heard at or above [occupancy] presence_rssi (-68 dBm), \
+removes denied devices and devices present most of the day, and prints per sensor and window \
+the estimated people present at some time in the window, the naive distinct-MAC count and the \
+number excluded as fixed or staff. Works straight on capture files, one sensor per file (named \
+after the file), without a site or a database: MACs are keyed-hashed in memory under a key made \
+for this run and forgotten. See docs/accuracy.md for how close this comes to a headcount.\n\n\
+Examples:\n  footfall occupancy --window 5m lab.pcap\n  \
+footfall occupancy --window 5m --format csv --deny-file fixed-pcs.txt day1.pcap day2.pcap")]
+    Occupancy(OccupancyArgs),
+    /// Measure people counting and MAC linking against labelled captures (headcount, per-phone files)
+    #[command(subcommand)]
+    Accuracy(AccuracyWhat),
     /// Receive observations over HTTP (Meraki Scanning API, sensor JSON lines) into a database
     #[command(long_about = "Runs an HTTP server that receives observations as they happen: Cisco Meraki \
 Scanning API posts (GET /meraki answers the validator; POST /meraki takes posts carrying the \
@@ -257,6 +273,126 @@ pub struct EvalArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+/// Output format of `occupancy`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CountArgs {
+    /// Window length: a number with s, m or h (5m, 300s, 1h)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration_ms)]
+    pub window: i64,
+    /// Configuration file (TOML): [occupancy] presence_rssi, fixed_share, fixed_min_span_s;
+    /// [link] gap_s, scope; [devices] deny and allow lists of MACs; see docs/formats.md
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// MACs never counted as people (fixed computers...), one per line, # comments; added to
+    /// the config's [devices] deny list
+    #[arg(long, value_name = "FILE")]
+    pub deny_file: Option<PathBuf>,
+    /// MACs never excluded as present most of the day, one per line; added to [devices] allow
+    #[arg(long, value_name = "FILE")]
+    pub allow_file: Option<PathBuf>,
+    /// Time zone of the local day (estimates of randomized phones end at local midnight)
+    #[arg(long, value_name = "TZ", default_value = "UTC")]
+    pub tz: chrono_tz::Tz,
+    /// Never draw a progress bar
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct OccupancyArgs {
+    /// Capture files (pcap, pcapng) or any observation file ingest reads; each capture file is
+    /// one sensor, named after the file
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub count: CountArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccuracyWhat {
+    /// Per-window people estimate vs a headcount column (the Brno CSV layout): MAE, RMSE, r
+    #[command(long_about = "Compares `footfall occupancy` on one capture with a headcount: a CSV (`;` or `,` \
+separated) with a `datetime` column (local time, give its offset with --truth-offset) and an \
+`occupancy` column, as in the Brno probe-request dataset. Per window the truth is the largest \
+headcount in the window (people present at some time in it) and, as a second view, the \
+time-weighted mean. Prints MAE, RMSE and Pearson r for the naive distinct-MAC count and for \
+footfall; --sweep adds the sensitivity to presence_rssi, the link gap and fixed_share.\n\n\
+Example: footfall accuracy headcount --truth pos1.csv --truth-offset +01:00 \
+--deny-file fixed.txt pos1.pcap")]
+    Headcount(HeadcountArgs),
+    /// Pairwise linking precision/recall on per-device captures (one file per phone, overlaid)
+    #[command(long_about = "Each file holds the frames of ONE phone (as in the Baccichet probing-patterns \
+dataset). The files are overlaid as if all phones were in one room at once (each shifted to \
+start at the same instant), linked as `occupancy` links them, and compared with the truth: \
+pairwise precision and recall over pairs of MACs (same phone vs same estimate), and estimated \
+vs true number of devices.\n\nExample: footfall accuracy linking --all-randomized baccichet/*.pcap")]
+    Linking(LinkingArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HeadcountArgs {
+    /// The capture (one sensor)
+    #[arg(value_name = "CAPTURE")]
+    pub capture: PathBuf,
+    /// The headcount CSV: `datetime` and `occupancy` columns
+    #[arg(long, value_name = "FILE")]
+    pub truth: PathBuf,
+    /// UTC offset of the truth's local times, e.g. +01:00 (needed unless they carry one)
+    #[arg(long, value_name = "OFFSET", allow_hyphen_values = true)]
+    pub truth_offset: Option<String>,
+    #[command(flatten)]
+    pub count: CountArgs,
+    /// Also print the sensitivity to presence_rssi, the link gap and fixed_share
+    #[arg(long)]
+    pub sweep: bool,
+    /// Also print every window
+    #[arg(long)]
+    pub windows: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LinkingArgs {
+    /// Capture files, one phone each
+    #[arg(required = true, value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// Treat every MAC as randomized and ignore the group bit (for data sets whose publisher
+    /// re-randomized the address bytes, like Baccichet's)
+    #[arg(long)]
+    pub all_randomized: bool,
+    #[command(flatten)]
+    pub count: CountArgs,
+}
+
+/// "5m", "300s", "1h", or plain seconds → milliseconds.
+pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: i64 = num.parse().map_err(|_| format!("expected a duration like 5m, 300s or 1h, got {s:?}"))?;
+    let unit_ms = match unit {
+        "s" => 1000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use s, m or h")),
+    };
+    if n <= 0 {
+        return Err(format!("the window must be positive, got {s:?}"));
+    }
+    Ok(n * unit_ms)
 }
 
 #[derive(Args, Debug)]

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use footfall_transforms::PipelineConfig;
-use footfall_transforms::config::{ExcludeConfig, LocateConfig, SessionizeConfig};
+use footfall_transforms::config::{ExcludeConfig, LinkConfig, LocateConfig, OccupancyConfig, SessionizeConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -20,6 +20,12 @@ pub struct Config {
     /// Live alert rules of `footfall serve` (`[[alerts]]`).
     pub alerts: Vec<footfall_server::AlertRule>,
     pub alerts_webhook: Option<WebhookConfig>,
+    /// Linking randomized MACs into device estimates (`occupancy`, `accuracy`).
+    pub link: LinkConfig,
+    /// Counting people present (`occupancy`, `accuracy`).
+    pub occupancy: OccupancyConfig,
+    /// Devices named by the operator, as MACs.
+    pub devices: DeviceListsConfig,
 }
 
 /// `[privacy]`: thresholds of what is published.
@@ -42,6 +48,16 @@ impl Default for PrivacyConfig {
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     pub url: String,
+}
+
+/// `[devices]`: MACs never counted (`deny`: fixed computers, printers) and MACs never
+/// excluded as present most of the day (`allow`). Hashed under the run's key when loaded;
+/// the file itself is the operator's.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceListsConfig {
+    pub deny: Vec<String>,
+    pub allow: Vec<String>,
 }
 
 impl Config {

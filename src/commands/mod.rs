@@ -1,6 +1,7 @@
 //! One module per command; `run` dispatches. Shared loading of analysed data lives in
 //! `analysis`.
 
+mod accuracy;
 mod analysis;
 #[cfg(feature = "live")]
 mod capture;
@@ -8,13 +9,14 @@ mod demo;
 mod eval;
 mod export;
 mod ingest;
+mod occupancy;
 mod report;
 mod sensor;
 mod serve;
 mod simulate;
 mod token;
 
-use crate::cli::{Cli, Command, ExportWhat};
+use crate::cli::{AccuracyWhat, Cli, Command, ExportWhat};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -26,6 +28,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ExportWhat::Visits(v) => export::visits(v),
         },
         Command::Eval(a) => eval::run(a),
+        Command::Occupancy(a) => occupancy::run(a),
+        Command::Accuracy(AccuracyWhat::Headcount(a)) => accuracy::headcount(a),
+        Command::Accuracy(AccuracyWhat::Linking(a)) => accuracy::linking(a),
         Command::Serve(a) => serve::run(a),
         Command::Sensor(a) => sensor::run(a),
         Command::Token(a) => token::run(a),

@@ -6,6 +6,7 @@ mod cli;
 mod ingest;
 mod invariance;
 mod meraki;
+mod occupancy;
 mod privacy;
 mod sensor;
 mod serve;

@@ -3,6 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Linking and occupancy thresholds live with their modules; they are not part of
+/// [`PipelineConfig`] (which a saved pipeline state is tied to) because they apply at query time.
+pub use crate::link::{LinkConfig, LinkScope};
+pub use crate::occupancy::OccupancyConfig;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LocateConfig {

@@ -11,6 +11,11 @@
 //! 7. [`exclude`]: fixed and staff devices, decided from activity.
 //! 8. [`aggregate`]: visits and passes → metrics per store and hour/day.
 //!
+//!
+//! Counting people rather than MACs: [`link`] turns randomized MACs into device estimates
+//! (fingerprint classes, time continuity, never across days) and [`occupancy`] counts
+//! estimates present per scope and window, beside the naive distinct-MAC count.
+//!
 //! [`runner`] drives a source through intake and the pipeline on two threads.
 //! [`pipeline`] strings 1-6 together as one state machine (`push`, `snapshot`/`restore`,
 //! `finish`) that the in-process runner, and later a Kafka consumer, drive. Stateful pieces
@@ -24,7 +29,9 @@ pub mod config;
 pub mod exclude;
 pub mod filter;
 pub mod intake;
+pub mod link;
 pub mod locate;
+pub mod occupancy;
 pub mod pipeline;
 pub mod pseudonymize;
 pub mod reorder;

@@ -53,8 +53,24 @@ impl Pseudonymizer {
         d
     }
 
+    /// The digest of a fingerprint without its `ssid=` part: whether a probe names a network
+    /// or is a wildcard changes from frame to frame of one phone (one burst often has both),
+    /// so it would split one device into two fingerprints for linking.
     fn ie_digest(&self, ie: &str) -> u64 {
-        let h = blake3::keyed_hash(&self.ie_key, ie.as_bytes());
+        let mut h = blake3::Hasher::new_keyed(&self.ie_key);
+        match ie.find(";ssid=") {
+            Some(i) => {
+                let rest = &ie[i + 1..];
+                h.update(&ie.as_bytes()[..i]);
+                if let Some(j) = rest.find(';') {
+                    h.update(&rest.as_bytes()[j..]);
+                }
+            }
+            None => {
+                h.update(ie.as_bytes());
+            }
+        }
+        let h = h.finalize();
         let mut b = [0u8; 8];
         b.copy_from_slice(&h.as_bytes()[..8]);
         u64::from_le_bytes(b)
@@ -95,5 +111,15 @@ mod tests {
         assert_ne!(id, a.device_id(RadioKind::Ble, &mac), "a BLE and a WiFi address are different devices");
         // The pseudonym is not the MAC's bytes in any order.
         assert!(!id.to_string().contains("001122334455"));
+    }
+
+    #[test]
+    fn fingerprint_digest_ignores_wildcard_or_named() {
+        let p = Pseudonymizer::new([1; KEY_LEN]);
+        let wild = p.ie_digest("v1;ids=0,1;ssid=wild;rates=02");
+        assert_eq!(wild, p.ie_digest("v1;ids=0,1;ssid=named;rates=02"));
+        assert_eq!(wild, p.ie_digest("v1;ids=0,1;rates=02"));
+        assert_ne!(wild, p.ie_digest("v1;ids=0,1;ssid=wild;rates=04"));
+        assert_eq!(p.ie_digest("v1;ids=0;ssid=wild"), p.ie_digest("v1;ids=0"));
     }
 }

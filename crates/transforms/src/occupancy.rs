@@ -1,0 +1,225 @@
+//! Occupancy: how many people are present per scope (a sensor, a store) and time window,
+//! from device estimates (see [`crate::link`]), beside the naive distinct-MAC count.
+//!
+//! The rules, each with its one parameter in [`OccupancyConfig`]:
+//!
+//! - **Present**: a device estimate is present from a frame heard at or above
+//!   `presence_rssi` (dBm; default -68: "in the room", not next door) until its next such
+//!   frame, if that comes within the link gap (a phone lying in a pocket probes every few
+//!   minutes; the same silence that ends a visit ends presence). It counts in every window its
+//!   presence touches: a window's figure is the number of people there at some time in it.
+//! - **Deny list**: devices the operator names (fixed computers, the sensor's own
+//!   neighbours) are removed before linking, so they neither count nor bridge a fingerprint.
+//! - **Present most of the day** (fixed or staff): an estimate present in at least
+//!   `fixed_share` (default 0.75) of the windows of a scope's day, on a day the scope heard
+//!   frames for at least `fixed_min_span_s` (default 2 h), is not a person that day.
+//!   Devices on the **allow list** are never excluded by this rule.
+//! - **Naive**: distinct pseudonyms (MACs) heard in the window, at any signal, nothing
+//!   excluded: what a distinct-MAC counter reports.
+//!
+//! This module counts only; it does not read files or know about sites, and it keeps no
+//! estimate id beyond the call.
+
+use crate::link::{self, Estimate, LinkConfig};
+use footfall_core::time::LocalCalendar;
+use footfall_core::{DeviceId, Millis, Observation};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OccupancyConfig {
+    /// A frame at or above this signal (dBm) means the phone is in the sensor's room.
+    pub presence_rssi: i16,
+    /// An estimate present in at least this share of a scope-day's windows is a fixed or
+    /// staff device that day, not a person...
+    pub fixed_share: f64,
+    /// ...when the scope heard frames for at least this long that day (seconds).
+    pub fixed_min_span_s: u32,
+}
+
+impl Default for OccupancyConfig {
+    fn default() -> Self {
+        Self { presence_rssi: -68, fixed_share: 0.75, fixed_min_span_s: 2 * 3600 }
+    }
+}
+
+/// Devices named by the operator, already pseudonymized under the run's key.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceLists {
+    /// Never counted (fixed computers...).
+    pub deny: FxHashSet<DeviceId>,
+    /// Never excluded by the present-most-of-the-day rule.
+    pub allow: FxHashSet<DeviceId>,
+}
+
+/// One scope and window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WindowCount {
+    pub scope: u32,
+    /// UTC milliseconds, a multiple of the window length.
+    pub start: Millis,
+    /// Estimated people present at some time in the window.
+    pub people: u32,
+    /// Distinct MACs heard in the window (any signal, nothing excluded).
+    pub naive: u32,
+    /// Estimates present but excluded as present most of the day.
+    pub excluded: u32,
+}
+
+/// Count people per scope and window. `obs` must be in time order; `scope_of` names each
+/// observation's scope (the same function is used for linking).
+pub fn count(
+    cfg: &OccupancyConfig,
+    link_cfg: &LinkConfig,
+    cal: &mut LocalCalendar,
+    obs: &[Observation],
+    scope_of: impl Fn(&Observation) -> u32 + Copy,
+    window_ms: Millis,
+    lists: &DeviceLists,
+) -> Vec<WindowCount> {
+    assert!(window_ms > 0, "window length must be positive");
+    let win = |ts: Millis| ts.div_euclid(window_ms) * window_ms;
+    // Naive counts and each scope's range of windows, from every frame.
+    let mut naive: FxHashMap<(u32, Millis), FxHashSet<DeviceId>> = FxHashMap::default();
+    let mut range: BTreeMap<u32, (Millis, Millis)> = BTreeMap::new();
+    // Span of each scope-day, for the present-most-of-the-day rule.
+    let mut day_span: FxHashMap<(u32, i32), (Millis, Millis)> = FxHashMap::default();
+    for o in obs {
+        let s = scope_of(o);
+        naive.entry((s, win(o.ts))).or_default().insert(o.device);
+        let r = range.entry(s).or_insert((o.ts, o.ts));
+        r.0 = r.0.min(o.ts);
+        r.1 = r.1.max(o.ts);
+        let d = day_span.entry((s, cal.day_hour(o.ts).0)).or_insert((o.ts, o.ts));
+        d.0 = d.0.min(o.ts);
+        d.1 = d.1.max(o.ts);
+    }
+    let kept: Vec<Observation> = obs.iter().filter(|o| !lists.deny.contains(&o.device)).copied().collect();
+    let est = link::link(link_cfg, cal, &kept, scope_of);
+    // Presence intervals per (scope, estimate), from strong frames bridged by the link gap.
+    let gap = link_cfg.gap_s as Millis * 1000;
+    let mut allowed: FxHashSet<Estimate> = FxHashSet::default();
+    let mut intervals: FxHashMap<(u32, Estimate), Vec<(Millis, Millis)>> = FxHashMap::default();
+    for (o, e) in kept.iter().zip(&est) {
+        if lists.allow.contains(&o.device) {
+            allowed.insert(*e);
+        }
+        if o.rssi < cfg.presence_rssi {
+            continue;
+        }
+        let iv = intervals.entry((scope_of(o), *e)).or_default();
+        match iv.last_mut() {
+            Some(last) if o.ts - last.1 <= gap => last.1 = last.1.max(o.ts),
+            _ => iv.push((o.ts, o.ts)),
+        }
+    }
+    // Windows each estimate is present in, per local day.
+    let mut present: FxHashMap<(u32, Estimate), Vec<Millis>> = FxHashMap::default();
+    for (key, ivs) in &intervals {
+        let ws = present.entry(*key).or_default();
+        for &(a, b) in ivs {
+            let mut w = win(a);
+            while w <= b {
+                if ws.last() != Some(&w) {
+                    ws.push(w);
+                }
+                w += window_ms;
+            }
+        }
+    }
+    let mut people: FxHashMap<(u32, Millis), (u32, u32)> = FxHashMap::default();
+    for ((scope, e), ws) in &present {
+        let mut per_day: BTreeMap<i32, Vec<Millis>> = BTreeMap::new();
+        for &w in ws {
+            per_day.entry(cal.day_hour(w.max(range[scope].0)).0).or_default().push(w);
+        }
+        for (day, ws) in per_day {
+            let fixed = !allowed.contains(e)
+                && day_span.get(&(*scope, day)).is_some_and(|&(a, b)| {
+                    let n = ((win(b) - win(a)) / window_ms + 1) as f64;
+                    b - a >= cfg.fixed_min_span_s as Millis * 1000 && ws.len() as f64 >= cfg.fixed_share * n
+                });
+            for w in ws {
+                let c = people.entry((*scope, w)).or_default();
+                if fixed {
+                    c.1 += 1;
+                } else {
+                    c.0 += 1;
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (&scope, &(first, last)) in &range {
+        let mut w = win(first);
+        while w <= last {
+            let (p, x) = people.get(&(scope, w)).copied().unwrap_or((0, 0));
+            let n = naive.get(&(scope, w)).map_or(0, |s| s.len() as u32);
+            out.push(WindowCount { scope, start: w, people: p, naive: n, excluded: x });
+            w += window_ms;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use footfall_core::time::{HOUR, MINUTE};
+
+    fn obs(ts: Millis, mac: u64, ie: Option<u64>, randomized: bool, rssi: i16) -> Observation {
+        let mut o = Observation::basic(ts, 0, DeviceId(mac), rssi);
+        o.randomized = randomized;
+        o.ie = ie;
+        o
+    }
+
+    fn run(o: &[Observation], lists: &DeviceLists) -> Vec<WindowCount> {
+        let mut cal = LocalCalendar::new(chrono_tz::UTC);
+        count(&OccupancyConfig::default(), &LinkConfig::default(), &mut cal, o, |_| 0, 5 * MINUTE, lists)
+    }
+
+    #[test]
+    fn rotating_phone_is_one_person_and_naive_counts_macs() {
+        let t0 = 20_000 * 24 * HOUR + 10 * HOUR;
+        // One phone rotating its MAC every 20 s for 10 minutes, one global phone, one
+        // phone next door (weak), all in the first two windows.
+        let mut o: Vec<Observation> = (0..30).map(|i| obs(t0 + i * 20_000, 100 + i as u64, Some(7), true, -55)).collect();
+        o.push(obs(t0 + 1000, 1, None, false, -60));
+        o.push(obs(t0 + 2000, 2, Some(9), true, -85));
+        o.sort_by_key(|o| o.ts);
+        let c = run(&o, &DeviceLists::default());
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].people, 2);
+        assert_eq!(c[0].naive, 15 + 2);
+        assert_eq!(c[1].people, 1);
+        let deny = DeviceLists { deny: [DeviceId(1)].into_iter().collect(), ..Default::default() };
+        assert_eq!(run(&o, &deny)[0].people, 1);
+    }
+
+    #[test]
+    fn quiet_phone_is_bridged_and_all_day_device_excluded() {
+        let t0 = 20_000 * 24 * HOUR + 8 * HOUR;
+        let mut o = Vec::new();
+        // A PC heard every minute for 4 hours.
+        for i in 0..240 {
+            o.push(obs(t0 + i * MINUTE, 1, None, false, -50));
+        }
+        // A phone heard at 60 and 68 minutes: present in between (windows 12 and 13).
+        o.push(obs(t0 + 60 * MINUTE, 2, None, false, -60));
+        o.push(obs(t0 + 68 * MINUTE, 2, None, false, -60));
+        o.sort_by_key(|o| o.ts);
+        let c = run(&o, &DeviceLists::default());
+        assert_eq!(c.len(), 48);
+        assert_eq!(c[12].people, 1);
+        assert_eq!(c[13].people, 1);
+        assert_eq!(c[14].people, 0);
+        assert!(c.iter().all(|w| w.excluded <= 1));
+        assert_eq!(c[0].excluded, 1);
+        // Allowed: the PC counts.
+        let allow = DeviceLists { allow: [DeviceId(1)].into_iter().collect(), ..Default::default() };
+        assert_eq!(run(&o, &allow)[0].people, 1);
+    }
+}
