@@ -3,6 +3,7 @@
 
 mod capture;
 mod cli;
+mod dashboard;
 mod ingest;
 mod invariance;
 mod meraki;

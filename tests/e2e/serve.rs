@@ -14,9 +14,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A running `footfall serve`, killed if the test fails before stopping it.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub addr: String,
     stderr: mpsc::Receiver<String>,
     /// Lines printed up to "listening on".
     early: Vec<String>,
@@ -30,7 +30,7 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_footfall"))
             .arg("serve")
             .args(args)
@@ -61,9 +61,14 @@ impl Server {
     }
 
     fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        self.request_with(method, path, "", body)
+    }
+
+    /// A request with extra header lines (each ending in CRLF).
+    pub fn request_with(&self, method: &str, path: &str, headers: &str, body: &[u8]) -> (u16, String) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", body.len());
+        let head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n", body.len());
         s.write_all(head.as_bytes()).unwrap();
         s.write_all(body).unwrap();
         let mut raw = String::new();
@@ -73,7 +78,7 @@ impl Server {
     }
 
     /// SIGTERM, then wait for the exit; returns whether it succeeded and all it printed.
-    fn terminate(mut self) -> (bool, String) {
+    pub fn terminate(mut self) -> (bool, String) {
         let pid = self.child.id().to_string();
         assert!(Command::new("sh").args(["-c", &format!("kill -TERM {pid}")]).status().unwrap().success());
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -81,7 +81,10 @@ impl Ingester {
             excluded: Excluded::default(),
             excluded_at: None,
         };
-        me.pipeline = Some(me.restore()?);
+        let pipeline = me.restore()?;
+        // Occupancy as the saved state leaves it, before anything new arrives.
+        me.publish_live(&pipeline, &[]);
+        me.pipeline = Some(pipeline);
         Ok(me)
     }
 

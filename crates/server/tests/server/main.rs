@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod agent;
+mod api;
 mod jsonl;
 mod meraki;
 mod privacy;

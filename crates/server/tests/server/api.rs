@@ -1,0 +1,330 @@
+//! The read API end to end: every endpoint of the OpenAPI document is called; who may see
+//! what (operator, retailer, sensor, no token); live occupancy over Server-Sent Events;
+//! alerts as events and to a webhook; the Prometheus page.
+
+use super::{Reply, Running, posts_of, request};
+use footfall_core::Site;
+use footfall_core::clock::ManualClock;
+use footfall_server::{AlertRule, ServerConfig};
+use footfall_store::Store;
+use footfall_store::tokens::Role;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const BASE: i64 = 1_772_445_600_000; // 2026-03-02T10:00:00Z
+
+fn site() -> Site {
+    Site::from_json(
+        r#"{"venue":"API mall","timezone":"UTC","stores":[
+        {"id":"s1","name":"One","category":"c","polygon":[[0,0],[20,0],[20,10],[0,10]],
+         "zones":[{"id":"front","name":"Front","polygon":[[0,0],[10,0],[10,10],[0,10]]},{"id":"back","name":"Back","polygon":[[10,0],[20,0],[20,10],[10,10]]}]},
+        {"id":"s2","name":"Two","category":"c","polygon":[[30,0],[50,0],[50,10],[30,10]]}],
+        "sensors":[{"id":"ap1","x":5,"y":5,"store":"s1"},{"id":"ap2","x":15,"y":5,"store":"s1"},{"id":"ap3","x":40,"y":5,"store":"s2"}]}"#,
+    )
+    .unwrap()
+}
+
+/// Seven shoppers in s1 (moving between its zones), five in s2, two walk-bys at s1, one
+/// frame each every 5 s for 15 minutes; everyone stays until the end.
+fn stream() -> String {
+    let mut out = String::new();
+    for t in (0..900).step_by(5) {
+        for d in 0..14u8 {
+            let (sensor, rssi) = match d {
+                0..7 => (if (t / 60 + d as i64) % 2 == 0 { "ap1" } else { "ap2" }, -50),
+                7..12 => ("ap3", -52),
+                _ => ("ap1", -76),
+            };
+            let ts = BASE + t * 1000 + d as i64;
+            out.push_str(&format!(r#"{{"ts":{ts},"sensor":"{sensor}","mac":"00:16:3e:00:03:{d:02x}","rssi":{rssi}}}"#));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    server: Running,
+    operator: String,
+    retailer: String,
+    sensor: String,
+}
+
+fn tokens(db: &Path) -> (String, String, String) {
+    let store = Store::open(db).unwrap();
+    let t = |role, stores: &[&str]| {
+        let stores: Vec<String> = stores.iter().map(|s| s.to_string()).collect();
+        store.create_token(role, &stores, "test", 0).unwrap().token
+    };
+    (t(Role::Operator, &[]), t(Role::Retailer, &["s2"]), t(Role::Sensor, &[]))
+}
+
+async fn start(tweak: impl FnOnce(&mut ServerConfig)) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ServerConfig::new(dir.path().join("api.db"));
+    c.site = Some(site());
+    c.ingest_interval = Duration::from_millis(50);
+    c.meraki_secret = Some("m".into());
+    c.meraki_validator = Some("v4l1d".into());
+    tweak(&mut c);
+    let server = Running::start(c).await;
+    let (operator, retailer, sensor) = tokens(&dir.path().join("api.db"));
+    Setup { _dir: dir, server, operator, retailer, sensor }
+}
+
+async fn get(s: &Running, path: &str, token: &str) -> Reply {
+    let auth = format!("Bearer {token}");
+    request(s.addr, "GET", path, &[("Authorization", &auth)], b"").await
+}
+
+/// Post the stream with the sensor token and wait until the occupancy reflects it.
+async fn feed(s: &Setup) {
+    let auth = format!("Bearer {}", s.sensor);
+    let r = request(s.server.addr, "POST", "/api/v1/ingest/jsonl", &[("Authorization", &auth)], stream().as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = get(&s.server, "/api/v1/occupancy", &s.operator).await.json();
+        if o["stores"][0]["people"] == 7 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "occupancy never showed the shoppers: {o}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Open the event stream and return the first `n` events as (event, data).
+async fn events(addr: SocketAddr, token: &str, n: usize) -> (TcpStream, Vec<(String, Value)>) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!("GET /api/v1/live HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\nAuthorization: Bearer {token}\r\n\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    let got = next_events(&mut s, n).await;
+    (s, got)
+}
+
+async fn next_events(s: &mut TcpStream, n: usize) -> Vec<(String, Value)> {
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while out.len() < n {
+        let mut chunk = [0u8; 8192];
+        let k = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), s.read(&mut chunk))
+            .await
+            .expect("no event in time")
+            .unwrap();
+        assert!(k > 0, "the stream closed: {buf}");
+        buf.push_str(&String::from_utf8_lossy(&chunk[..k]));
+        // Events are `event: NAME\ndata: JSON\n\n` (inside HTTP chunks; chunk sizes are
+        // lines of hex digits, which neither prefix matches).
+        while let Some(i) = buf.find("\n\n") {
+            let block: String = buf.drain(..i + 2).collect();
+            let name = block.lines().find_map(|l| l.strip_prefix("event: ")).map(str::to_string);
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "));
+            if let (Some(name), Some(data)) = (name, data) {
+                out.push((name, serde_json::from_str(data).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn documented() -> Vec<(String, String)> {
+    let doc: Value = serde_json::from_str(&footfall_server::openapi_json()).unwrap();
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            out.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_endpoint_answers() {
+    let s = start(|_| {}).await;
+    feed(&s).await;
+    let served: Value = s.server.get("/api/v1/openapi.json").await.json();
+    assert_eq!(served["openapi"].as_str().map(|v| v.starts_with("3.")), Some(true));
+    let mut called = BTreeSet::new();
+    for (method, path) in documented() {
+        let url = path.replace("{store}", "s1");
+        let reply = match (method.as_str(), path.as_str()) {
+            ("GET", "/api/v1/live") => {
+                let (_conn, ev) = events(s.server.addr, &s.operator, 1).await;
+                assert_eq!(ev[0].0, "occupancy");
+                assert_eq!(ev[0].1["stores"][0]["people"], 7);
+                called.insert((method, path));
+                continue;
+            }
+            ("GET", _) => get(&s.server, &url, &s.operator).await,
+            ("POST", "/meraki") => {
+                let body = String::from_utf8(posts_of("v2_wifi_DevicesSeen_cmxreceiver_readme.json").remove(0)).unwrap();
+                let mut v: Value = serde_json::from_str(&body).unwrap();
+                v["secret"] = "m".into();
+                s.server.post(&url, &[], v.to_string().as_bytes()).await
+            }
+            ("POST", "/api/v1/ingest/jsonl") => {
+                let auth = format!("Bearer {}", s.sensor);
+                let line = format!(r#"{{"ts":{},"sensor":"ap3","mac":"00:16:3e:00:04:01","rssi":-60}}"#, BASE + 950_000);
+                s.server.post(&url, &[("Authorization", &auth)], line.as_bytes()).await
+            }
+            ("POST", "/api/v1/ingest/observations") => {
+                let auth = format!("Bearer {}", s.sensor);
+                let batch = r#"{"agent":"a1","batch":1,"sensor":"ap3","observations":[{"ts":1772446600000,"device":"00000000000000aa","rssi":-60,"randomized":false,"kind":"wifi"}]}"#;
+                s.server.post(&url, &[("Authorization", &auth)], batch.as_bytes()).await
+            }
+            other => panic!("no call written for {other:?}: add one"),
+        };
+        assert_eq!(reply.status, 200, "{method} {url}: {}", reply.text());
+        called.insert((method, path));
+    }
+    assert!(called.len() >= 18, "{called:?}");
+    // The figures behind the dashboard agree with what was fed.
+    let summary = get(&s.server, "/api/v1/stores/s1/summary", &s.operator).await.json();
+    assert_eq!(summary["current"]["walk_ins"], 7, "{summary}");
+    assert_eq!(summary["current"]["walk_bys"], Value::Null, "2 walk-bys are below k = 5: {summary}");
+    assert_eq!(summary["current"]["capture_rate"], Value::Null);
+    let zones = get(&s.server, "/api/v1/stores/s1/zones", &s.operator).await.json();
+    assert_eq!(zones["zones"].as_array().unwrap().len(), 2);
+    let bad = get(&s.server, "/api/v1/stores/s1/summary?from=yesterday", &s.operator).await;
+    assert!(bad.problem(400).contains("YYYY-MM-DD"));
+    assert!(get(&s.server, "/api/v1/stores/nope/summary", &s.operator).await.problem(404).contains("nope"));
+    s.server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retailers_see_only_their_stores_and_sensors_see_nothing() {
+    let s = start(|_| {}).await;
+    feed(&s).await;
+    let reads: Vec<String> = documented().into_iter().filter(|(m, p)| m == "GET" && p.starts_with("/api/v1/")).map(|(_, p)| p).collect();
+    assert!(reads.len() >= 12, "{reads:?}");
+    for path in &reads {
+        for store in ["s1", "s2"] {
+            let url = path.replace("{store}", store);
+            // No token: 401 with a bearer challenge.
+            let r = request(s.server.addr, "GET", &url, &[], b"").await;
+            r.problem(401);
+            assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{url}");
+            // A sensor token reads nothing.
+            get(&s.server, &url, &s.sensor).await.problem(403);
+            // A forged token is refused.
+            get(&s.server, &url, "fft_00000000_00").await.problem(403);
+            // A retailer of s2 reads s2 and the venue-level endpoints, never s1's figures.
+            if path.contains("{store}") && store == "s1" {
+                let detail = get(&s.server, &url, &s.retailer).await.problem(403);
+                assert!(detail.contains("s1"), "{detail}");
+            } else if path != "/api/v1/live" {
+                assert_eq!(get(&s.server, &url, &s.retailer).await.status, 200, "{url}");
+            }
+        }
+    }
+    let me = get(&s.server, "/api/v1/me", &s.retailer).await.json();
+    assert_eq!(me, serde_json::json!({"role": "retailer", "stores": ["s2"]}));
+    let occ = get(&s.server, "/api/v1/occupancy", &s.retailer).await.json();
+    assert_eq!(occ["stores"].as_array().unwrap().iter().map(|x| x["store"].clone()).collect::<Vec<_>>(), vec![Value::from("s2")]);
+    let flows = get(&s.server, "/api/v1/flows", &s.retailer).await.json();
+    for c in flows["cells"].as_array().unwrap() {
+        assert!(c["from"] == "s2" || c["to"] == "s2", "a pair not touching the retailer's store: {c}");
+    }
+    let (_conn, ev) = events(s.server.addr, &s.retailer, 1).await;
+    assert_eq!(ev[0].1["stores"].as_array().unwrap().len(), 1, "the live stream is filtered too");
+    // Revoked tokens stop working at once.
+    let id = s.retailer.split('_').nth(1).unwrap().to_string();
+    Store::open(&s._dir.path().join("api.db")).unwrap().revoke_token(&id).unwrap();
+    get(&s.server, "/api/v1/me", &s.retailer).await.problem(403);
+    s.server.stop().await.unwrap();
+}
+
+/// Accept one HTTP request and answer 200; return its body.
+async fn webhook_once(listener: TcpListener) -> String {
+    let (mut c, _) = listener.accept().await.unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = c.read(&mut buf).await.unwrap();
+        raw.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&raw).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                .unwrap_or(0);
+            if body.len() >= len {
+                c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await.unwrap();
+                return body[..len].to_string();
+            }
+        }
+        assert!(n > 0, "the webhook request ended early");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_occupancy_and_alerts_reach_the_stream_and_the_webhook() {
+    let hook = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/alerts", hook.local_addr().unwrap());
+    let hook_task = tokio::spawn(webhook_once(hook));
+    let clock = Arc::new(ManualClock::new(BASE));
+    let c2 = clock.clone();
+    let s = start(move |c| {
+        c.alerts =
+            vec![AlertRule::Occupancy { store: "s1".into(), above: 6 }, AlertRule::SensorSilent { sensor: "ap3".into(), minutes: 10 }];
+        c.alert_webhook = Some(hook_url);
+        c.clock = c2;
+    })
+    .await;
+    let (mut conn, first) = events(s.server.addr, &s.operator, 1).await;
+    assert_eq!(first[0].0, "occupancy");
+    assert_eq!(first[0].1["at"], Value::Null, "nothing applied yet");
+    feed(&s).await;
+    // The occupancy rule fires (7 > 6) on the stream and at the webhook.
+    let mut seen_alert = None;
+    let mut last_occupancy = None;
+    while seen_alert.is_none() || last_occupancy.is_none() {
+        for (name, data) in next_events(&mut conn, 1).await {
+            match name.as_str() {
+                "alert" => seen_alert = Some(data),
+                "occupancy" if data["stores"][0]["people"] == 7 => last_occupancy = Some(data),
+                _ => {}
+            }
+        }
+    }
+    let alert = seen_alert.unwrap();
+    assert_eq!((alert["kind"].as_str(), alert["store"].as_str()), (Some("occupancy"), Some("s1")), "{alert}");
+    let occ = last_occupancy.unwrap();
+    assert_eq!(occ["stores"][1]["people"], 5, "{occ}");
+    assert_eq!(occ["stores"][0]["zones"].as_array().unwrap().len(), 2);
+    let hooked: Value = serde_json::from_str(&tokio::time::timeout(Duration::from_secs(30), hook_task).await.unwrap().unwrap()).unwrap();
+    assert_eq!(hooked["kind"], "occupancy");
+    // ap3 then goes quiet for 10 minutes of the injected clock: a sensor_silent alert.
+    clock.advance(11 * 60_000);
+    let got = loop {
+        let ev = next_events(&mut conn, 1).await;
+        if let Some((_, a)) = ev.into_iter().find(|(n, _)| n == "alert") {
+            break a;
+        }
+    };
+    assert_eq!((got["kind"].as_str(), got["sensor"].as_str()), (Some("sensor_silent"), Some("ap3")), "{got}");
+    // The Prometheus page counts what came in and what was asked.
+    let metrics = s.server.get("/metrics").await.text();
+    for want in [
+        "footfall_observations_accepted_total 2520",
+        "footfall_observations_applied_total 2520",
+        "footfall_journal_backlog_records",
+        "footfall_ingest_lag_seconds",
+        "footfall_http_requests_total{route=\"/api/v1/occupancy\",status=\"200\"}",
+        "footfall_http_request_duration_seconds_bucket{route=\"/api/v1/ingest/jsonl\",le=\"+Inf\"} 1",
+    ] {
+        assert!(metrics.contains(want), "missing {want:?} in\n{metrics}");
+    }
+    // A server with an open event stream still stops promptly, and ends the stream.
+    s.server.stop().await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut rest)).await.expect("the stream did not end").unwrap();
+}
