@@ -190,6 +190,11 @@ impl Pipeline {
         self.state.reorder.late
     }
 
+    /// Observations held back for reordering (not yet processed).
+    pub fn held(&self) -> usize {
+        self.state.reorder.held()
+    }
+
     pub fn processed(&self) -> u64 {
         self.state.processed
     }
