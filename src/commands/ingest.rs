@@ -146,6 +146,7 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
         pipeline_state: &state,
         now_ms: now,
         journal_seq: None,
+        journal_replay_from: None,
         agent_batches: &[],
     })?;
     Ok(Outcome {

@@ -55,16 +55,17 @@ fn rfc3339(ms: i64) -> String {
     footfall_core::time::format_rfc3339(ms)
 }
 
-/// Post `p`: `n` client observations one second of event time after post `p - 1`; each has
-/// a latest record and one location with three RSSI records (four readings).
+/// Post `p`: `n` client observations, event time advancing as it would at the target rate
+/// (`n` / 100,000 s per post, so the reorder buffer holds what a real stream would); each
+/// observation has a latest record and one location with three RSSI records (4 readings).
 fn post(p: usize, n: usize) -> String {
-    let base: i64 = 1_772_445_600_000 + p as i64 * 1000;
+    let base: i64 = 1_772_445_600_000 + (p * n / 100) as i64;
     let mut obs = Vec::with_capacity(n);
     for c in 0..n {
         let client = (p * 7919 + c * 104_729) % 60_000;
         let ap = client % (STORES * APS_PER_STORE);
         let near = |k: usize| ap_mac((ap + k) % (STORES * APS_PER_STORE));
-        let t = rfc3339(base + (c % 1000) as i64);
+        let t = rfc3339(base - (c % 1000) as i64);
         obs.push(format!(
             r#"{{"clientMac":"00:1a:2b:{:02x}:{:02x}:{:02x}","ipv4":null,"ipv6":null,"ssid":null,"os":null,"manufacturer":"Apple","latestRecord":{{"time":"{t}","nearestApMac":"{}","nearestApRssi":-{}}},"locations":[{{"time":"{t}","x":null,"y":null,"lat":null,"lng":null,"variance":5.2,"floorPlanId":null,"floorPlanName":null,"nearestApTags":[],"rssiRecords":[{{"apMac":"{}","rssi":-{}}},{{"apMac":"{}","rssi":-{}}},{{"apMac":"{}","rssi":-{}}}]}}]}}"#,
             client >> 16,
@@ -80,10 +81,7 @@ fn post(p: usize, n: usize) -> String {
             75 + client % 15,
         ));
     }
-    format!(
-        r#"{{"version":"3.0","secret":"{SECRET}","type":"WiFi","data":{{"networkId":"L_0","observations":[{}]}}}}"#,
-        obs.join(",")
-    )
+    format!(r#"{{"version":"3.0","secret":"{SECRET}","type":"WiFi","data":{{"networkId":"L_0","observations":[{}]}}}}"#, obs.join(","))
 }
 
 /// A keep-alive HTTP/1.1 POST; returns the status.
@@ -99,8 +97,7 @@ async fn post_on(conn: &mut TcpStream, buf: &mut Vec<u8>, body: &str) -> u16 {
         buf.extend_from_slice(&chunk[..n]);
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = std::str::from_utf8(&buf[..end]).unwrap().to_ascii_lowercase();
-            let len: usize =
-                head.lines().find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())).unwrap_or(0);
+            let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())).unwrap_or(0);
             if buf.len() >= end + 4 + len {
                 return head.split(' ').nth(1).unwrap().parse().unwrap();
             }
@@ -115,7 +112,9 @@ struct Run {
     accounted: u64,
 }
 
-async fn run_once(bodies: Arc<Vec<String>>, conns: usize, per_post: usize) -> Run {
+/// One run; with `rate` (observations/s) > 0 posts are sent on a fixed schedule (open loop)
+/// and latency counts from each post's scheduled time, so queueing is not hidden.
+async fn run_once(bodies: Arc<Vec<String>>, conns: usize, per_post: usize, rate: f64) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("load.db");
     let mut c = ServerConfig::new(&db);
@@ -148,7 +147,13 @@ async fn run_once(bodies: Arc<Vec<String>>, conns: usize, per_post: usize) -> Ru
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(body) = bodies.get(i) else { break };
-                let t = Instant::now();
+                let t = if rate > 0.0 {
+                    let due = started + Duration::from_secs_f64(i as f64 * per_post as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                    due
+                } else {
+                    Instant::now()
+                };
                 let status = post_on(&mut conn, &mut buf, body).await;
                 lat.push(t.elapsed().as_secs_f64());
                 assert_eq!(status, 200, "post {i}: {}", String::from_utf8_lossy(&buf));
@@ -189,14 +194,38 @@ fn main() {
     let per_post = env("LOAD_OBS", 500);
     let conns = env("LOAD_CONNS", 8);
     let runs = env("LOAD_RUNS", if quick { 1 } else { 5 });
+    let rate = env("LOAD_RATE", 100_000) as f64;
     eprintln!("building {posts} Meraki v3 posts of {per_post} observations ...");
     let bodies: Arc<Vec<String>> = Arc::new((0..posts).map(|p| post(p, per_post)).collect());
     let mb = bodies.iter().map(String::len).sum::<usize>() as f64 / 1e6;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // Saturation (as fast as the server answers), then the offered rate on a schedule.
+    for (mode, rate) in [("saturation", 0.0), ("offered", rate)] {
+        measure(&rt, &bodies, mode, rate, posts, per_post, conns, runs, mb);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    bodies: &Arc<Vec<String>>,
+    mode: &str,
+    rate: f64,
+    posts: usize,
+    per_post: usize,
+    conns: usize,
+    runs: usize,
+    mb: f64,
+) {
     let mut rates = Vec::new();
     let mut p99s = Vec::new();
+    if rate > 0.0 {
+        println!("{mode}: {rate:.0} observations/s offered");
+    } else {
+        println!("{mode}: as fast as the server answers");
+    }
     for r in 0..runs {
-        let mut run = rt.block_on(run_once(bodies.clone(), conns, per_post));
+        let mut run = rt.block_on(run_once(bodies.clone(), conns, per_post, rate));
         let sent = (posts * per_post) as u64;
         let readings = sent * 4;
         assert_eq!(run.readings, readings, "lost readings: sent {readings}, processed + dropped {}", run.readings);
@@ -218,5 +247,5 @@ fn main() {
         p99s.push(p99);
     }
     let (rate, p99) = (pct(&mut rates, 0.5), pct(&mut p99s, 0.5));
-    println!("median of {runs} runs: {rate:.0} Meraki observations/s, p99 latency {:.1} ms", p99 * 1e3);
+    println!("{mode}, median of {runs} runs: {rate:.0} Meraki observations/s, p99 latency {:.1} ms", p99 * 1e3);
 }

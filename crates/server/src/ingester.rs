@@ -25,7 +25,7 @@ use footfall_transforms::exclude::{self, Excluded};
 use footfall_transforms::filter::{DropCounts, DropReason};
 use footfall_transforms::sessionize::Sessions;
 use footfall_transforms::{Pipeline, PipelineConfig};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc as std_mpsc};
 use std::time::Duration;
@@ -44,12 +44,27 @@ pub(crate) struct Ingester {
     sensors: HashMap<String, u16>,
     /// Records taken from the backlog whose commit failed, to retry first.
     held: Vec<Record>,
+    /// Applied records that may still have observations held for reordering, with their
+    /// newest observation time, oldest first. The stored pipeline state leaves those
+    /// observations out: after a restore they are given back from here (or, at startup,
+    /// from the journal, which keeps every record from the first of these on).
+    retained: VecDeque<(Millis, Record)>,
+    /// Write the next snapshot whole (held observations included), so the journal can be
+    /// compacted completely (a graceful stop).
+    whole_snapshot: bool,
+    /// The pipeline's released time at the last commit.
+    released: Millis,
     live: Arc<Live>,
     ops: Arc<Ops>,
     clock: Arc<dyn Clock>,
     /// Fixed and staff devices (not people in the occupancy), and when they were decided.
     excluded: Excluded,
     excluded_at: Option<Millis>,
+}
+
+/// The newest observation time of a record.
+fn newest(r: &Record) -> Millis {
+    r.obs.iter().map(|o| o.ts).max().unwrap_or(Millis::MIN)
 }
 
 /// How often (wall clock) fixed and staff devices are decided again for the occupancy.
@@ -75,6 +90,9 @@ impl Ingester {
             applied,
             sensors,
             held: Vec::new(),
+            retained: VecDeque::new(),
+            whole_snapshot: false,
+            released: Millis::MIN,
             live,
             ops,
             clock,
@@ -84,15 +102,51 @@ impl Ingester {
         let pipeline = me.restore()?;
         // Occupancy as the saved state leaves it, before anything new arrives.
         me.publish_live(&pipeline, &[]);
+        me.released = pipeline.released();
         me.pipeline = Some(pipeline);
         Ok(me)
     }
 
+    /// The pipeline as the store left it, with the held observations of the retained
+    /// records given back.
     fn restore(&self) -> Result<Pipeline, ServerError> {
-        Ok(match self.store.pipeline_state()? {
+        let mut p = match self.store.pipeline_state()? {
             Some(state) => Pipeline::restore(&self.site, &self.config, &state)?,
             None => Pipeline::new(&self.site, self.config.clone()),
-        })
+        };
+        for (_, r) in &self.retained {
+            let local = self.local_sensors(r);
+            for o in &r.obs {
+                if let Some(sensor) = local.get(o.sensor as usize).copied().flatten() {
+                    p.rehold(footfall_core::Observation { sensor, ..*o });
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    /// A record's sensor names as this site's indexes.
+    fn local_sensors(&self, r: &Record) -> Vec<Option<u16>> {
+        r.sensors.iter().map(|id| self.sensors.get(id).copied()).collect()
+    }
+
+    /// At startup: take back the journal's records that the stored state left out (from
+    /// `journal_replay_from` up to the applied sequence), before anything new is applied.
+    pub(crate) fn resume(&mut self, recovered: &[Record]) -> Result<(), ServerError> {
+        let from = self.store.journal_replay_from()?.unwrap_or(self.applied + 1);
+        self.retained = recovered.iter().filter(|r| (from..=self.applied).contains(&r.seq)).map(|r| (newest(r), r.clone())).collect();
+        if !self.retained.is_empty() {
+            let pipeline = self.restore()?;
+            self.released = pipeline.released();
+            self.pipeline = Some(pipeline);
+        }
+        Ok(())
+    }
+
+    /// Journal records at or below this may be dropped: applied, and none of their
+    /// observations is still held.
+    pub(crate) fn compactable(&self) -> u64 {
+        self.retained.front().map_or(self.applied, |(_, r)| r.seq - 1)
     }
 
     pub(crate) fn applied(&self) -> u64 {
@@ -110,10 +164,19 @@ impl Ingester {
             return Ok(None);
         }
         let result = self.commit(&todo);
-        if result.is_err() {
-            // The pipeline has seen records the store has not: start over from the store.
-            self.pipeline = None;
-            self.held = todo;
+        match &result {
+            Ok(_) if self.whole_snapshot => self.retained.clear(),
+            Ok(_) => {
+                self.retained.extend(todo.into_iter().map(|r| (newest(&r), r)));
+                while self.retained.front().is_some_and(|(n, _)| *n < self.released) {
+                    self.retained.pop_front();
+                }
+            }
+            Err(_) => {
+                // The pipeline has seen records the store has not: start over from the store.
+                self.pipeline = None;
+                self.held = todo;
+            }
         }
         result
     }
@@ -129,7 +192,7 @@ impl Ingester {
         for r in todo {
             drops.merge(&r.drops);
             // The record names its sensors; map them to this site's indexes.
-            let local: Vec<Option<u16>> = r.sensors.iter().map(|id| self.sensors.get(id).copied()).collect();
+            let local = self.local_sensors(r);
             for o in &r.obs {
                 match local.get(o.sensor as usize).copied().flatten() {
                     Some(sensor) => pipeline.push(footfall_core::Observation { sensor, ..*o }, &mut sessions),
@@ -139,9 +202,17 @@ impl Ingester {
         }
         drops.add(DropReason::Late, pipeline.late() - late_before);
         let activity = pipeline.take_activity();
-        let state = pipeline.snapshot();
-        sessions.sort();
         let seq = todo.last().map(|r| r.seq).unwrap_or(self.applied);
+        // The first record (retained, then this batch) that may still have observations held.
+        let released = pipeline.released();
+        let first_held =
+            self.retained.iter().map(|(n, r)| (*n, r.seq)).chain(todo.iter().map(|r| (newest(r), r.seq))).find(|(n, _)| *n >= released);
+        let (state, replay_from) = if self.whole_snapshot {
+            (pipeline.snapshot(), seq + 1)
+        } else {
+            (pipeline.snapshot_without_held(), first_held.map_or(seq + 1, |(_, s)| s))
+        };
+        sessions.sort();
         let mut marks = crate::writer::Marks::new();
         crate::writer::raise_marks(&mut marks, todo);
         let agent_batches: Vec<(String, u64)> = marks.into_iter().collect();
@@ -154,8 +225,10 @@ impl Ingester {
             pipeline_state: &state,
             now_ms: self.clock.now_ms(),
             journal_seq: (seq > 0).then_some(seq),
+            journal_replay_from: Some(replay_from),
             agent_batches: &agent_batches,
         })?;
+        self.released = released;
         self.publish_live(&pipeline, todo);
         self.pipeline = Some(pipeline);
         self.applied = seq;
@@ -204,25 +277,27 @@ pub(crate) fn spawn(
 ) -> std::io::Result<(std_mpsc::Sender<Cmd>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = std_mpsc::channel::<Cmd>();
     let handle = std::thread::Builder::new().name("footfall-ingester".into()).spawn(move || {
-        let run = |ingester: &mut Ingester| -> Result<(), ServerError> {
-            let result = ingester.apply(backlog.take(), false);
+        let run = |ingester: &mut Ingester, always: bool| -> Result<(), ServerError> {
+            let result = ingester.apply(backlog.take(), always);
             health.store_ok.store(result.is_ok(), Ordering::Relaxed);
-            if let Ok(Some(seq)) = result {
+            if let Ok(Some(_)) = result {
                 // Compaction is an optimisation: if the writer is busy, the next one does it.
-                let _ = writer.try_send(Msg::Applied(seq));
+                let _ = writer.try_send(Msg::Applied(ingester.compactable()));
             }
             result.map(|_| ())
         };
         loop {
             match rx.recv_timeout(interval) {
                 Ok(Cmd::Stop { flush, done }) => {
-                    let result = if flush { run(&mut ingester) } else { Ok(()) };
+                    // A graceful stop stores the whole state, so the journal empties.
+                    ingester.whole_snapshot = flush;
+                    let result = if flush { run(&mut ingester, true) } else { Ok(()) };
                     let _ = done.send(result);
                     return;
                 }
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {
                     ingester.tick();
-                    if let Err(e) = run(&mut ingester) {
+                    if let Err(e) = run(&mut ingester, false) {
                         tracing::error!("applying the journal to the database failed (will retry): {e}");
                     }
                 }

@@ -226,13 +226,14 @@ fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
             recovered.torn_bytes
         );
     }
+    ingester.resume(&recovered.records)?;
     let pending = recovered.records.iter().filter(|r| r.seq > ingester.applied()).count();
     // Store the given site now (like ingest's first commit), with whatever is recovered.
     ingester.apply(recovered.records, config.site.is_some())?;
     if pending > 0 {
         tracing::info!("recovered {pending} journal records that were not yet in the database");
     }
-    journal.compact(ingester.applied())?;
+    journal.compact(ingester.compactable())?;
     Ok(Prepared { ingester, live, ops, tokens, reader, journal, site, key, marks })
 }
 

@@ -36,6 +36,7 @@ pub mod lines;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod meraki;
+pub mod meraki_fast;
 pub mod pcap;
 pub mod radiotap;
 

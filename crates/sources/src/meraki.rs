@@ -156,36 +156,51 @@ pub fn parse_post(post: &Value, position: u64, emit: &mut Emit<'_>, report: &mut
     };
     let radio = if matches!(kind, PostKind::V2Ble | PostKind::V3Ble) { RadioKind::Ble } else { RadioKind::Wifi };
     for r in recs {
-        let Some(mac) = r.client.and_then(text).and_then(|m| MacAddr::parse(m).ok()) else {
-            report.bad_record(position, "clientMac: missing or not a MAC address");
-            continue;
-        };
-        let Some(ap) = r.ap else {
-            report.bad_record(position, "AP MAC (apMac / nearestApMac / mrMac): missing or not a MAC address");
-            continue;
-        };
-        let Some(ts) = r.ts else {
-            report.bad_record(position, "time: missing or unreadable (seenEpoch / seenTime / time)");
-            continue;
-        };
-        let Some(rssi) = r.rssi.filter(|x| x.is_finite()) else {
-            report.bad_record(position, "rssi: missing or not a number");
-            continue;
-        };
-        let dbm = if r.v2_wifi { rssi + NOISE_FLOOR_DBM as f64 } else { rssi };
-        report.records += 1;
-        emit(RawObservation {
-            ts,
-            sensor: &ap,
-            mac,
-            rssi: dbm.round().clamp(i16::MIN as f64, i16::MAX as f64) as i16,
-            freq: None,
-            seq: None,
-            ie: None,
-            kind: radio,
-        });
+        let client = r.client.and_then(text).and_then(|m| MacAddr::parse(m).ok());
+        report_and_emit(client, (r.ap, r.ts, r.rssi), r.v2_wifi, radio, position, emit, report);
     }
     Ok(PostInfo { kind, secret })
+}
+
+/// Check one record's fields (client MAC, AP, time, RSSI, in that order) and emit it, or
+/// count it as bad with the first missing field's reason. Shared with the v3 fast path.
+pub(crate) fn report_and_emit(
+    client: Option<MacAddr>,
+    (ap, ts, rssi): (Option<String>, Option<Millis>, Option<f64>),
+    v2_wifi: bool,
+    radio: RadioKind,
+    position: u64,
+    emit: &mut Emit<'_>,
+    report: &mut SourceReport,
+) {
+    let Some(mac) = client else {
+        report.bad_record(position, "clientMac: missing or not a MAC address");
+        return;
+    };
+    let Some(ap) = ap else {
+        report.bad_record(position, "AP MAC (apMac / nearestApMac / mrMac): missing or not a MAC address");
+        return;
+    };
+    let Some(ts) = ts else {
+        report.bad_record(position, "time: missing or unreadable (seenEpoch / seenTime / time)");
+        return;
+    };
+    let Some(rssi) = rssi.filter(|x| x.is_finite()) else {
+        report.bad_record(position, "rssi: missing or not a number");
+        return;
+    };
+    let dbm = if v2_wifi { rssi + NOISE_FLOOR_DBM as f64 } else { rssi };
+    report.records += 1;
+    emit(RawObservation {
+        ts,
+        sensor: &ap,
+        mac,
+        rssi: dbm.round().clamp(i16::MIN as f64, i16::MAX as f64) as i16,
+        freq: None,
+        seq: None,
+        ie: None,
+        kind: radio,
+    });
 }
 
 /// Whether the start of an input looks like Meraki JSON rather than the sensor JSON lines.

@@ -127,6 +127,11 @@ pub struct IngestBatch<'a> {
     /// stored in `meta` as `journal_applied` in the same transaction, so that a restart
     /// re-applies exactly the records after it. `None` leaves the stored value as it is.
     pub journal_seq: Option<u64>,
+    /// The first journal record whose observations the stored pipeline state does not hold
+    /// (the server snapshots without the observations held for reordering and gives them
+    /// back from the journal on restart; see `Pipeline::snapshot_without_held`). Stored in
+    /// `meta` as `journal_replay_from`; the journal keeps records from here on.
+    pub journal_replay_from: Option<u64>,
     /// Sensor agents' batches this commit applies: (agent id, highest batch sequence). Each
     /// is stored in `meta` as `agent_batch:<id>` in the same transaction, so the server's
     /// deduplication of agent batches survives the journal being compacted away.
@@ -207,6 +212,20 @@ impl Store {
             self.conn.query_row("SELECT value FROM meta WHERE key = 'journal_applied'", [], |r| r.get(0)).optional().map_err(self.err())?;
         v.map(|v| v.parse::<u64>().map_err(|_| StoreError::BadMeta { path: self.path.clone(), key: "journal_applied", value: v.clone() }))
             .transpose()
+    }
+
+    /// See [`IngestBatch::journal_replay_from`]; `None` for a database written before it
+    /// existed (its saved state holds everything).
+    pub fn journal_replay_from(&self) -> Result<Option<u64>, StoreError> {
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'journal_replay_from'", [], |r| r.get(0))
+            .optional()
+            .map_err(self.err())?;
+        v.map(|v| {
+            v.parse::<u64>().map_err(|_| StoreError::BadMeta { path: self.path.clone(), key: "journal_replay_from", value: v.clone() })
+        })
+        .transpose()
     }
 
     /// The highest batch applied per sensor agent (see [`IngestBatch::agent_batches`]).
@@ -316,6 +335,13 @@ impl Store {
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [format!("{AGENT_BATCH_PREFIX}{agent}"), batch.to_string()],
+            )
+            .map_err(err)?;
+        }
+        if let Some(seq) = b.journal_replay_from {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('journal_replay_from', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [seq.to_string()],
             )
             .map_err(err)?;
         }
@@ -502,6 +528,7 @@ mod tests {
                 pipeline_state: "{}",
                 now_ms: 0,
                 journal_seq: None,
+                journal_replay_from: None,
                 agent_batches: &[],
             })
             .unwrap();
@@ -516,6 +543,7 @@ mod tests {
                 pipeline_state: "{\"x\":1}",
                 now_ms: 0,
                 journal_seq: Some(7),
+                journal_replay_from: Some(5),
                 agent_batches: &[("pos1-ab".to_string(), 4), ("p:2".to_string(), 9)],
             })
             .unwrap();
@@ -531,6 +559,7 @@ mod tests {
         assert_eq!(store.find_ingested("h").unwrap(), Some(file));
         assert_eq!(store.pipeline_state().unwrap().as_deref(), Some("{\"x\":1}"));
         assert_eq!(store.journal_applied().unwrap(), Some(7));
+        assert_eq!(store.journal_replay_from().unwrap(), Some(5));
         let marks: Vec<(String, u64)> = store.agent_batches().unwrap().into_iter().collect();
         assert_eq!(marks, vec![("p:2".to_string(), 9), ("pos1-ab".to_string(), 4)]);
         assert_eq!(store.require_site().unwrap().venue, "T");

@@ -82,6 +82,36 @@ impl Reorder {
         }
     }
 
+    /// Everything before this time has been released (processed) or counted late.
+    pub fn released(&self) -> Millis {
+        self.released
+    }
+
+    /// Hold an observation again after a restore whose snapshot left the held ones out
+    /// (they were accepted before, so no lateness check and no release here). Observations
+    /// before [`Reorder::released`] were processed already and are ignored.
+    pub fn rehold(&mut self, o: Observation) {
+        if o.ts < self.released {
+            return;
+        }
+        let key = o.ts.div_euclid(1000);
+        let i = self.buckets.partition_point(|(k, _)| *k < key);
+        match self.buckets.get_mut(i) {
+            Some((k, v)) if *k == key => v.push(o),
+            _ => self.buckets.insert(i, (key, vec![o])),
+        }
+    }
+
+    /// Take the held observations out (to snapshot without them), to be put back with
+    /// [`Reorder::put_back`].
+    pub fn take_held(&mut self) -> VecDeque<(i64, Vec<Observation>)> {
+        std::mem::take(&mut self.buckets)
+    }
+
+    pub fn put_back(&mut self, held: VecDeque<(i64, Vec<Observation>)>) {
+        self.buckets = held;
+    }
+
     pub fn held(&self) -> usize {
         self.buckets.iter().map(|(_, v)| v.len()).sum()
     }

@@ -106,3 +106,42 @@ async fn a_request_in_flight_at_shutdown_is_finished_and_applied() {
     assert_eq!(applied(dir.path()), Some(1));
     assert_store_matches(&dir.path().join("m.db"), body.as_bytes());
 }
+
+/// Applied records whose observations are still held for reordering are kept in the journal
+/// (the stored state leaves those observations out); a crash then loses none of them and a
+/// restart gives them back before anything new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_while_observations_are_held_gives_them_back_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = stream();
+    let bodies = chunks(&lines, 9);
+    let quick = |mut c: footfall_server::ServerConfig| {
+        c.ingest_interval = std::time::Duration::from_millis(20);
+        c
+    };
+    // 1. Applied while running (several commits), then a crash: no final flush.
+    let server = Running::start(quick(with_token(crashing(dir.path())))).await;
+    for (i, b) in bodies[..5].iter().enumerate() {
+        post_all(&server, std::slice::from_ref(b)).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while applied(dir.path()) != Some(i as u64 + 1) {
+            assert!(std::time::Instant::now() < deadline, "not applied in time");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    server.stop().await.unwrap();
+    let store = footfall_store::Store::open(&dir.path().join("m.db")).unwrap();
+    let from = store.journal_replay_from().unwrap().unwrap();
+    assert!(from <= 5, "observations are held, so the journal must keep records: replay from {from}");
+    let (_, rec) = Journal::open(&journal_path(dir.path())).unwrap();
+    let kept: Vec<u64> = rec.records.iter().map(|r| r.seq).filter(|&s| s >= from).collect();
+    assert_eq!(kept, (from..=5).collect::<Vec<_>>(), "every record from the first with held observations is kept");
+    drop(store);
+    // 2. Restart, post the rest, stop gracefully: exactly the reference.
+    let server = Running::start(quick(with_token(config(dir.path())))).await;
+    post_all(&server, &bodies[5..]).await;
+    server.stop().await.unwrap();
+    assert_eq!(applied(dir.path()), Some(9));
+    assert_eq!(std::fs::read(journal_path(dir.path())).unwrap(), MAGIC);
+    assert_store_matches(&dir.path().join("m.db"), lines.join("\n").as_bytes());
+}
