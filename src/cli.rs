@@ -371,6 +371,10 @@ pub struct LinkingArgs {
     /// re-randomized the address bytes, like Baccichet's)
     #[arg(long)]
     pub all_randomized: bool,
+    /// Keep only each file's first day: frames less than 24 h after its first frame (a file
+    /// holding a second capture weeks later is still one phone, but not in the overlaid room)
+    #[arg(long)]
+    pub first_day: bool,
     #[command(flatten)]
     pub count: CountArgs,
 }

@@ -253,6 +253,21 @@ pub fn headcount(a: HeadcountArgs) -> anyhow::Result<()> {
         (config.link, config.occupancy) = (base.0.clone(), base.1.clone());
         config.link.scope = link::LinkScope::Day;
         run("link scope", "day".into(), &config);
+        for rare in [0u32, 1, 2, 3, 5] {
+            (config.link, config.occupancy) = (base.0.clone(), base.1.clone());
+            config.link.rare_macs = rare;
+            run("link rare_macs", rare.to_string(), &config);
+        }
+        for tol in [0u8, 3, 6, 10, 20] {
+            (config.link, config.occupancy) = (base.0.clone(), base.1.clone());
+            config.link.rssi_tolerance_db = tol;
+            run("link rssi_tolerance_db", tol.to_string(), &config);
+        }
+        for split in [false, true] {
+            (config.link, config.occupancy) = (base.0.clone(), base.1.clone());
+            config.link.split_concurrent = split;
+            run("link split_concurrent", split.to_string(), &config);
+        }
         out.push_str(&t.render());
     }
     crate::output::print(&out)
@@ -297,6 +312,9 @@ pub fn linking(a: LinkingArgs) -> anyhow::Result<()> {
         first.entry(o.sensor).or_insert(o.ts);
     }
     let origin = first.values().copied().min().unwrap_or(0);
+    if a.first_day {
+        loaded.obs.retain(|o| o.ts - first[&o.sensor] < 24 * footfall_core::time::HOUR);
+    }
     for o in &mut loaded.obs {
         o.ts = o.ts - first[&o.sensor] + origin;
     }
@@ -327,7 +345,7 @@ pub fn linking(a: LinkingArgs) -> anyhow::Result<()> {
     let mut out = t.render();
     let f1 = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
     out.push_str(&format!(
-        "\ntrue devices {}, estimated devices {} (difference {:+}); {} MACs; pairwise precision {}, recall {}, F1 {}\nsettings: link gap {} s ({:?} scope)\n",
+        "\ntrue devices {}, estimated devices {} (difference {:+}); {} MACs; pairwise precision {}, recall {}, F1 {}\nsettings: link gap {} s ({:?} scope), rare_macs {}, split_concurrent {}{}\n",
         per_file.len(),
         estimates.len(),
         estimates.len() as i64 - per_file.len() as i64,
@@ -336,7 +354,10 @@ pub fn linking(a: LinkingArgs) -> anyhow::Result<()> {
         num(r, 3),
         num(f1, 3),
         config.link.gap_s,
-        config.link.scope
+        config.link.scope,
+        config.link.rare_macs,
+        config.link.split_concurrent,
+        if a.first_day { ", first day of each file" } else { "" }
     ));
     crate::output::print(&out)
 }
