@@ -103,10 +103,34 @@ pub struct Journal {
 pub fn encode(record: &Record, out: &mut Vec<u8>) {
     // Serializing plain data into a Vec cannot fail.
     let payload = serde_json::to_vec(record).unwrap_or_default();
+    frame(&payload, out);
+}
+
+/// The payload of `record` with its sequence number left as 0, to be completed by
+/// [`frame_prepared`] once the writer assigns the number. Lets request handlers do the
+/// serialization in parallel, leaving the single writer only the file I/O.
+pub fn prepare(record: &Record) -> Vec<u8> {
+    debug_assert_eq!(record.seq, 0);
+    serde_json::to_vec(record).unwrap_or_default()
+}
+
+/// Frame a [`prepare`]d payload under sequence number `seq` (the same bytes [`encode`]
+/// would give for the record with that number).
+pub fn frame_prepared(seq: u64, prepared: &[u8], out: &mut Vec<u8>) {
+    const ZERO: &[u8] = b"{\"seq\":0";
+    let rest = prepared.strip_prefix(ZERO).unwrap_or(prepared);
+    let mut payload = Vec::with_capacity(prepared.len() + 20);
+    payload.extend_from_slice(b"{\"seq\":");
+    payload.extend_from_slice(seq.to_string().as_bytes());
+    payload.extend_from_slice(rest);
+    frame(&payload, out);
+}
+
+fn frame(payload: &[u8], out: &mut Vec<u8>) {
     let len = (payload.len() as u32).to_le_bytes();
     out.extend_from_slice(&len);
-    out.extend_from_slice(&check(&len, &payload));
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(&check(&len, payload));
+    out.extend_from_slice(payload);
 }
 
 fn check(len: &[u8; 4], payload: &[u8]) -> [u8; 8] {
@@ -251,6 +275,18 @@ impl Journal {
     /// back; a failed fsync leaves the file in an unknown state, so the journal refuses
     /// further appends until it is opened again (and recovery reads what is really there).
     pub fn append(&mut self, records: &[Record]) -> Result<(), JournalError> {
+        self.append_with(records, |r, buf| encode(r, buf))
+    }
+
+    /// [`Journal::append`] with each record's payload [`prepare`]d already (`prepared[i]`
+    /// for `records[i]`).
+    pub fn append_prepared(&mut self, records: &[Record], prepared: &[Vec<u8>]) -> Result<(), JournalError> {
+        debug_assert_eq!(records.len(), prepared.len());
+        let mut bodies = prepared.iter();
+        self.append_with(records, |r, buf| frame_prepared(r.seq, bodies.next().map(Vec::as_slice).unwrap_or_default(), buf))
+    }
+
+    fn append_with(&mut self, records: &[Record], mut encode: impl FnMut(&Record, &mut Vec<u8>)) -> Result<(), JournalError> {
         if self.poisoned {
             return Err(JournalError::Poisoned { path: self.path.clone() });
         }
@@ -331,6 +367,20 @@ mod tests {
     use super::*;
     use footfall_core::{DeviceId, RadioKind};
     use footfall_transforms::filter::DropReason;
+
+    #[test]
+    fn a_prepared_payload_frames_to_the_same_bytes() {
+        for seq in [1, 9, 10, 12_345_678_901] {
+            let mut r = record(seq, 5);
+            r.agent = Some(AgentMark { agent: "a\"b".into(), batch: 3 });
+            let mut direct = Vec::new();
+            encode(&r, &mut direct);
+            let prepared = prepare(&Record { seq: 0, ..r.clone() });
+            let mut framed = Vec::new();
+            frame_prepared(seq, &prepared, &mut framed);
+            assert_eq!(framed, direct, "seq {seq}");
+        }
+    }
 
     fn record(seq: u64, n: usize) -> Record {
         let obs = (0..n)

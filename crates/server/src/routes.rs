@@ -207,7 +207,7 @@ pub(crate) async fn observations_post(State(app): State<Arc<App>>, req: Request)
     let unavailable = |why: String| Problem::new(StatusCode::SERVICE_UNAVAILABLE, why);
     let (reply, done) = oneshot::channel();
     app.writer
-        .send(Msg::Append(Append { sensors: batch.sensors, obs: batch.obs, drops: batch.drops, agent: Some(mark), reply }))
+        .send(Msg::Append(Append::new(batch.sensors, batch.obs, batch.drops, Some(mark), reply)))
         .await
         .map_err(|_| unavailable("the server is shutting down; retry".into()))?;
     match done.await {
@@ -276,7 +276,7 @@ async fn journal(app: &App, batch: Batch) -> Result<Json<Accepted>, Problem> {
     let unavailable = |why: String| Problem::new(StatusCode::SERVICE_UNAVAILABLE, why);
     let (reply, done) = oneshot::channel();
     app.writer
-        .send(Msg::Append(Append { sensors: batch.sensors, obs: batch.obs, drops: batch.drops, agent: None, reply }))
+        .send(Msg::Append(Append::new(batch.sensors, batch.obs, batch.drops, None, reply)))
         .await
         .map_err(|_| unavailable("the server is shutting down; retry".into()))?;
     match done.await {

@@ -51,11 +51,10 @@ impl Backlog {
 
 /// A batch to append: what one request accepted.
 pub(crate) struct Append {
-    pub sensors: Vec<String>,
-    pub obs: Vec<Observation>,
-    pub drops: DropCounts,
-    /// The sensor agent batch this is, if it is one (deduplicated by it).
-    pub agent: Option<AgentMark>,
+    /// The record, its sequence number 0 until the writer assigns one.
+    pub record: Record,
+    /// Its payload, [`journal::prepare`](crate::journal::prepare)d by the request handler.
+    pub prepared: Vec<u8>,
     /// Answered once the record is durable (or found to be a duplicate).
     pub reply: oneshot::Sender<Result<Appended, String>>,
 }
@@ -108,6 +107,7 @@ pub(crate) fn spawn(
                 }
             }
             let mut records = Vec::new();
+            let mut prepared = Vec::new();
             let mut replies = Vec::new();
             let mut duplicates = Vec::new();
             // Marks raised by this group, tentatively: undone if the append fails.
@@ -117,7 +117,7 @@ pub(crate) fn spawn(
             for m in group.drain(..) {
                 match m {
                     Msg::Append(a) => {
-                        if let Some(m) = &a.agent {
+                        if let Some(m) = &a.record.agent {
                             let mark = marks.entry(m.agent.clone()).or_default();
                             if m.batch <= *mark {
                                 duplicates.push(a.reply);
@@ -125,7 +125,8 @@ pub(crate) fn spawn(
                             }
                             *mark = m.batch;
                         }
-                        records.push(Record { seq: next_seq, sensors: a.sensors, obs: a.obs, drops: a.drops, agent: a.agent });
+                        records.push(Record { seq: next_seq, ..a.record });
+                        prepared.push(a.prepared);
                         replies.push((next_seq, a.reply));
                         next_seq += 1;
                     }
@@ -134,7 +135,7 @@ pub(crate) fn spawn(
                 }
             }
             if !records.is_empty() {
-                match journal.append(&records) {
+                match journal.append_prepared(&records, &prepared) {
                     Ok(()) => {
                         backlog.push(records);
                         for (seq, reply) in replies {
@@ -173,4 +174,19 @@ pub(crate) fn spawn(
         }
         health.journal_ok.store(false, Ordering::Relaxed);
     })
+}
+
+impl Append {
+    /// A batch to append: the record is serialized here, by the caller's thread.
+    pub(crate) fn new(
+        sensors: Vec<String>,
+        obs: Vec<Observation>,
+        drops: DropCounts,
+        agent: Option<AgentMark>,
+        reply: oneshot::Sender<Result<Appended, String>>,
+    ) -> Append {
+        let record = Record { seq: 0, sensors, obs, drops, agent };
+        let prepared = crate::journal::prepare(&record);
+        Append { record, prepared, reply }
+    }
 }
