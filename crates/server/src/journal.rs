@@ -275,7 +275,7 @@ impl Journal {
     /// back; a failed fsync leaves the file in an unknown state, so the journal refuses
     /// further appends until it is opened again (and recovery reads what is really there).
     pub fn append(&mut self, records: &[Record]) -> Result<(), JournalError> {
-        self.append_with(records, |r, buf| encode(r, buf))
+        self.append_with(records, encode)
     }
 
     /// [`Journal::append`] with each record's payload [`prepare`]d already (`prepared[i]`
