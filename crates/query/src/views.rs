@@ -10,6 +10,7 @@
 use crate::{Dataset, DayRange, QueryError, Threshold};
 use footfall_core::time::{LocalDay, date_of_day};
 use footfall_core::{DeviceId, Visit};
+use footfall_transforms::aggregate::median;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use utoipa::ToSchema;
@@ -19,15 +20,6 @@ pub const ENGAGED_S: f64 = 300.0;
 /// Dwell histogram: bins of this many minutes up to [`DWELL_MAX_MIN`], then one open bin.
 pub const DWELL_BIN_MIN: u32 = 5;
 pub const DWELL_MAX_MIN: u32 = 120;
-
-fn median(v: &mut [f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
-}
 
 fn dwell_s(v: &Visit) -> f64 {
     v.dwell_ms() as f64 / 1000.0

@@ -47,7 +47,8 @@ struct Acc {
     zone_dwell: BTreeMap<u16, Vec<f64>>,
 }
 
-fn median(v: &mut [f64]) -> Option<f64> {
+/// The median of `v` (sorted in place); `None` when empty.
+pub fn median(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
     }

@@ -164,6 +164,21 @@ struct Chain {
 }
 
 impl Chain {
+    /// A new estimate that starts with track `t` (its spans are added by the caller).
+    fn starting_at(t: &Track) -> Chain {
+        Chain {
+            id: estimate_id(t.class, t.scope, t.first),
+            scope: t.scope,
+            day: t.day,
+            class: t.class,
+            last: t.last,
+            rssi: t.rssi,
+            spans: Vec::new(),
+        }
+    }
+}
+
+impl Chain {
     fn overlaps(&self, a: Millis, b: Millis) -> bool {
         self.spans.iter().any(|&(x, y)| a <= y && x <= b)
     }
@@ -263,15 +278,7 @@ pub fn link(cfg: &LinkConfig, cal: &mut LocalCalendar, obs: &[Observation], scop
         let ci = match best {
             Some(c) => c,
             None => {
-                chains.push(Chain {
-                    id: estimate_id(t.class, t.scope, t.first),
-                    scope: t.scope,
-                    day: t.day,
-                    class: t.class,
-                    last: t.last,
-                    rssi: t.rssi,
-                    spans: Vec::new(),
-                });
+                chains.push(Chain::starting_at(t));
                 list.push(chains.len() - 1);
                 chains.len() - 1
             }
@@ -307,15 +314,7 @@ pub fn link(cfg: &LinkConfig, cal: &mut LocalCalendar, obs: &[Observation], scop
         let ci = match target.or_else(|| rare_chain.get(&(t.scope, t.day, t.class)).copied()) {
             Some(c) => c,
             None => {
-                chains.push(Chain {
-                    id: estimate_id(t.class, t.scope, t.first),
-                    scope: t.scope,
-                    day: t.day,
-                    class: t.class,
-                    last: t.last,
-                    rssi: t.rssi,
-                    spans: Vec::new(),
-                });
+                chains.push(Chain::starting_at(t));
                 rare_chain.insert((t.scope, t.day, t.class), chains.len() - 1);
                 chains.len() - 1
             }
