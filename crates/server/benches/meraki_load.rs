@@ -80,10 +80,7 @@ fn post(p: usize, n: usize) -> String {
             75 + client % 15,
         ));
     }
-    format!(
-        r#"{{"version":"3.0","secret":"{SECRET}","type":"WiFi","data":{{"networkId":"L_0","observations":[{}]}}}}"#,
-        obs.join(",")
-    )
+    format!(r#"{{"version":"3.0","secret":"{SECRET}","type":"WiFi","data":{{"networkId":"L_0","observations":[{}]}}}}"#, obs.join(","))
 }
 
 /// A keep-alive HTTP/1.1 POST; returns the status.
@@ -99,8 +96,7 @@ async fn post_on(conn: &mut TcpStream, buf: &mut Vec<u8>, body: &str) -> u16 {
         buf.extend_from_slice(&chunk[..n]);
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = std::str::from_utf8(&buf[..end]).unwrap().to_ascii_lowercase();
-            let len: usize =
-                head.lines().find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())).unwrap_or(0);
+            let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())).unwrap_or(0);
             if buf.len() >= end + 4 + len {
                 return head.split(' ').nth(1).unwrap().parse().unwrap();
             }
