@@ -94,6 +94,25 @@ Examples:\n  footfall token create --db mall.db --role operator --label \"mall o
 footfall token create --db mall.db --role retailer --store s3 --label \"Boutique A\"\n  \
 footfall token list --db mall.db\n  footfall token revoke --db mall.db 3f9a0c12")]
     Token(TokenArgs),
+    /// Opt a device out: erase everything recorded of it and drop it at every ingest from now on
+    #[command(long_about = "For a shopper who asks not to be counted. The MAC address (WiFi or \
+Bluetooth; aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or 12 hex digits) or the advertising ID (IDFA/GAID, \
+a UUID) is hashed with the deployment key into the pseudonyms the pipeline uses (for a MAC, one per \
+radio kind); only those hashes are stored, in the opt-out registry. Everything recorded under them \
+(visits with zone stays, walk-bys, daily activity, and the open state of the saved pipeline) is \
+erased at once, in one transaction, and every later ingest drops their observations. The id is \
+never printed or stored. Give - to read it from standard input, keeping it out of the shell \
+history. With `footfall serve` running on the database, use its POST /api/v1/optout instead: the \
+server holds the pipeline state in memory.\n\nExample: footfall optout --db mall.db aa:bb:cc:dd:ee:ff")]
+    Optout(SubjectArgs),
+    /// Erase everything recorded of a device (MAC or advertising ID), without opting it out
+    #[command(long_about = "A data subject's erasure request. Like `footfall optout`, but nothing is \
+registered: the device's rows in every table (visits with zone stays, walk-bys, daily activity) \
+and its open state in the saved pipeline state are deleted in one transaction, and the database \
+is then checked, table by table and column by column, to hold the device's pseudonyms nowhere. \
+Observations heard later are counted again (use optout to stop that).\n\n\
+Example: footfall forget --db mall.db 6d92078a-8246-4ba4-ae5b-76104861e7dc")]
+    Forget(SubjectArgs),
     /// Print the OpenAPI document of the HTTP API (the same as GET /api/v1/openapi.json)
     Openapi,
     /// Run on a sensor: capture, pseudonymize here, spool on disk, send batches to `footfall serve`
@@ -192,6 +211,18 @@ pub struct DemoArgs {
     /// Where the demo serves the dashboard
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SubjectArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Deployment key file [default: the database path with `.key` appended]
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The device's MAC address or advertising ID (IDFA/GAID); - reads it from standard input
+    #[arg(value_name = "MAC|ADID")]
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use footfall_transforms::PipelineConfig;
-use footfall_transforms::config::{ExcludeConfig, LinkConfig, LocateConfig, OccupancyConfig, SessionizeConfig};
+use footfall_transforms::config::{ExcludeConfig, LinkConfig, LocateConfig, OccupancyConfig, RetentionConfig, SessionizeConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,9 @@ pub struct Config {
     pub sessionize: SessionizeConfig,
     pub exclude: ExcludeConfig,
     pub privacy: PrivacyConfig,
+    /// How long visits and walk-bys are kept (`[retention]`), applied at every ingest and
+    /// hourly by `serve`.
+    pub retention: RetentionConfig,
     /// Live alert rules of `footfall serve` (`[[alerts]]`).
     pub alerts: Vec<footfall_server::AlertRule>,
     pub alerts_webhook: Option<WebhookConfig>,
@@ -121,5 +124,8 @@ mod tests {
         std::fs::write(&low, "[privacy]\nk = 2\n").unwrap();
         let e = Config::load(Some(&low)).unwrap_err().to_string();
         assert!(e.contains("only be raised"), "{e}");
+        let c: Config = toml::from_str("[retention]\npasses_days = 30\n").unwrap();
+        assert_eq!((c.retention.visits_days, c.retention.passes_days), (365, 30));
+        assert!(toml::from_str::<Config>("[retention]\nvisit_days = 30\n").is_err());
     }
 }

@@ -34,6 +34,11 @@ fn demo_in(a: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
         inputs: &inputs,
         quiet: false,
         sensor: None,
+        // As of the end of the simulated days, so retention keeps the simulated history.
+        now_ms: cfg
+            .start_date
+            .and_hms_opt(0, 0, 0)
+            .map_or_else(super::now_ms, |t| t.and_utc().timestamp_millis() + cfg.days as i64 * 86_400_000),
     })?;
     ingest::print_outcome(&outcome);
     let analysis = analysis::load(&db, &config, false)?;

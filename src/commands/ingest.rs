@@ -1,5 +1,5 @@
 //! `footfall ingest`: files → pseudonymized observations → visits and passes → the store,
-//! in one transaction per run.
+//! in one transaction per run. Opted-out devices (the store's registry) are dropped at intake.
 
 use crate::cli::IngestArgs;
 use crate::config::Config;
@@ -8,6 +8,7 @@ use anyhow::Context;
 use footfall_core::Site;
 use footfall_sources::{Format, SourceReport};
 use footfall_store::keyfile::{self, KeyOrigin};
+use footfall_store::privacy::Retained;
 use footfall_store::{IngestBatch, IngestedFile, Store};
 use footfall_transforms::filter::{DropCounts, DropReason};
 use footfall_transforms::intake::Intake;
@@ -33,6 +34,8 @@ pub struct Outcome {
     pub visits: usize,
     pub passes: usize,
     pub key_created: Option<PathBuf>,
+    /// Rows deleted as past their retention period (`[retention]`).
+    pub retained: Retained,
 }
 
 pub struct Request<'a> {
@@ -44,6 +47,8 @@ pub struct Request<'a> {
     pub quiet: bool,
     /// The sensor of capture files (pcap, pcapng) that name none themselves.
     pub sensor: Option<&'a str>,
+    /// Wall-clock now (bookkeeping, and what retention counts back from).
+    pub now_ms: i64,
 }
 
 fn content_hash(path: &Path) -> anyhow::Result<(String, u64)> {
@@ -97,6 +102,8 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
     let key_path = req.config.key_path(req.db, req.key);
     let (key, origin) = keyfile::load_or_create(&key_path)?;
     let mut intake = Intake::new(&site, Pseudonymizer::new(key));
+    // Devices whose owners opted out are dropped right after hashing.
+    intake.refuse(store.optouts()?);
     let mut sessions = Sessions::default();
     let late_before = pipeline.late();
 
@@ -112,7 +119,7 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
     let mut done = 0u64;
     let mut ingested = Vec::new();
     let mut records = Vec::new();
-    let now = super::now_ms();
+    let now = req.now_ms;
     for (path, hash, bytes) in todo {
         let what = path.display().to_string();
         let (format, mut source) = footfall_sources::open_path(&path, &what, &opts)?;
@@ -149,7 +156,11 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
         journal_replay_from: None,
         agent_batches: &[],
     })?;
+    // Retention at every ingest: what has aged past its period goes, new or old.
+    let (visits_before, passes_before) = req.config.retention.cutoffs(now);
+    let retained = store.apply_retention(visits_before, passes_before)?;
     Ok(Outcome {
+        retained,
         ingested,
         skipped,
         drops,
@@ -194,6 +205,13 @@ pub fn print_outcome(o: &Outcome) {
         eprintln!("unknown sensors (not in the site file): {}", o.unknown_sensors.iter().cloned().collect::<Vec<_>>().join(", "));
     }
     eprintln!("stored {} finished visits and {} walk-bys (visits still open are kept in the pipeline state)", o.visits, o.passes);
+    let r = &o.retained;
+    if r.visits + r.passes + r.device_days > 0 {
+        eprintln!(
+            "retention: deleted {} visits, {} walk-bys and {} device-days older than the [retention] periods (FOOTFALL_NOW sets the date to count from, for replaying history)",
+            r.visits, r.passes, r.device_days
+        );
+    }
 }
 
 pub fn run(a: IngestArgs) -> anyhow::Result<()> {
@@ -206,6 +224,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         inputs: &a.inputs,
         quiet: a.quiet,
         sensor: a.sensor.as_deref(),
+        now_ms: super::now_ms(),
     })?;
     print_outcome(&outcome);
     Ok(())

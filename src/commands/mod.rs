@@ -10,6 +10,7 @@ mod eval;
 mod export;
 mod ingest;
 mod occupancy;
+mod privacy;
 mod report;
 mod sensor;
 mod serve;
@@ -34,6 +35,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve::run(a),
         Command::Sensor(a) => sensor::run(a),
         Command::Token(a) => token::run(a),
+        Command::Optout(a) => privacy::run(a, true),
+        Command::Forget(a) => privacy::run(a, false),
         Command::Openapi => crate::output::print(&(footfall_server::openapi_json() + "\n")),
         #[cfg(feature = "live")]
         Command::Capture(a) => capture::run(a),
@@ -41,7 +44,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Wall-clock now in UTC milliseconds: the one place the binary reads the clock (for
-/// bookkeeping such as "ingested at"; analysis runs on event time only).
+/// bookkeeping such as "ingested at", and retention; analysis runs on event time only).
+/// `FOOTFALL_NOW` (RFC 3339) fixes it, to replay history as of a date (and for tests).
 pub fn now_ms() -> i64 {
+    if let Ok(v) = std::env::var("FOOTFALL_NOW") {
+        match footfall_core::time::parse_rfc3339(v.trim().as_bytes()) {
+            Ok(ms) => return ms,
+            Err(_) => eprintln!("warning: FOOTFALL_NOW is not an RFC 3339 time (like 2026-03-10T00:00:00Z); using the system clock"),
+        }
+    }
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// [`now_ms`] as a `Clock`, for the server.
+pub struct BinClock;
+
+impl footfall_core::clock::Clock for BinClock {
+    fn now_ms(&self) -> footfall_core::Millis {
+        now_ms()
+    }
 }

@@ -25,6 +25,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     server.threshold = config.threshold();
     server.alerts = config.alerts.clone();
     server.alert_webhook = config.alerts_webhook.as_ref().map(|w| w.url.clone());
+    server.retention = Some(config.retention);
+    server.clock = std::sync::Arc::new(super::BinClock);
     if server.meraki_secret.is_none() {
         eprintln!("note: the Meraki receiver is off until --meraki-secret (or FOOTFALL_MERAKI_SECRET) is set");
     }

@@ -16,9 +16,18 @@ mod simulated;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The wall clock the tests run the binary at (`FOOTFALL_NOW`): shortly after the simulated
+/// malls' default start (2026-03-02), so retention keeps their data whatever today's date is.
+pub const NOW: &str = "2026-04-01T00:00:00Z";
+
 /// Run the binary with arguments; return its output (never panics on a failing exit).
 pub fn footfall(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_footfall")).args(args).output().expect("running footfall")
+    footfall_at(NOW, args)
+}
+
+/// Run the binary as of the wall-clock time `now` (RFC 3339).
+pub fn footfall_at(now: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_footfall")).env("FOOTFALL_NOW", now).args(args).output().expect("running footfall")
 }
 
 /// Run and require success; return stdout.

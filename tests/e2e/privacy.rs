@@ -73,3 +73,142 @@ fn no_raw_mac_anywhere_in_the_database_files() {
         assert_eq!(mode, 0o600);
     }
 }
+
+/// The pseudonyms of a MAC under the database's key (what the pipeline and the registry use).
+fn ids_of(db: &std::path::Path, mac: &str) -> Vec<footfall_core::DeviceId> {
+    let key = footfall_store::keyfile::load(&footfall_store::keyfile::default_path(db)).unwrap();
+    let subject = footfall_transforms::optout::Subject::parse(mac).unwrap();
+    footfall_transforms::Pseudonymizer::new(key).subject_ids(&subject)
+}
+
+fn holding(db: &std::path::Path, ids: &[footfall_core::DeviceId]) -> BTreeSet<String> {
+    let store = footfall_store::Store::open(db).unwrap();
+    ids.iter().flat_map(|id| store.tables_holding(*id).unwrap()).map(|(t, c)| format!("{t}.{c}")).collect()
+}
+
+/// A simulated day split in two files at its middle line, and the MAC heard most often in
+/// both halves.
+fn halves(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf, String) {
+    let sim = dir.join("sim");
+    simulate(&sim, 1, 3, 60);
+    let csv = std::fs::read_to_string(sim.join("observations.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    let body: Vec<&str> = lines.collect();
+    let (a, b) = body.split_at(body.len() / 2);
+    let count = |part: &[&str]| {
+        let mut m = std::collections::BTreeMap::<String, usize>::new();
+        for l in part {
+            *m.entry(l.split(',').nth(2).unwrap().to_string()).or_default() += 1;
+        }
+        m
+    };
+    let (ca, cb) = (count(a), count(b));
+    let mac = ca.iter().filter(|(m, _)| cb.contains_key(*m)).max_by_key(|(m, n)| (**n + cb[*m], (*m).clone())).unwrap().0.clone();
+    let write = |name: &str, part: &[&str]| {
+        let p = dir.join(name);
+        std::fs::write(&p, format!("{header}\n{}\n", part.join("\n"))).unwrap();
+        p
+    };
+    (sim.join("site.json"), write("a.csv", a), write("b.csv", b), mac)
+}
+
+fn db_files(db: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut files = vec![std::fs::read(db).unwrap()];
+    for ext in ["db-wal", "db-journal"] {
+        if let Ok(b) = std::fs::read(db.with_extension(ext)) {
+            files.push(b);
+        }
+    }
+    files
+}
+
+#[test]
+fn an_opted_out_device_is_erased_at_once_and_dropped_at_every_later_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, a, b, mac) = halves(dir.path());
+    let db = dir.path().join("o.db");
+    ok(&["ingest", "--site", s(&site), "--db", s(&db), "--quiet", s(&a)]);
+    let ids = ids_of(&db, &mac);
+    let before = holding(&db, &ids);
+    assert!(before.contains("device_days.device") && before.contains("pipeline_state.json"), "the device is stored before: {before:?}");
+    // A malformed id is refused with a reason that does not echo it.
+    let bad = super::footfall(&["optout", "--db", s(&db), "12:34:56:78:9a"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("not a MAC address or an advertising ID") && !err.contains("12:34:56:78:9a"), "{err}");
+    let out = super::footfall(&["optout", "--db", s(&db), &mac.to_uppercase()]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("opted out") && !err.to_lowercase().contains(&mac), "{err}");
+    assert_eq!(holding(&db, &ids), BTreeSet::from(["optouts.device".to_string()]), "only the registry holds its hash");
+    // Later observations of it are dropped at intake.
+    let later = super::footfall(&["ingest", "--db", s(&db), "--quiet", s(&b)]);
+    let err = String::from_utf8_lossy(&later.stderr).to_string();
+    assert!(later.status.success() && err.contains("opted out"), "{err}");
+    assert_eq!(holding(&db, &ids), BTreeSet::from(["optouts.device".to_string()]));
+    // ... and in no output: reports, exports, database files (as a pseudonym or a raw MAC).
+    let mut outputs = vec![ok(&["report", "--db", s(&db), "--json"]).into_bytes(), ok(&["export", "visits", "--db", s(&db)]).into_bytes()];
+    outputs.push(ok(&["export", "visits", "--db", s(&db), "--format", "jsonl"]).into_bytes());
+    let hexes: Vec<String> = ids.iter().map(|d| d.to_string()).collect();
+    for o in &outputs {
+        for h in &hexes {
+            assert!(!contains(o, h.as_bytes()), "pseudonym {h} in an output");
+        }
+    }
+    let others = ok(&["export", "visits", "--db", s(&db)]);
+    assert!(others.lines().count() > 10, "the others are still there: {others}");
+    for f in db_files(&db).iter().chain(outputs.iter()) {
+        for needle in spellings(&mac) {
+            assert!(!contains(f, &needle), "raw MAC found");
+        }
+    }
+}
+
+#[test]
+fn forget_erases_a_device_from_every_table_without_registering_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, a, _, mac) = halves(dir.path());
+    let db = dir.path().join("f.db");
+    ok(&["ingest", "--site", s(&site), "--db", s(&db), "--quiet", s(&a)]);
+    let ids = ids_of(&db, &mac);
+    assert!(!holding(&db, &ids).is_empty());
+    let out = super::footfall(&["forget", "--db", s(&db), &mac.replace(':', "-")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Every column of every table of the schema, so tables added later are covered.
+    assert_eq!(holding(&db, &ids), BTreeSet::new());
+    assert!(footfall_store::Store::open(&db).unwrap().optouts().unwrap().is_empty());
+    // An advertising ID nobody was recorded under erases nothing, and is accepted.
+    ok(&["forget", "--db", s(&db), "6d92078a-8246-4ba4-ae5b-76104861e7dc"]);
+}
+
+#[test]
+fn retention_deletes_walk_bys_sooner_than_visits() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    simulate(&sim, 1, 3, 60);
+    let site = sim.join("site.json");
+    let counts = |db: &std::path::Path| {
+        let store = footfall_store::Store::open(db).unwrap();
+        let site = store.require_site().unwrap();
+        (store.visits(&site).unwrap().len(), store.passes(&site).unwrap().len())
+    };
+    let ingest_at = |now: &str, db: &std::path::Path| {
+        let out = super::footfall_at(now, &["ingest", "--site", s(&site), "--db", s(db), "--quiet", s(&sim.join("observations.csv"))]);
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let kept = dir.path().join("k.db");
+    ingest_at(super::NOW, &kept);
+    let (v, p) = counts(&kept);
+    assert!(v > 10 && p > 10, "{v} visits, {p} passes");
+    // Four months later: walk-bys (90 days) are gone, visits (365 days) stay.
+    let mid = dir.path().join("m.db");
+    let err = ingest_at("2026-07-02T00:00:00Z", &mid);
+    assert!(err.contains("retention: deleted"), "{err}");
+    assert_eq!(counts(&mid), (v, 0));
+    // Over a year later: nothing stays; the per-day activity goes with the visits.
+    let late = dir.path().join("l.db");
+    ingest_at("2027-06-01T00:00:00Z", &late);
+    assert_eq!(counts(&late), (0, 0));
+    assert!(footfall_store::Store::open(&late).unwrap().activity().unwrap().is_empty());
+}

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 /// Start `footfall sensor` with `args`; its stderr lines arrive on the receiver.
 fn agent(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_footfall"))
+        .env("FOOTFALL_NOW", super::NOW)
         .arg("sensor")
         .args(args)
         .stdin(Stdio::null())

@@ -32,6 +32,7 @@ impl Drop for Server {
 impl Server {
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_footfall"))
+            .env("FOOTFALL_NOW", super::NOW)
             .arg("serve")
             .args(args)
             .env_remove("FOOTFALL_MERAKI_SECRET")

@@ -8,6 +8,8 @@
 //! ## Layout
 //! - [`mac`]: [`mac::MacAddr`], a raw hardware address. It exists only between a source and
 //!   the pseudonymizer; it is not serializable and its `Debug` is redacted.
+//! - [`adid`]: [`adid::AdId`], a mobile advertising ID (IDFA/GAID) as its owner submits it
+//!   to opt out; unprintable like a MAC.
 //! - [`observation`]: [`observation::RawObservation`] (carries a raw MAC, accepted by no
 //!   sink) and [`observation::Observation`] (pseudonymous, what the pipeline carries on).
 //! - [`device`]: [`device::DeviceId`], the keyed-hash pseudonym of a device.
@@ -17,6 +19,7 @@
 //! - [`metrics`]: the aggregate records reports and exports are made of.
 //! - [`time`]: timestamps (UTC milliseconds), RFC 3339 parsing, local days and hours.
 
+pub mod adid;
 pub mod clock;
 pub mod device;
 pub mod geometry;
@@ -27,6 +30,7 @@ pub mod site;
 pub mod time;
 pub mod visit;
 
+pub use adid::AdId;
 pub use device::DeviceId;
 pub use mac::MacAddr;
 pub use observation::{Observation, RadioKind, RawObservation};

@@ -20,6 +20,11 @@ pub enum RadioKind {
     Ble,
 }
 
+impl RadioKind {
+    /// Every radio kind, for computing all the pseudonyms one address may have.
+    pub const ALL: [RadioKind; 2] = [RadioKind::Wifi, RadioKind::Ble];
+}
+
 /// One frame as parsed by a source, before pseudonymization.
 ///
 /// ```compile_fail

@@ -63,7 +63,7 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "footfall", description = "Privacy-first shopper analytics: the HTTP API of `footfall serve`. Every count is k-thresholded: counts of 1..k-1 devices are null."),
-    paths(me, site, range, summary, metrics, hourly, funnel, dwell, zones, paths, flows, occupancy, live, crate::routes::jsonl_post, crate::routes::observations_post, crate::routes::meraki_post, crate::routes::meraki_validator, crate::routes::healthz, crate::routes::readyz),
+    paths(me, site, range, summary, metrics, hourly, funnel, dwell, zones, paths, flows, occupancy, live, crate::routes::jsonl_post, crate::routes::observations_post, crate::routes::meraki_post, crate::routes::meraki_validator, crate::routes::optout_post, crate::routes::healthz, crate::routes::readyz),
     components(schemas(ProblemDoc)),
     modifiers(&BearerAuth)
 )]

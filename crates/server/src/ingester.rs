@@ -11,21 +11,28 @@
 //! the highest sensor agent batch among the records (`meta` `agent_batch:<id>`), so the
 //! writer's deduplication marks outlive the journal's compaction. It must not see HTTP or
 //! raw MACs.
+//!
+//! Opt-outs ([`Cmd::OptOut`]) are executed here because this thread owns the store and the
+//! pipeline: the pseudonyms are refused from then on (observations of them in records not yet
+//! applied are dropped as `opted_out`), what is waiting is applied, and the device is
+//! forgotten in the pipeline and erased from the store with the new pipeline state in one
+//! transaction. Retention runs here too, on the injected clock.
 
 use crate::journal::Record;
 use crate::live::{Live, PRESENT_WINDOW_MS};
 use crate::ops::Ops;
 use crate::writer::{Backlog, Msg};
 use crate::{Health, ServerError};
-use footfall_core::Millis;
 use footfall_core::Site;
 use footfall_core::clock::Clock;
+use footfall_core::{DeviceId, Millis};
+use footfall_store::privacy::{Erased, Erasure};
 use footfall_store::{IngestBatch, Store};
 use footfall_transforms::exclude::{self, Excluded};
 use footfall_transforms::filter::{DropCounts, DropReason};
 use footfall_transforms::sessionize::Sessions;
 use footfall_transforms::{Pipeline, PipelineConfig};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc as std_mpsc};
 use std::time::Duration;
@@ -60,12 +67,20 @@ pub(crate) struct Ingester {
     /// Fixed and staff devices (not people in the occupancy), and when they were decided.
     excluded: Excluded,
     excluded_at: Option<Millis>,
+    /// Opted-out pseudonyms: their observations are dropped when records are applied.
+    refused: HashSet<DeviceId>,
+    /// Retention (`None`: off) and when it last ran (wall clock).
+    retention: Option<footfall_transforms::config::RetentionConfig>,
+    retained_at: Option<Millis>,
 }
 
 /// The newest observation time of a record.
 fn newest(r: &Record) -> Millis {
     r.obs.iter().map(|o| o.ts).max().unwrap_or(Millis::MIN)
 }
+
+/// How often (injected wall clock) retention runs in the server.
+const RETENTION_INTERVAL_MS: Millis = 60 * 60_000;
 
 /// How often (wall clock) fixed and staff devices are decided again for the occupancy.
 const EXCLUDE_REFRESH_MS: Millis = 5 * 60_000;
@@ -79,8 +94,10 @@ impl Ingester {
         live: Arc<Live>,
         ops: Arc<Ops>,
         clock: Arc<dyn Clock>,
+        retention: Option<footfall_transforms::config::RetentionConfig>,
     ) -> Result<Self, ServerError> {
         let applied = store.journal_applied()?.unwrap_or(0);
+        let refused = store.optouts()?.into_iter().collect();
         let sensors = site.sensors.iter().enumerate().map(|(i, s)| (s.id.clone(), i as u16)).collect();
         let mut me = Ingester {
             store,
@@ -98,6 +115,9 @@ impl Ingester {
             clock,
             excluded: Excluded::default(),
             excluded_at: None,
+            refused,
+            retention,
+            retained_at: None,
         };
         let pipeline = me.restore()?;
         // Occupancy as the saved state leaves it, before anything new arrives.
@@ -108,7 +128,7 @@ impl Ingester {
     }
 
     /// The pipeline as the store left it, with the held observations of the retained
-    /// records given back.
+    /// records given back (except those of opted-out devices).
     fn restore(&self) -> Result<Pipeline, ServerError> {
         let mut p = match self.store.pipeline_state()? {
             Some(state) => Pipeline::restore(&self.site, &self.config, &state)?,
@@ -116,7 +136,7 @@ impl Ingester {
         };
         for (_, r) in &self.retained {
             let local = self.local_sensors(r);
-            for o in &r.obs {
+            for o in r.obs.iter().filter(|o| !self.refused.contains(&o.device)) {
                 if let Some(sensor) = local.get(o.sensor as usize).copied().flatten() {
                     p.rehold(footfall_core::Observation { sensor, ..*o });
                 }
@@ -151,6 +171,63 @@ impl Ingester {
 
     pub(crate) fn applied(&self) -> u64 {
         self.applied
+    }
+
+    /// The opted-out pseudonyms (for the intake).
+    pub(crate) fn refused(&self) -> Vec<DeviceId> {
+        self.refused.iter().copied().collect()
+    }
+
+    /// Refuse `ids` from now on (before the waiting records are applied).
+    pub(crate) fn refuse(&mut self, ids: &[DeviceId]) {
+        self.refused.extend(ids.iter().copied());
+    }
+
+    /// Forget `ids` in the pipeline and erase them from the store, registering them as
+    /// opted out, in one transaction with the new pipeline state.
+    pub(crate) fn opt_out(&mut self, ids: &[DeviceId]) -> Result<Erased, ServerError> {
+        self.refuse(ids);
+        let mut pipeline = match self.pipeline.take() {
+            Some(p) => p,
+            None => self.restore()?,
+        };
+        let open: usize = ids.iter().map(|id| pipeline.forget(*id).total()).sum();
+        // Like every commit here, without the held observations: the retained journal
+        // records give them back after a restart, minus the refused devices (see `restore`).
+        let state = pipeline.snapshot_without_held();
+        let result = self.store.erase_devices(Erasure {
+            devices: ids,
+            pipeline_state: Some(&state),
+            open_state: open as u64,
+            register_ms: Some(self.clock.now_ms()),
+        });
+        match result {
+            Ok(erased) => {
+                for id in ids {
+                    self.excluded.fixed.remove(id);
+                    self.excluded.staff.remove(id);
+                }
+                self.publish_live(&pipeline, &[]);
+                self.pipeline = Some(pipeline);
+                Ok(erased)
+            }
+            // The pipeline forgot what the store still has: start over from the store.
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Delete what is older than the retention periods, at most once per interval of the
+    /// injected clock. Returns what was deleted, when it ran.
+    pub(crate) fn retain(&mut self) -> Result<Option<footfall_store::privacy::Retained>, ServerError> {
+        let Some(r) = self.retention else { return Ok(None) };
+        let now = self.clock.now_ms();
+        if self.retained_at.is_some_and(|t| now - t < RETENTION_INTERVAL_MS) {
+            return Ok(None);
+        }
+        let (visits_before, passes_before) = r.cutoffs(now);
+        let done = self.store.apply_retention(visits_before, passes_before)?;
+        self.retained_at = Some(now);
+        Ok(Some(done))
     }
 
     /// Apply `records` (those at or below the applied sequence are skipped) and whatever
@@ -194,6 +271,10 @@ impl Ingester {
             // The record names its sensors; map them to this site's indexes.
             let local = self.local_sensors(r);
             for o in &r.obs {
+                if self.refused.contains(&o.device) {
+                    drops.add(DropReason::OptedOut, 1);
+                    continue;
+                }
                 match local.get(o.sensor as usize).copied().flatten() {
                     Some(sensor) => pipeline.push(footfall_core::Observation { sensor, ..*o }, &mut sessions),
                     None => drops.add(DropReason::UnknownSensor, 1),
@@ -264,6 +345,9 @@ impl Ingester {
 pub(crate) enum Cmd {
     /// Stop; with `flush`, apply what is waiting first. Answered when done.
     Stop { flush: bool, done: oneshot::Sender<Result<(), ServerError>> },
+    /// Opt these pseudonyms out: refuse them, apply what is waiting, erase them. Answered
+    /// with what was erased.
+    OptOut { ids: Vec<DeviceId>, done: oneshot::Sender<Result<Erased, ServerError>> },
 }
 
 /// Run the ingester on its own thread: every `interval`, apply the backlog and tell the
@@ -295,10 +379,32 @@ pub(crate) fn spawn(
                     let _ = done.send(result);
                     return;
                 }
+                Ok(Cmd::OptOut { ids, done }) => {
+                    // Refused first, so the records applied now drop the device too.
+                    ingester.refuse(&ids);
+                    if let Err(e) = run(&mut ingester, false) {
+                        tracing::error!("applying the journal to the database failed (will retry): {e}");
+                    }
+                    let result = ingester.opt_out(&ids);
+                    if let Err(e) = &result {
+                        tracing::error!("erasing an opted-out device failed: {e}");
+                    }
+                    let _ = done.send(result);
+                }
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {
                     ingester.tick();
                     if let Err(e) = run(&mut ingester, false) {
                         tracing::error!("applying the journal to the database failed (will retry): {e}");
+                    }
+                    match ingester.retain() {
+                        Ok(Some(r)) if r.visits + r.passes + r.device_days > 0 => tracing::info!(
+                            "retention deleted {} visits, {} walk-bys and {} device-days past their retention period",
+                            r.visits,
+                            r.passes,
+                            r.device_days
+                        ),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!("applying retention failed (will retry): {e}"),
                     }
                 }
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => return,

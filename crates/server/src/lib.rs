@@ -28,6 +28,11 @@
 //! - `accept`: request bodies → pseudonymous batches (the source boundary).
 //! - `routes`: the endpoints, authentication, status codes; `problem`: RFC 9457 bodies.
 //!
+//! Opt-outs (`POST /api/v1/optout`, no token) hash the submitted MAC or advertising ID at
+//! once in `routes` (through the intake's key), make the intake refuse the pseudonyms, and
+//! hand them to the ingester thread, which erases the device from the store and the pipeline
+//! state (see `ingester`).
+//!
 //! Threads, not tasks, own the journal and the store: both do blocking I/O. Errors are
 //! typed ([`ServerError`]); the `footfall serve` command adds the process around it
 //! (arguments, signals, logging).
@@ -102,8 +107,16 @@ pub struct ServerConfig {
     pub alerts: Vec<AlertRule>,
     /// A URL each alert is POSTed to as JSON.
     pub alert_webhook: Option<String>,
-    /// Wall-clock time (sensor silence, bookkeeping); tests inject a manual clock.
+    /// Wall-clock time (sensor silence, retention, the opt-out rate limit, bookkeeping);
+    /// tests inject a manual clock.
     pub clock: Arc<dyn Clock>,
+    /// Delete visits and walk-bys past these periods, hourly on `clock`. `None` (the
+    /// library's default) keeps everything; `footfall serve` sets it from `[retention]`,
+    /// which is on by default.
+    pub retention: Option<footfall_transforms::config::RetentionConfig>,
+    /// Opt-out requests (`POST /api/v1/optout`, no token) accepted per minute of `clock`,
+    /// across all callers; more are answered 429.
+    pub optouts_per_minute: u32,
 }
 
 impl ServerConfig {
@@ -126,6 +139,8 @@ impl ServerConfig {
             alerts: Vec::new(),
             alert_webhook: None,
             clock: Arc::new(SystemClock),
+            retention: None,
+            optouts_per_minute: routes::OPTOUTS_PER_MINUTE,
         }
     }
 }
@@ -146,6 +161,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("threshold", &self.threshold)
             .field("alerts", &self.alerts)
             .field("alert_webhook", &self.alert_webhook.as_ref().map(|_| "<set>"))
+            .field("retention", &self.retention)
+            .field("optouts_per_minute", &self.optouts_per_minute)
             .finish_non_exhaustive()
     }
 }
@@ -186,6 +203,8 @@ struct Prepared {
     journal: Journal,
     site: Site,
     key: [u8; footfall_transforms::KEY_LEN],
+    /// The opt-out registry, for the intake.
+    optouts: Vec<footfall_core::DeviceId>,
     /// Each sensor agent's highest durable batch: from the store, raised by the journal.
     marks: writer::Marks,
 }
@@ -215,8 +234,15 @@ fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
     let ops = Arc::new(ops::Ops::default());
     let tokens = Arc::new(auth::Tokens::new(Store::open(&config.db)?));
     let reader = Store::open(&config.db)?;
-    let mut ingester =
-        ingester::Ingester::new(store, site.clone(), config.pipeline.clone(), live.clone(), ops.clone(), config.clock.clone())?;
+    let mut ingester = ingester::Ingester::new(
+        store,
+        site.clone(),
+        config.pipeline.clone(),
+        live.clone(),
+        ops.clone(),
+        config.clock.clone(),
+        config.retention,
+    )?;
     let (mut journal, recovered) = Journal::open(&Journal::path_for(&config.db))?;
     writer::raise_marks(&mut marks, &recovered.records);
     if recovered.torn_bytes > 0 {
@@ -234,7 +260,8 @@ fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
         tracing::info!("recovered {pending} journal records that were not yet in the database");
     }
     journal.compact(ingester.compactable())?;
-    Ok(Prepared { ingester, live, ops, tokens, reader, journal, site, key, marks })
+    let optouts = ingester.refused();
+    Ok(Prepared { ingester, live, ops, tokens, reader, journal, site, key, optouts, marks })
 }
 
 /// Serve until `shutdown` completes, then stop gracefully: requests in flight finish
@@ -259,7 +286,7 @@ pub async fn serve(
     }
     let config = state.clone();
     let prepared = tokio::task::spawn_blocking(move || prepare(&config)).await.map_err(|_| ServerError::Worker("startup"))??;
-    let Prepared { ingester, live, ops, tokens, reader, journal, site, key, marks } = prepared;
+    let Prepared { ingester, live, ops, tokens, reader, journal, site, key, optouts, marks } = prepared;
     tracing::info!("ready: site {:?} ({} sensors), journal applied up to record {}", site.venue, site.sensors.len(), ingester.applied());
 
     let health = Arc::new(Health { journal_ok: AtomicBool::new(true), store_ok: AtomicBool::new(true) });
@@ -272,8 +299,14 @@ pub async fn serve(
         ingester::spawn(ingester, state.ingest_interval, backlog.clone(), writer_tx.clone(), health.clone())
             .map_err(|_| ServerError::Worker("ingester"))?;
 
+    let mut intake = Intake::new(&site, Pseudonymizer::new(key));
+    intake.refuse(optouts);
     let app = Arc::new(routes::App {
-        intake: Mutex::new(Intake::new(&site, Pseudonymizer::new(key))),
+        intake: Mutex::new(intake),
+        ingester: Mutex::new(ingester_tx.clone()),
+        clock: state.clock.clone(),
+        optouts_per_minute: state.optouts_per_minute,
+        optout_window: Mutex::new((0, 0)),
         sensor_ids: site.sensors.iter().map(|s| s.id.clone()).collect(),
         meraki_validator: state.meraki_validator.clone(),
         meraki_secret: state.meraki_secret.clone(),

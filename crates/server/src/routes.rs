@@ -5,11 +5,14 @@
 //! ([`Problem`]), never a 5xx; 503 means the journal could not make a post durable (retry).
 //! Parsing runs on the blocking pool; the journal append is the only I/O on the request
 //! path, and a post is answered 200 only after its record is fsynced. It must not touch the
-//! store, and it never logs a body or a secret.
+//! store, and it never logs a body or a secret. An opt-out's id is hashed here, under the
+//! intake's key, and only its pseudonyms go on to the ingester thread; it is never logged
+//! nor echoed.
 
 use crate::Health;
 use crate::accept::{self, Batch, Refused};
 use crate::auth;
+use crate::ingester::Cmd;
 use crate::problem::Problem;
 use crate::writer::{Append, Appended, Msg};
 use axum::Router;
@@ -18,13 +21,21 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
-use footfall_transforms::filter::DropCounts;
+use footfall_core::Millis;
+use footfall_core::clock::Clock;
+use footfall_transforms::filter::{DropCounts, DropReason};
 use footfall_transforms::intake::Intake;
-use serde::Serialize;
+use footfall_transforms::optout::Subject;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
+
+/// Opt-out requests accepted per minute by default (all callers together).
+pub(crate) const OPTOUTS_PER_MINUTE: u32 = 30;
+/// The largest opt-out body: an id is at most 36 characters.
+const OPTOUT_BODY_LIMIT: usize = 1024;
 
 /// Unknown sensor names are logged once each, up to this many.
 const MAX_LOGGED_UNKNOWN: usize = 1000;
@@ -32,6 +43,12 @@ const MAX_LOGGED_UNKNOWN: usize = 1000;
 /// What the handlers share.
 pub(crate) struct App {
     pub intake: Mutex<Intake>,
+    /// The ingester thread, which executes opt-outs.
+    pub ingester: Mutex<std::sync::mpsc::Sender<Cmd>>,
+    pub clock: Arc<dyn Clock>,
+    pub optouts_per_minute: u32,
+    /// (start of the current minute, requests in it), on `clock`.
+    pub optout_window: Mutex<(Millis, u32)>,
     /// The site's sensor ids, by index.
     pub sensor_ids: Vec<String>,
     pub meraki_validator: Option<String>,
@@ -55,6 +72,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/meraki", get(meraki_validator).post(meraki_post))
         .route("/api/v1/ingest/jsonl", post(jsonl_post))
         .route("/api/v1/ingest/observations", post(observations_post))
+        .route("/api/v1/optout", post(optout_post))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }
@@ -202,7 +220,14 @@ pub(crate) async fn observations_post(State(app): State<Arc<App>>, req: Request)
         tracing::error!("reading a request body panicked");
         Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error while reading the body")
     })?;
-    let (mark, batch) = result.map_err(refused)?;
+    let (mark, mut batch) = result.map_err(refused)?;
+    {
+        // Pseudonymous already, so the intake's hashing is bypassed: refuse opted-out devices here.
+        let intake = app.intake.lock().unwrap_or_else(|e| e.into_inner());
+        let before = batch.obs.len();
+        batch.obs.retain(|o| !intake.is_refused(o.device));
+        batch.drops.add(DropReason::OptedOut, (before - batch.obs.len()) as u64);
+    }
     let accepted = batch.obs.len();
     let unavailable = |why: String| Problem::new(StatusCode::SERVICE_UNAVAILABLE, why);
     let (reply, done) = oneshot::channel();
@@ -219,6 +244,90 @@ pub(crate) async fn observations_post(State(app): State<Arc<App>>, req: Request)
         Ok(Err(e)) => Err(unavailable(format!("the batch could not be stored durably ({e}); retry"))),
         Err(_) => Err(unavailable("the server is shutting down; retry".into())),
     }
+}
+
+/// An opt-out request.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OptoutRequest {
+    /// The phone's WiFi/Bluetooth MAC address (`aa:bb:cc:dd:ee:ff`, `aa-bb-cc-dd-ee-ff` or 12
+    /// hex digits) or its advertising ID (IDFA/GAID, a UUID).
+    id: String,
+}
+
+/// Rows erased for the opted-out device.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErasedDoc {
+    visits: u64,
+    zone_stays: u64,
+    passes: u64,
+    device_days: u64,
+    /// Observations, location windows and open visits removed from the pipeline's state.
+    open_state: u64,
+}
+
+/// The 200 body of an opt-out.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct OptedOut {
+    /// What was done, in plain language, for the person who asked.
+    confirmation: String,
+    erased: ErasedDoc,
+}
+
+/// Opt a device out (for shoppers; no token). The MAC address or advertising ID is hashed at
+/// once with the deployment key into the pseudonyms the pipeline uses (one per radio kind for
+/// a MAC); the id itself is never stored or logged. Everything recorded under the pseudonyms
+/// is erased at once (visits, zone stays, walk-bys, daily activity, open state), they are
+/// registered in the opt-out registry, and every later observation of them is dropped.
+/// Limited to a few requests per minute (429 beyond) and a 1 KiB body.
+#[utoipa::path(post, path = "/api/v1/optout", request_body(content = OptoutRequest, content_type = "application/json"),
+    responses((status = 200, body = OptedOut), (status = 400, body = crate::api::ProblemDoc), (status = 413, body = crate::api::ProblemDoc), (status = 429, body = crate::api::ProblemDoc), (status = 503, body = crate::api::ProblemDoc)))]
+pub(crate) async fn optout_post(State(app): State<Arc<App>>, req: Request) -> Result<Json<OptedOut>, Problem> {
+    {
+        let now = app.clock.now_ms();
+        let mut w = app.optout_window.lock().unwrap_or_else(|e| e.into_inner());
+        if now - w.0 >= 60_000 || now < w.0 {
+            *w = (now, 0);
+        }
+        if w.1 >= app.optouts_per_minute {
+            return Err(Problem::new(StatusCode::TOO_MANY_REQUESTS, "too many opt-out requests right now; please try again in a minute"));
+        }
+        w.1 += 1;
+    }
+    let body = axum::body::to_bytes(req.into_body(), OPTOUT_BODY_LIMIT).await.map_err(|_| {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("an opt-out request is at most {OPTOUT_BODY_LIMIT} bytes: {{\"id\": \"aa:bb:cc:dd:ee:ff\"}}"),
+        )
+    })?;
+    let request: OptoutRequest = serde_json::from_slice(&body)
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the body must be JSON like {\"id\": \"aa:bb:cc:dd:ee:ff\"}"))?;
+    let subject = Subject::parse(&request.id).map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    drop(request);
+    let ids = {
+        let mut intake = app.intake.lock().unwrap_or_else(|e| e.into_inner());
+        let ids = intake.subject_ids(&subject);
+        // Refused from this instant on, before the erasure runs.
+        intake.refuse(ids.iter().copied());
+        ids
+    };
+    let unavailable = || Problem::new(StatusCode::SERVICE_UNAVAILABLE, "the opt-out could not be completed right now; please try again");
+    let (done, answer) = oneshot::channel();
+    app.ingester.lock().unwrap_or_else(|e| e.into_inner()).send(Cmd::OptOut { ids, done }).map_err(|_| unavailable())?;
+    let erased = answer.await.map_err(|_| unavailable())?.map_err(|_| unavailable())?;
+    Ok(Json(OptedOut {
+        confirmation: format!(
+            "You are opted out. Your {} was turned into a code with our secret key and was not stored; everything recorded under that code has been deleted, and your phone will be ignored from now on. Phones that change their address (most do, per network) must opt out each address.",
+            subject.kind()
+        ),
+        erased: ErasedDoc {
+            visits: erased.visits,
+            zone_stays: erased.zone_stays,
+            passes: erased.passes,
+            device_days: erased.device_days,
+            open_state: erased.open_state,
+        },
+    }))
 }
 
 /// The whole body, within the configured limit.

@@ -95,6 +95,9 @@ CREATE TABLE api_tokens (
     created_ms INTEGER NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE optouts (device INTEGER PRIMARY KEY, created_ms INTEGER NOT NULL) WITHOUT ROWID;
+"#,
 ];
 
 const PUT_SITE: &str = "INSERT INTO site (id, json, updated_ms) VALUES (1, ?1, ?2) \
@@ -162,6 +165,10 @@ impl Store {
             tx.commit().map_err(err)?;
         }
         Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     pub(crate) fn conn(&self) -> &Connection {
@@ -449,9 +456,7 @@ impl Store {
         let mut out = DropCounts::default();
         for row in rows {
             let (reason, n) = row.map_err(self.err())?;
-            let r = [DropReason::GroupAddress, DropReason::ImplausibleRssi, DropReason::UnknownSensor, DropReason::Late]
-                .into_iter()
-                .find(|r| r.name() == reason);
+            let r = DropReason::ALL.into_iter().find(|r| r.name() == reason);
             if let Some(r) = r {
                 out.add(r, n as u64);
             }

@@ -70,6 +70,12 @@ impl Activity {
         v
     }
 
+    /// Drop what was recorded of `device` and not taken yet.
+    pub fn forget(&mut self, device: footfall_core::DeviceId) {
+        self.flush();
+        self.days.retain(|(d, _), _| *d != device);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.days.is_empty() && self.current.is_none()
     }

@@ -75,3 +75,45 @@ pub struct PipelineConfig {
     pub sessionize: SessionizeConfig,
     pub exclude: ExcludeConfig,
 }
+
+/// How long stored records are kept (`[retention]`), counted back from the wall clock (an
+/// injected `Clock`), not from event time. 0 keeps that kind of record without a limit.
+/// Raw observations are never kept at all: only the pseudonymous records derived from them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Visits (with their zone stays) and per-day device activity ending more than this many
+    /// days ago are deleted.
+    pub visits_days: u32,
+    /// Walk-bys (passes) ending more than this many days ago are deleted: sooner than visits,
+    /// because they are people who did not choose to come in.
+    pub passes_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { visits_days: 365, passes_days: 90 }
+    }
+}
+
+impl RetentionConfig {
+    /// (visits, passes) ending before these instants are past retention at `now_ms`.
+    pub fn cutoffs(&self, now_ms: footfall_core::Millis) -> (footfall_core::Millis, footfall_core::Millis) {
+        let back = |days: u32| if days == 0 { footfall_core::Millis::MIN } else { now_ms - days as i64 * 86_400_000 };
+        (back(self.visits_days), back(self.passes_days))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_cutoffs_count_back_from_now_and_zero_keeps() {
+        let r = RetentionConfig::default();
+        let now = 400 * 86_400_000;
+        assert_eq!(r.cutoffs(now), (35 * 86_400_000, 310 * 86_400_000));
+        let keep = RetentionConfig { visits_days: 0, passes_days: 1 };
+        assert_eq!(keep.cutoffs(now).0, i64::MIN);
+    }
+}

@@ -20,15 +20,21 @@ pub enum DropReason {
     ImplausibleRssi,
     UnknownSensor,
     Late,
+    /// The device's owner opted out (see `optout`): nothing of it is kept.
+    OptedOut,
 }
 
 impl DropReason {
+    pub const ALL: [DropReason; 5] =
+        [DropReason::GroupAddress, DropReason::ImplausibleRssi, DropReason::UnknownSensor, DropReason::Late, DropReason::OptedOut];
+
     pub fn name(self) -> &'static str {
         match self {
             DropReason::GroupAddress => "group_address",
             DropReason::ImplausibleRssi => "implausible_rssi",
             DropReason::UnknownSensor => "unknown_sensor",
             DropReason::Late => "late",
+            DropReason::OptedOut => "opted_out",
         }
     }
 }

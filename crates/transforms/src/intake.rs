@@ -3,14 +3,16 @@
 //! For each raw observation it resolves the sensor name against the site (by sensor id, or
 //! by the sensor's own MAC, which is how Meraki posts name their access points), applies the
 //! plausibility filter, and pseudonymizes; what comes out is an [`Observation`] or a counted
-//! drop. Unknown sensor names are remembered (a few) so the user can be told which. Nothing
-//! here stores or logs a MAC.
+//! drop. Unknown sensor names are remembered (a few) so the user can be told which. Devices
+//! whose owners opted out (their pseudonyms, [`Intake::refuse`]) are dropped right after
+//! hashing, counted as `opted_out`. Nothing here stores or logs a MAC.
 
 use crate::filter::{self, DropCounts, DropReason};
+use crate::optout::Subject;
 use crate::pseudonymize::Pseudonymizer;
 use footfall_core::mac::canonical_infrastructure;
-use footfall_core::{Observation, RawObservation, Site};
-use rustc_hash::FxHashMap;
+use footfall_core::{DeviceId, Observation, RawObservation, Site};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeSet;
 
 const MAX_UNKNOWN_NAMES: usize = 20;
@@ -21,6 +23,8 @@ pub struct Intake {
     pub drops: DropCounts,
     pub unknown_sensors: BTreeSet<String>,
     pub accepted: u64,
+    /// Pseudonyms of opted-out devices: dropped at once.
+    refused: FxHashSet<DeviceId>,
 }
 
 impl Intake {
@@ -35,7 +39,7 @@ impl Intake {
         for (i, s) in site.sensors.iter().enumerate() {
             sensors.insert(s.id.clone(), i as u16);
         }
-        Self { pseudo, sensors, drops: DropCounts::default(), unknown_sensors: BTreeSet::new(), accepted: 0 }
+        Self { pseudo, sensors, drops: DropCounts::default(), unknown_sensors: BTreeSet::new(), accepted: 0, refused: FxHashSet::default() }
     }
 
     /// Turn a raw observation into a pseudonymous one, or count why not.
@@ -51,7 +55,63 @@ impl Intake {
             }
             return None;
         };
+        let o = self.pseudo.apply(raw, sensor);
+        if self.refused.contains(&o.device) {
+            self.drops.add(DropReason::OptedOut, 1);
+            return None;
+        }
         self.accepted += 1;
-        Some(self.pseudo.apply(raw, sensor))
+        Some(o)
+    }
+
+    /// Drop these devices (opted out) from now on.
+    pub fn refuse(&mut self, ids: impl IntoIterator<Item = DeviceId>) {
+        self.refused.extend(ids);
+    }
+
+    /// Whether a device is refused (for pseudonymous inputs, which bypass [`Intake::accept`]).
+    pub fn is_refused(&self, id: DeviceId) -> bool {
+        self.refused.contains(&id)
+    }
+
+    /// The pseudonyms of an opt-out or erasure subject under this intake's key.
+    pub fn subject_ids(&mut self, subject: &Subject) -> Vec<DeviceId> {
+        self.pseudo.subject_ids(subject)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Pseudonymizer;
+    use footfall_core::{MacAddr, RadioKind};
+
+    #[test]
+    fn refused_devices_are_dropped_after_hashing() {
+        let site = Site::from_json(
+            r#"{"venue":"T","timezone":"UTC","stores":[{"id":"s1","name":"S","category":"c","polygon":[[0,0],[10,0],[10,10],[0,10]]}],
+            "sensors":[{"id":"a","x":5,"y":5,"store":"s1"}]}"#,
+        )
+        .unwrap();
+        let mut intake = Intake::new(&site, Pseudonymizer::new([5; 32]));
+        let raw = |mac: &str, kind| RawObservation {
+            ts: 0,
+            sensor: "a",
+            mac: MacAddr::parse(mac).unwrap(),
+            rssi: -50,
+            freq: None,
+            seq: None,
+            ie: None,
+            kind,
+        };
+        assert!(intake.accept(&raw("00:11:22:33:44:55", RadioKind::Wifi)).is_some());
+        let ids = intake.subject_ids(&Subject::parse("00-11-22-33-44-55").unwrap());
+        intake.refuse(ids.clone());
+        assert!(ids.iter().all(|d| intake.is_refused(*d)));
+        assert!(intake.accept(&raw("00:11:22:33:44:55", RadioKind::Wifi)).is_none());
+        assert!(intake.accept(&raw("00:11:22:33:44:55", RadioKind::Ble)).is_none(), "every radio kind of the address");
+        assert!(intake.accept(&raw("00:11:22:33:44:56", RadioKind::Wifi)).is_some());
+        assert_eq!(intake.drops.0.get(&DropReason::OptedOut), Some(&2));
+        assert_eq!(intake.accepted, 2);
     }
 }

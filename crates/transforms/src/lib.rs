@@ -16,6 +16,9 @@
 //! (fingerprint classes, time continuity, never across days) and [`occupancy`] counts
 //! estimates present per scope and window, beside the naive distinct-MAC count.
 //!
+//! [`optout`] parses what an owner submits to opt out or be forgotten (a MAC or an
+//! advertising ID); [`intake::Intake`] and [`Pipeline::forget`] act on its pseudonyms.
+//!
 //! [`runner`] drives a source through intake and the pipeline on two threads.
 //! [`pipeline`] strings 1-6 together as one state machine (`push`, `snapshot`/`restore`,
 //! `finish`) that the in-process runner, and later a Kafka consumer, drive. Stateful pieces
@@ -32,6 +35,7 @@ pub mod intake;
 pub mod link;
 pub mod locate;
 pub mod occupancy;
+pub mod optout;
 pub mod pipeline;
 pub mod pseudonymize;
 pub mod reorder;

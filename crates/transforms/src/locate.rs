@@ -138,6 +138,11 @@ impl StrongestSensor {
         self.advance(map, Millis::MAX, out);
     }
 
+    /// Drop the open window of `device` without closing it; whether there was one.
+    pub fn forget(&mut self, device: DeviceId) -> bool {
+        self.open.remove(&device).is_some()
+    }
+
     /// Move sensor indexes to a new site's (`map[old] = new`), dropping removed sensors.
     pub fn remap_sensors(&mut self, map: &[Option<u16>]) {
         for w in self.open.values_mut() {
@@ -178,6 +183,12 @@ impl Locator {
     pub fn remap_sensors(&mut self, map: &[Option<u16>]) {
         match self {
             Locator::StrongestSensor(l) => l.remap_sensors(map),
+        }
+    }
+    /// Drop everything held for `device`, emitting nothing; whether anything was held.
+    pub fn forget(&mut self, device: DeviceId) -> bool {
+        match self {
+            Locator::StrongestSensor(l) => l.forget(device),
         }
     }
 }

@@ -5,8 +5,9 @@
 //! stream in one run or in several, whole or in chunks, gives the same result: the outcome
 //! depends only on the sequence of observations. Sweeps that close idle windows and
 //! episodes run every [`SWEEP_MS`] of event time. [`Pipeline::provisional`] closes a copy of
-//! the state as if the input had ended, for reports between ingests. It takes no wall-clock
-//! time and does no I/O.
+//! the state as if the input had ended, for reports between ingests. [`Pipeline::forget`]
+//! erases a device from the open state (opt-out and erasure). It takes no wall-clock time and
+//! does no I/O.
 
 use crate::activity::{Activity, DayActivity};
 use crate::config::{LocateConfig, PipelineConfig, SessionizeConfig};
@@ -15,7 +16,7 @@ use crate::reorder::Reorder;
 use crate::sessionize::Presence;
 use crate::sessionize::{Sessionizer, Sessions};
 use footfall_core::time::LocalCalendar;
-use footfall_core::{Millis, Observation, Site};
+use footfall_core::{DeviceId, Millis, Observation, Site};
 use serde::{Deserialize, Serialize};
 
 /// Event-time interval between sweeps of idle state.
@@ -48,6 +49,20 @@ pub enum RestoreError {
         "the saved pipeline state was built with other [locate] or [sessionize] thresholds; use the same configuration, or re-ingest into a new database to change them"
     )]
     ConfigChanged,
+}
+
+/// What [`Pipeline::forget`] erased from the open state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    pub observations: usize,
+    pub windows: usize,
+    pub episodes: usize,
+}
+
+impl Forgotten {
+    pub fn total(&self) -> usize {
+        self.observations + self.windows + self.episodes
+    }
 }
 
 /// Visits, passes and activity produced by a run.
@@ -204,6 +219,21 @@ impl Pipeline {
         Some((now, self.state.sessionizer.present(now - recent_ms)))
     }
 
+    /// Erase `device` from the open state: its held observations, its open locate window,
+    /// its open episodes and its activity not yet taken, without emitting any visit or pass
+    /// for them. Returns how many observations, windows and episodes were held. Save the
+    /// [`Pipeline::snapshot`] afterwards, in the same transaction as the stored rows' erasure.
+    pub fn forget(&mut self, device: DeviceId) -> Forgotten {
+        self.ready.retain(|o| o.device != device);
+        self.fixes.retain(|f| f.device != device);
+        self.activity.forget(device);
+        Forgotten {
+            observations: self.state.reorder.forget(device),
+            windows: usize::from(self.state.locator.forget(device)),
+            episodes: self.state.sessionizer.forget(device),
+        }
+    }
+
     /// Activity recorded since the last call.
     pub fn take_activity(&mut self) -> Vec<DayActivity> {
         self.activity.drain()
@@ -302,5 +332,27 @@ mod tests {
         for cut in [1, 37, 200, 479] {
             assert_eq!(run(cut), whole, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn forget_erases_a_device_from_the_open_state_only() {
+        let s = site(r#"{"id":"a","x":5,"y":5,"store":"s1"},{"id":"b","x":15,"y":5,"store":"s2"}"#);
+        let mut p = Pipeline::new(&s, PipelineConfig::default());
+        let mut out = Sessions::default();
+        for i in 0..60 {
+            p.push(obs(i * 5_000, 0, 1), &mut out);
+            p.push(obs(i * 5_000 + 1, 1, 2), &mut out);
+        }
+        let hex = DeviceId(1).to_string();
+        assert!(p.snapshot().contains(&hex), "the open state holds device 1");
+        let f = p.forget(DeviceId(1));
+        assert!(f.observations > 0 && f.windows == 1 && f.episodes == 1, "{f:?}");
+        assert!(!p.snapshot().contains(&hex), "nothing of device 1 is left in the snapshot");
+        assert_eq!(p.forget(DeviceId(1)), Forgotten::default(), "nothing twice");
+        let mut rest = Sessions::default();
+        p.finish(&mut rest);
+        assert!(out.visits.iter().chain(rest.visits.iter()).all(|v| v.device == DeviceId(2)));
+        assert!(rest.visits.iter().any(|v| v.device == DeviceId(2)), "others are kept");
+        assert!(p.take_activity().iter().all(|a| a.device == DeviceId(2)));
     }
 }

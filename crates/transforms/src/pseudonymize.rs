@@ -8,11 +8,14 @@
 //! owns the hashing only; key storage lives with the store. It keeps a cache of recent ids
 //! in memory (never persisted) because hashing every frame is the hottest step of ingest.
 
-use footfall_core::{DeviceId, MacAddr, Observation, RadioKind, RawObservation};
+use crate::optout::Subject;
+use footfall_core::{AdId, DeviceId, MacAddr, Observation, RadioKind, RawObservation};
 use rustc_hash::FxHashMap;
 
 pub const KEY_LEN: usize = 32;
 const CACHE_MAX: usize = 1 << 20;
+/// First byte of an advertising ID's hashed input.
+const AD_ID_TAG: u8 = 0xad;
 
 pub struct Pseudonymizer {
     key: [u8; KEY_LEN],
@@ -51,6 +54,29 @@ impl Pseudonymizer {
         self.cache.insert(input, d);
         self.last = Some((input, d));
         d
+    }
+
+    /// The pseudonym of an advertising ID under this key. The hashed input is 17 bytes (a tag
+    /// and the 16 bytes of the ID), so it can never collide by construction with a MAC's
+    /// 7-byte input.
+    pub fn ad_id(&self, id: &AdId) -> DeviceId {
+        let mut input = [0u8; 17];
+        input[0] = AD_ID_TAG;
+        input[1..].copy_from_slice(&id.bytes());
+        let h = blake3::keyed_hash(&self.key, &input);
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h.as_bytes()[..8]);
+        DeviceId(u64::from_le_bytes(b))
+    }
+
+    /// Every pseudonym the pipeline may have given an opt-out or erasure subject: for a MAC
+    /// one per radio kind (a WiFi and a BLE address are different devices), for an
+    /// advertising ID its one id.
+    pub fn subject_ids(&mut self, subject: &Subject) -> Vec<DeviceId> {
+        match subject {
+            Subject::Mac(mac) => RadioKind::ALL.iter().map(|&k| self.device_id(k, mac)).collect(),
+            Subject::AdId(id) => vec![self.ad_id(id)],
+        }
     }
 
     /// The digest of a fingerprint without its `ssid=` part: whether a probe names a network
@@ -111,6 +137,19 @@ mod tests {
         assert_ne!(id, a.device_id(RadioKind::Ble, &mac), "a BLE and a WiFi address are different devices");
         // The pseudonym is not the MAC's bytes in any order.
         assert!(!id.to_string().contains("001122334455"));
+    }
+
+    #[test]
+    fn subject_ids_cover_every_radio_kind_and_ad_ids() {
+        let mut p = Pseudonymizer::new([3; KEY_LEN]);
+        let mac = MacAddr::parse("00:11:22:33:44:55").unwrap();
+        let ids = p.subject_ids(&Subject::Mac(mac));
+        assert_eq!(ids, vec![p.device_id(RadioKind::Wifi, &mac), p.device_id(RadioKind::Ble, &mac)]);
+        let ad = AdId::parse("6d92078a-8246-4ba4-ae5b-76104861e7dc").unwrap();
+        let a = p.subject_ids(&Subject::AdId(ad));
+        assert_eq!(a, vec![p.ad_id(&ad)]);
+        assert_ne!(a[0], Pseudonymizer::new([4; KEY_LEN]).ad_id(&ad), "keyed");
+        assert!(!ids.contains(&a[0]));
     }
 
     #[test]

@@ -112,6 +112,16 @@ impl Reorder {
         self.buckets = held;
     }
 
+    /// Drop every held observation of `device`; returns how many.
+    pub fn forget(&mut self, device: footfall_core::DeviceId) -> usize {
+        let before = self.held();
+        for (_, v) in self.buckets.iter_mut() {
+            v.retain(|o| o.device != device);
+        }
+        self.buckets.retain(|(_, v)| !v.is_empty());
+        before - self.held()
+    }
+
     pub fn held(&self) -> usize {
         self.buckets.iter().map(|(_, v)| v.len()).sum()
     }

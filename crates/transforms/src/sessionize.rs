@@ -183,6 +183,11 @@ impl Sessionizer {
         out
     }
 
+    /// Drop the open episodes of `device` without closing them; how many there were.
+    pub fn forget(&mut self, device: DeviceId) -> usize {
+        self.devices.remove(&device).map_or(0, |s| s.episodes.len())
+    }
+
     pub fn open_devices(&self) -> usize {
         self.devices.len()
     }

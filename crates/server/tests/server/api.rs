@@ -180,12 +180,18 @@ async fn every_documented_endpoint_answers() {
                 let batch = r#"{"agent":"a1","batch":1,"sensor":"ap3","observations":[{"ts":1772446600000,"device":"00000000000000aa","rssi":-60,"randomized":false,"kind":"wifi"}]}"#;
                 s.server.post(&url, &[("Authorization", &auth)], batch.as_bytes()).await
             }
+            ("POST", "/api/v1/optout") => {
+                // A device never heard: erases nothing (the real effect has its own test).
+                let r = s.server.post(&url, &[("Content-Type", "application/json")], br#"{"id": "00:16:3e:00:09:99"}"#).await;
+                assert_eq!(r.json()["erased"]["visits"], 0, "{}", r.text());
+                r
+            }
             other => panic!("no call written for {other:?}: add one"),
         };
         assert_eq!(reply.status, 200, "{method} {url}: {}", reply.text());
         called.insert((method, path));
     }
-    assert!(called.len() >= 18, "{called:?}");
+    assert!(called.len() >= 19, "{called:?}");
     // The figures behind the dashboard agree with what was fed.
     let summary = get(&s.server, "/api/v1/stores/s1/summary", &s.operator).await.json();
     assert_eq!(summary["current"]["walk_ins"], 7, "{summary}");
@@ -327,4 +333,55 @@ async fn live_occupancy_and_alerts_reach_the_stream_and_the_webhook() {
     s.server.stop().await.unwrap();
     let mut rest = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut rest)).await.expect("the stream did not end").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opt_out_erases_the_device_at_once_and_refuses_it_afterwards() {
+    let s = start(|c| c.optouts_per_minute = 4).await;
+    feed(&s).await;
+    let db = s._dir.path().join("api.db");
+    let addr = s.server.addr;
+    let optout = move |body: &'static str| async move {
+        request(addr, "POST", "/api/v1/optout", &[("Content-Type", "application/json")], body.as_bytes()).await
+    };
+    // Malformed ids and bodies are 400 with a reason that does not echo the id.
+    let bad = optout(r#"{"id": "00:16:3e:00:03"}"#).await.problem(400);
+    assert!(bad.contains("not a MAC address") && !bad.contains("00:16:3e:00:03"), "{bad}");
+    assert!(optout(r#"{"mac": "00:16:3e:00:03:00"}"#).await.problem(400).contains("JSON like"));
+    // Shopper 0 (in s1, visit still open): no token needed.
+    let r = optout(r#"{"id": "00:16:3E:00:03:00"}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    assert!(j["confirmation"].as_str().unwrap().contains("opted out"), "{j}");
+    assert!(j["erased"]["open_state"].as_u64().unwrap() > 0 && j["erased"]["device_days"] == 1, "{j}");
+    // At once: the occupancy and the database no longer have it.
+    let o = get(&s.server, "/api/v1/occupancy", &s.operator).await.json();
+    assert_eq!(o["stores"][0]["people"], 6, "{o}");
+    let key = footfall_store::keyfile::load(&footfall_store::keyfile::default_path(&db)).unwrap();
+    let subject = footfall_transforms::optout::Subject::parse("00:16:3e:00:03:00").unwrap();
+    let ids = footfall_transforms::Pseudonymizer::new(key).subject_ids(&subject);
+    let holding = || {
+        let store = Store::open(&db).unwrap();
+        ids.iter().flat_map(|id| store.tables_holding(*id).unwrap()).map(|(t, _)| t).collect::<BTreeSet<_>>()
+    };
+    assert_eq!(holding(), BTreeSet::from(["optouts".to_string()]));
+    // Later posts of it are dropped at intake.
+    let auth = format!("Bearer {}", s.sensor);
+    let line = format!(r#"{{"ts":{},"sensor":"ap1","mac":"00:16:3e:00:03:00","rssi":-50}}"#, BASE + 905_000);
+    let r = request(s.server.addr, "POST", "/api/v1/ingest/jsonl", &[("Authorization", &auth)], line.as_bytes()).await.json();
+    assert_eq!((r["accepted"].as_u64(), r["dropped"]["opted_out"].as_u64()), (Some(0), Some(1)), "{r}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(holding(), BTreeSet::from(["optouts".to_string()]));
+    // A few per minute, then 429 (4 allowed: three above and this one).
+    assert_eq!(optout(r#"{"id": "00:16:3e:00:09:98"}"#).await.status, 200);
+    optout(r#"{"id": "00:16:3e:00:09:97"}"#).await.problem(429);
+    s.server.stop().await.unwrap();
+    // After a restart the registry still refuses it, and the summary counts six walk-ins.
+    let mut c = ServerConfig::new(&db);
+    c.ingest_interval = Duration::from_millis(50);
+    let server = Running::start(c).await;
+    let r = request(server.addr, "POST", "/api/v1/ingest/jsonl", &[("Authorization", &auth)], line.as_bytes()).await.json();
+    assert_eq!(r["dropped"]["opted_out"].as_u64(), Some(1), "{r}");
+    server.stop().await.unwrap();
+    assert_eq!(holding(), BTreeSet::from(["optouts".to_string()]));
 }
