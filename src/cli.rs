@@ -84,6 +84,9 @@ replay the agent exits once everything is sent; --drain only sends what is spool
 Example:\n  export FOOTFALL_SENSOR_TOKEN=t0ken\n  \
 footfall sensor --sensor s1-front --key mall.db.key --server http://10.0.0.2:8080 --iface wlan0mon")]
     Sensor(SensorArgs),
+    /// Survey-trained location: train a fingerprint model, evaluate it (UJIIndoorLoc benchmark)
+    #[command(subcommand)]
+    Locate(LocateCommand),
     /// Capture probe requests on a monitor-mode interface and print them pseudonymized (JSON lines)
     #[cfg(feature = "live")]
     #[command(long_about = "Listens on a monitor-mode interface through libpcap (--iface wlan0mon), or \
@@ -329,4 +332,86 @@ pub struct CaptureArgs {
     /// Read a capture file through libpcap instead (the same code path, for testing)
     #[arg(long, value_name = "FILE", group = "input")]
     pub replay: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LocateCommand {
+    /// Train a fingerprint model from a survey file and save it (JSON)
+    #[command(long_about = "Trains the fingerprint model (weighted k nearest neighbours on powed RSSI with the \
+Sørensen distance; building, then floor, then position and zone) from a labelled survey: a \
+footfall survey file (`footfall survey import`) or a phone-side scan file in the UJIIndoorLoc \
+wide-CSV layout (WAP001... columns, 100 = not heard). The model is written as one JSON file; \
+reference it from the site (`\"locate_model\"`) so ingest uses it.\n\n\
+Example: footfall locate train --survey survey.json --out site.model.json")]
+    Train(LocateTrainArgs),
+    /// Train on one file, test on another: building/floor hit, zone accuracy, error in metres
+    #[command(long_about = "Trains on one labelled file (or loads a saved model) and locates every sample of \
+another, then prints building hit, floor hit, zone accuracy, mean / median / 75th-percentile \
+error in metres, and the EvAAL-style score (error + 4 m per floor off + 50 m for a wrong \
+building). With --few-shot, also trains on 1, 3, 5, 10... scans per zone of the training file \
+(one surveyor's scans) and tests zone accuracy on the other users' scans of the same zones.\n\n\
+UJIIndoorLoc benchmark (unzip UJIndoorLoc.zip first):\n  \
+footfall locate eval --train trainingData.csv --test validationData.csv --few-shot 1,3,5,10")]
+    Eval(LocateEvalArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// Neighbours that vote
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub k: u32,
+    /// RSSI representation: powed (default), exponential or positive; missing signals are 0
+    /// after the transform, i.e. weaker than any reading
+    #[arg(long, value_enum, default_value_t = ReprArg::Powed)]
+    pub repr: ReprArg,
+    /// Floor below the weakest reading, in dBm: readings are made positive against it
+    #[arg(long, default_value_t = -105.0, allow_negative_numbers = true)]
+    pub floor_dbm: f32,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReprArg {
+    Powed,
+    Exponential,
+    Positive,
+}
+
+#[derive(Args, Debug)]
+pub struct LocateTrainArgs {
+    /// The labelled survey: footfall survey JSON or UJIIndoorLoc CSV
+    #[arg(long, value_name = "FILE")]
+    pub survey: PathBuf,
+    /// Where to write the model (JSON)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true)))]
+pub struct LocateEvalArgs {
+    /// Labelled training file (footfall survey JSON or UJIIndoorLoc CSV)
+    #[arg(long, value_name = "FILE", group = "source")]
+    pub train: Option<PathBuf>,
+    /// A saved model instead of --train
+    #[arg(long, value_name = "FILE", group = "source")]
+    pub model_file: Option<PathBuf>,
+    /// Labelled test file (same formats)
+    #[arg(long, value_name = "FILE")]
+    pub test: PathBuf,
+    /// Also run few-shot zone accuracy with these scans per zone (from --train), e.g. 1,3,5,10
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
+    pub few_shot: Vec<usize>,
+    /// Few-shot draws averaged per size (seeds 1..=N)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub seeds: u64,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Print JSON instead of tables
+    #[arg(long)]
+    pub json: bool,
+    /// Never draw a progress bar
+    #[arg(long)]
+    pub quiet: bool,
 }

@@ -8,12 +8,13 @@ mod demo;
 mod eval;
 mod export;
 mod ingest;
+mod locate;
 mod report;
 mod sensor;
 mod serve;
 mod simulate;
 
-use crate::cli::{Cli, Command, ExportWhat};
+use crate::cli::{Cli, Command, ExportWhat, LocateCommand};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -27,6 +28,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Sensor(a) => sensor::run(a),
+        Command::Locate(c) => match c {
+            LocateCommand::Train(a) => locate::train(a),
+            LocateCommand::Eval(a) => locate::eval(a),
+        },
         #[cfg(feature = "live")]
         Command::Capture(a) => capture::run(a),
     }

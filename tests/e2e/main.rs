@@ -5,6 +5,7 @@ mod capture;
 mod cli;
 mod ingest;
 mod invariance;
+mod locate;
 mod meraki;
 mod privacy;
 mod sensor;

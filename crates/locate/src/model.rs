@@ -1,0 +1,416 @@
+//! The fingerprint model: weighted k-nearest neighbours on powed RSSI with the Sørensen
+//! (Bray-Curtis) distance, hierarchical building → floor → position, over an inverted index.
+//!
+//! **Why this model.** With few survey scans per zone, instance-based kNN on a good RSSI
+//! representation beats trained classifiers (FIND3's ensemble among them), and it needs no
+//! training beyond storing the samples. The powed representation with the Sørensen distance is
+//! the best pair in Torres-Sospedra et al. (2015) and needs no tuning per site.
+//!
+//! **Speed.** Features are quantized to `u16` and every sample keeps its feature sum `S`. For
+//! non-negative features `|q - t| = q + t - 2 min(q, t)`, so the Sørensen distance is
+//! `1 - 2 M / (S_q + S_t)` with `M = Σ min(q_i, t_i)` over the access points both heard. `M` is
+//! accumulated by walking, for each access point the query heard, its posting list (the samples
+//! that heard it). A sample that shares no access point with the query is at distance 1 and
+//! never touched. Cost grows with the postings of the heard access points, not with the site.
+//!
+//! **Answer.** The `k` nearest samples vote (weight `1 / (d + 1e-3)`) for the building, then
+//! among those in it for the floor; the position is their weighted mean within that floor, and
+//! zone probabilities are their normalized weights per zone. This module does no I/O besides
+//! (de)serializing itself, and knows nothing of devices or time.
+
+use crate::LocateError;
+use crate::fingerprint::{Fingerprint, Label, Sample, Survey};
+use crate::repr::Representation;
+use serde::{Deserialize, Serialize};
+
+/// The format tag of a saved model.
+pub const MODEL_FORMAT: &str = "footfall-locate-model";
+pub const MODEL_VERSION: u32 = 1;
+
+const WEIGHT_EPS: f32 = 1e-3;
+const SCALE: f32 = 65535.0;
+
+/// What the model is told; saved with it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    #[serde(default)]
+    pub repr: Representation,
+    /// Neighbours that vote.
+    #[serde(default = "default_k")]
+    pub k: usize,
+}
+
+fn default_k() -> usize {
+    5
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self { repr: Representation::default(), k: default_k() }
+    }
+}
+
+/// Where the model puts a fingerprint.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Estimate {
+    pub building: u16,
+    pub floor: i16,
+    /// The most probable zone, if the neighbours on that floor name zones.
+    pub zone: Option<u32>,
+    /// Zone probabilities (descending), from the neighbours on the chosen floor.
+    pub zones: Vec<(u32, f32)>,
+    /// Weighted mean position of the neighbours on the chosen floor that have one.
+    pub pos: Option<(f64, f64)>,
+    /// Distance to the nearest sample (0 = identical, 1 = nothing in common).
+    pub nearest: f32,
+}
+
+/// Reusable buffers for [`Model::estimate`], one per thread.
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    acc: Vec<u32>,
+    touched: Vec<u32>,
+    query: Vec<(u16, u16)>,
+    best: Vec<(f32, u32)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ModelFile {
+    format: String,
+    version: u32,
+    config: ModelConfig,
+    aps: Vec<String>,
+    zones: Vec<String>,
+    samples: Vec<(Label, Fingerprint)>,
+}
+
+/// A trained model: the survey samples plus their inverted index.
+#[derive(Clone, Debug)]
+pub struct Model {
+    config: ModelConfig,
+    aps: Vec<String>,
+    zones: Vec<String>,
+    labels: Vec<Label>,
+    fps: Vec<Fingerprint>,
+    sums: Vec<u32>,
+    post_start: Vec<u32>,
+    post_id: Vec<u32>,
+    post_val: Vec<u16>,
+}
+
+fn quantize(repr: &Representation, rssi: f32) -> u16 {
+    let v = (repr.feature(rssi) * SCALE).round() as u32;
+    v.clamp(1, SCALE as u32) as u16
+}
+
+impl Model {
+    /// Train on samples over `survey.aps` and `survey.zones`. Samples that heard nothing are
+    /// skipped (they cannot be matched).
+    pub fn train(config: ModelConfig, survey: &Survey) -> Result<Model, LocateError> {
+        Self::train_on(config, survey.aps.clone(), survey.zones.clone(), survey.samples.iter())
+    }
+
+    /// Train on a subset of samples (few-shot runs), over the given access points and zones.
+    pub fn train_on<'a>(
+        config: ModelConfig,
+        aps: Vec<String>,
+        zones: Vec<String>,
+        samples: impl Iterator<Item = &'a Sample>,
+    ) -> Result<Model, LocateError> {
+        let pairs = samples.filter(|s| !s.fp.is_empty()).map(|s| (s.label, s.fp.clone())).collect();
+        Self::build(config, aps, zones, pairs)
+    }
+
+    fn build(config: ModelConfig, aps: Vec<String>, zones: Vec<String>, samples: Vec<(Label, Fingerprint)>) -> Result<Model, LocateError> {
+        config.repr.validate().map_err(LocateError::Invalid)?;
+        if config.k == 0 {
+            return Err(LocateError::Invalid("k must be at least 1".into()));
+        }
+        if aps.len() > u16::MAX as usize {
+            return Err(LocateError::Invalid(format!("{} access points; at most {}", aps.len(), u16::MAX)));
+        }
+        if samples.is_empty() {
+            return Err(LocateError::Invalid("no survey sample heard anything: nothing to train on".into()));
+        }
+        let mut counts = vec![0u32; aps.len() + 1];
+        for (l, fp) in &samples {
+            if let Some(z) = l.zone
+                && z as usize >= zones.len()
+            {
+                return Err(LocateError::Invalid(format!("zone index {z} but only {} zones", zones.len())));
+            }
+            for &(a, _) in &fp.0 {
+                if a as usize >= aps.len() {
+                    return Err(LocateError::Invalid(format!("access point index {a} but only {} access points", aps.len())));
+                }
+                counts[a as usize + 1] += 1;
+            }
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        let total = counts[aps.len()] as usize;
+        let mut fill = counts.clone();
+        let mut post_id = vec![0u32; total];
+        let mut post_val = vec![0u16; total];
+        let mut sums = Vec::with_capacity(samples.len());
+        let (mut labels, mut fps) = (Vec::with_capacity(samples.len()), Vec::with_capacity(samples.len()));
+        for (i, (l, fp)) in samples.into_iter().enumerate() {
+            let mut sum = 0u32;
+            for &(a, r) in &fp.0 {
+                let v = quantize(&config.repr, r);
+                let slot = &mut fill[a as usize];
+                post_id[*slot as usize] = i as u32;
+                post_val[*slot as usize] = v;
+                *slot += 1;
+                sum += v as u32;
+            }
+            sums.push(sum);
+            labels.push(l);
+            fps.push(fp);
+        }
+        Ok(Model { config, aps, zones, labels, fps, sums, post_start: counts, post_id, post_val })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+    pub fn aps(&self) -> &[String] {
+        &self.aps
+    }
+    pub fn zones(&self) -> &[String] {
+        &self.zones
+    }
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    pub fn ap_index(&self, name: &str) -> Option<u16> {
+        self.aps.iter().position(|a| a == name).map(|i| i as u16)
+    }
+
+    /// The `k` nearest samples as `(distance, sample)`, nearest first; fewer when fewer samples
+    /// share an access point with the query.
+    pub fn neighbours<'s>(&self, fp: &Fingerprint, k: usize, s: &'s mut Scratch) -> &'s [(f32, u32)] {
+        if s.acc.len() != self.labels.len() {
+            s.acc = vec![0; self.labels.len()];
+        }
+        s.query.clear();
+        let mut qsum = 0u32;
+        for &(a, r) in &fp.0 {
+            if (a as usize) < self.aps.len() {
+                let v = quantize(&self.config.repr, r);
+                s.query.push((a, v));
+                qsum += v as u32;
+            }
+        }
+        s.touched.clear();
+        for &(a, qv) in &s.query {
+            let (lo, hi) = (self.post_start[a as usize] as usize, self.post_start[a as usize + 1] as usize);
+            for (&id, &tv) in self.post_id[lo..hi].iter().zip(&self.post_val[lo..hi]) {
+                let slot = &mut s.acc[id as usize];
+                if *slot == 0 {
+                    s.touched.push(id);
+                }
+                *slot += qv.min(tv) as u32;
+            }
+        }
+        s.best.clear();
+        let mut worst = f32::INFINITY;
+        for &id in &s.touched {
+            let m = std::mem::take(&mut s.acc[id as usize]);
+            let d = 1.0 - 2.0 * m as f32 / (qsum + self.sums[id as usize]) as f32;
+            if s.best.len() < k {
+                s.best.push((d, id));
+                if s.best.len() == k {
+                    s.best.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                    worst = s.best[k - 1].0;
+                }
+            } else if d < worst {
+                let pos = s.best.partition_point(|e| e.0 <= d);
+                s.best.pop();
+                s.best.insert(pos, (d, id));
+                worst = s.best[k - 1].0;
+            }
+        }
+        if s.best.len() < k {
+            s.best.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        }
+        &s.best
+    }
+
+    /// Locate one fingerprint; `None` when it shares no access point with any sample.
+    pub fn estimate(&self, fp: &Fingerprint, s: &mut Scratch) -> Option<Estimate> {
+        let k = self.config.k;
+        let best = self.neighbours(fp, k, s);
+        let nearest = best.first()?.0;
+        let w = |d: f32| 1.0 / (d + WEIGHT_EPS);
+        // Building, then floor within it: weighted votes (ties to the lower id).
+        let mut votes: Vec<(u16, f32)> = Vec::new();
+        for &(d, id) in best {
+            let b = self.labels[id as usize].building;
+            match votes.iter_mut().find(|v| v.0 == b) {
+                Some(v) => v.1 += w(d),
+                None => votes.push((b, w(d))),
+            }
+        }
+        let building = votes.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))?.0;
+        let mut fvotes: Vec<(i16, f32)> = Vec::new();
+        for &(d, id) in best {
+            let l = &self.labels[id as usize];
+            if l.building == building {
+                match fvotes.iter_mut().find(|v| v.0 == l.floor) {
+                    Some(v) => v.1 += w(d),
+                    None => fvotes.push((l.floor, w(d))),
+                }
+            }
+        }
+        let floor = fvotes.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))?.0;
+        let (mut sx, mut sy, mut sw) = (0.0f64, 0.0f64, 0.0f64);
+        let mut zones: Vec<(u32, f32)> = Vec::new();
+        let mut zw = 0.0f32;
+        for &(d, id) in best {
+            let l = &self.labels[id as usize];
+            if l.building != building || l.floor != floor {
+                continue;
+            }
+            let wt = w(d);
+            if let Some((x, y)) = l.pos {
+                sx += x * wt as f64;
+                sy += y * wt as f64;
+                sw += wt as f64;
+            }
+            if let Some(z) = l.zone {
+                zw += wt;
+                match zones.iter_mut().find(|v| v.0 == z) {
+                    Some(v) => v.1 += wt,
+                    None => zones.push((z, wt)),
+                }
+            }
+        }
+        for z in &mut zones {
+            z.1 /= zw;
+        }
+        zones.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        Some(Estimate { building, floor, zone: zones.first().map(|z| z.0), zones, pos: (sw > 0.0).then(|| (sx / sw, sy / sw)), nearest })
+    }
+
+    /// The model as JSON (configuration, access point and zone names, the samples in dBm).
+    pub fn to_json(&self) -> String {
+        let file = ModelFile {
+            format: MODEL_FORMAT.into(),
+            version: MODEL_VERSION,
+            config: self.config,
+            aps: self.aps.clone(),
+            zones: self.zones.clone(),
+            samples: self.labels.iter().copied().zip(self.fps.iter().cloned()).collect(),
+        };
+        serde_json::to_string(&file).unwrap_or_default()
+    }
+
+    /// Read a model written by [`Model::to_json`]; `file` names it in errors.
+    pub fn from_json(text: &str, file: &str) -> Result<Model, LocateError> {
+        let bad = |reason: String| LocateError::Model { file: file.to_string(), reason };
+        let m: ModelFile = serde_json::from_str(text).map_err(|e| bad(format!("line {}, column {}: {e}", e.line(), e.column())))?;
+        if m.format != MODEL_FORMAT {
+            return Err(bad(format!("format is {:?}, expected {MODEL_FORMAT:?}", m.format)));
+        }
+        if m.version != MODEL_VERSION {
+            return Err(bad(format!("version {} but this footfall reads version {MODEL_VERSION}", m.version)));
+        }
+        Self::build(m.config, m.aps, m.zones, m.samples).map_err(|e| bad(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(b: u16, f: i16, zone: u32, pos: (f64, f64), fp: &[(u16, f32)]) -> Sample {
+        Sample {
+            fp: Fingerprint(fp.to_vec()),
+            label: Label { building: b, floor: f, zone: Some(zone), pos: Some(pos) },
+            device: 0,
+            user: 0,
+            time: 0,
+        }
+    }
+
+    fn survey() -> Survey {
+        Survey {
+            aps: (0..4).map(|i| format!("ap{i}")).collect(),
+            zones: vec!["a".into(), "b".into(), "c".into()],
+            samples: vec![
+                sample(0, 0, 0, (0.0, 0.0), &[(0, -40.0), (1, -80.0)]),
+                sample(0, 0, 0, (1.0, 0.0), &[(0, -45.0), (1, -75.0)]),
+                sample(0, 0, 1, (10.0, 0.0), &[(0, -80.0), (1, -40.0)]),
+                sample(0, 0, 1, (11.0, 0.0), &[(0, -75.0), (1, -45.0)]),
+                sample(1, 2, 2, (50.0, 50.0), &[(2, -50.0), (3, -60.0)]),
+            ],
+        }
+    }
+
+    /// The plain definition, to check the inverted index against.
+    fn sorensen(repr: &Representation, a: &Fingerprint, b: &Fingerprint) -> f32 {
+        let f = |fp: &Fingerprint, i: u16| fp.0.iter().find(|p| p.0 == i).map(|p| quantize(repr, p.1) as f32).unwrap_or(0.0);
+        let (mut num, mut den) = (0.0, 0.0);
+        for i in 0..4 {
+            num += (f(a, i) - f(b, i)).abs();
+            den += f(a, i) + f(b, i);
+        }
+        num / den
+    }
+
+    #[test]
+    fn index_distances_equal_the_definition() {
+        let s = survey();
+        let m = Model::train(ModelConfig::default(), &s).unwrap();
+        let q = Fingerprint(vec![(0, -50.0), (1, -70.0), (2, -90.0)]);
+        let mut sc = Scratch::default();
+        let got = m.neighbours(&q, 5, &mut sc).to_vec();
+        assert_eq!(got.len(), 5);
+        for (d, id) in got {
+            let want = sorensen(&m.config.repr, &q, &s.samples[id as usize].fp);
+            assert!((d - want).abs() < 1e-5, "sample {id}: {d} vs {want}");
+        }
+        // Sorted nearest first; a second query reuses the scratch cleanly.
+        let again = m.neighbours(&q, 5, &mut sc).to_vec();
+        assert!(again.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    #[test]
+    fn estimate_picks_building_floor_zone_and_position() {
+        let m = Model::train(ModelConfig { k: 2, ..Default::default() }, &survey()).unwrap();
+        let mut sc = Scratch::default();
+        let e = m.estimate(&Fingerprint(vec![(0, -78.0), (1, -42.0)]), &mut sc).unwrap();
+        assert_eq!((e.building, e.floor, e.zone), (0, 0, Some(1)));
+        let (x, _) = e.pos.unwrap();
+        assert!((10.0..=11.0).contains(&x), "{x}");
+        assert!((e.zones.iter().map(|z| z.1).sum::<f32>() - 1.0).abs() < 1e-5);
+        let e = m.estimate(&Fingerprint(vec![(2, -52.0)]), &mut sc).unwrap();
+        assert_eq!((e.building, e.floor, e.zone), (1, 2, Some(2)));
+        assert!(m.estimate(&Fingerprint(vec![]), &mut sc).is_none());
+    }
+
+    #[test]
+    fn save_and_load_give_the_same_answers() {
+        let m = Model::train(ModelConfig::default(), &survey()).unwrap();
+        let back = Model::from_json(&m.to_json(), "m.json").unwrap();
+        let q = Fingerprint(vec![(0, -60.0), (1, -60.0)]);
+        let (mut a, mut b) = (Scratch::default(), Scratch::default());
+        assert_eq!(m.estimate(&q, &mut a), back.estimate(&q, &mut b));
+        let e = Model::from_json("{\"format\":\"x\"}", "m.json").unwrap_err().to_string();
+        assert!(e.contains("m.json"), "{e}");
+    }
+
+    #[test]
+    fn refuses_empty_training_and_zero_k() {
+        let mut s = survey();
+        assert!(Model::train(ModelConfig { k: 0, ..Default::default() }, &s).is_err());
+        s.samples.iter_mut().for_each(|x| x.fp.0.clear());
+        assert!(Model::train(ModelConfig::default(), &s).is_err());
+    }
+}
