@@ -2,11 +2,11 @@
 //! from labelled files, and its accuracy on another labelled file (the UJIIndoorLoc benchmark
 //! among them), with few-shot zone accuracy.
 
-use crate::cli::{LocateEvalArgs, LocateTrainArgs, ModelArgs, ReprArg};
+use crate::cli::{LocateEvalArgs, LocateTrainArgs, ModelArgs, ReprArg, SearchArg};
 use crate::output::{Table, num, step_progress};
 use anyhow::Context;
 use footfall_locate::metrics::{self, Summary};
-use footfall_locate::{Model, ModelConfig, Representation, Survey};
+use footfall_locate::{Model, ModelConfig, Representation, Search, Survey};
 use serde::Serialize;
 use std::path::Path;
 
@@ -17,7 +17,11 @@ pub fn model_config(a: &ModelArgs) -> ModelConfig {
         ReprArg::Exponential => Representation::Exponential { floor_dbm, alpha: 24.0 },
         ReprArg::Positive => Representation::Positive { floor_dbm },
     };
-    ModelConfig { repr, k: a.k as usize }
+    let search = match a.search {
+        SearchArg::Fast => Search::default(),
+        SearchArg::Exact => Search::EXHAUSTIVE,
+    };
+    ModelConfig { repr, k: a.k as usize, search }
 }
 
 /// Read a labelled file (footfall survey JSON or UJIIndoorLoc CSV).
@@ -151,7 +155,9 @@ pub fn eval(a: LocateEvalArgs) -> anyhow::Result<()> {
     t.row(["75th percentile error".to_string(), m(s.p75_m)]);
     t.row(["EvAAL score (mean, +4 m/floor, +50 m/building)".to_string(), m(s.evaal_mean_m)]);
     t.row(["EvAAL 75th percentile".to_string(), m(s.evaal_p75_m)]);
-    let mut text = format!("model: {:?}, k = {}\n{}", model.config().repr, model.config().k, t.render());
+    let c = model.config();
+    let search = if c.search == Search::EXHAUSTIVE { "exact".to_string() } else { format!("{:?}", c.search) };
+    let mut text = format!("model: {:?}, k = {}, search: {search}\n{}", c.repr, c.k, t.render());
     if !out.few_shot.is_empty() {
         let mut f = Table::new(["scans per zone", "train", "test (other users)", "zone accuracy", "min", "max"]);
         for r in &out.few_shot {

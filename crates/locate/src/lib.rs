@@ -24,7 +24,7 @@ pub mod repr;
 pub mod uji;
 
 pub use fingerprint::{Fingerprint, Label, Sample, Survey};
-pub use model::{Estimate, Model, ModelConfig, Scratch};
+pub use model::{Estimate, Model, ModelConfig, Scratch, Search};
 pub use repr::Representation;
 
 /// An input that cannot be read, with where and why.

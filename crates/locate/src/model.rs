@@ -39,6 +39,8 @@ pub struct ModelConfig {
     /// Neighbours that vote.
     #[serde(default = "default_k")]
     pub k: usize,
+    #[serde(default)]
+    pub search: Search,
 }
 
 fn default_k() -> usize {
@@ -47,7 +49,7 @@ fn default_k() -> usize {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { repr: Representation::default(), k: default_k() }
+        Self { repr: Representation::default(), k: default_k(), search: Search::default() }
     }
 }
 
@@ -72,7 +74,16 @@ pub struct Scratch {
     acc: Vec<u32>,
     touched: Vec<u32>,
     query: Vec<(u16, u16)>,
+    order: Vec<(u16, u16)>,
+    cand: Vec<(f32, u32)>,
+    qdense: Vec<u16>,
     best: Vec<(f32, u32)>,
+    /// Searches so far, and how many of them fell back to the exhaustive walk (for benchmarks).
+    pub searches: u64,
+    pub full_walks: u64,
+    /// Postings walked and samples checked exactly by the pruned search.
+    pub postings: u64,
+    pub exact_checks: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -94,9 +105,58 @@ pub struct Model {
     labels: Vec<Label>,
     fps: Vec<Fingerprint>,
     sums: Vec<u32>,
+    /// Postings per access point (CSR), each list sorted by value, strongest first.
     post_start: Vec<u32>,
-    post_id: Vec<u32>,
-    post_val: Vec<u16>,
+    postings: Vec<(u32, u16)>,
+    /// The samples' quantized features (CSR) as `(access point, value)`, sorted by access
+    /// point, side by side so that an exact check reads one or two cache lines.
+    fp_start: Vec<u32>,
+    fp: Vec<(u16, u16)>,
+}
+
+/// How hard the search works (see [`Model::neighbours`]); saved with the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Search {
+    /// Strongest access points of the query walked in the first stage.
+    pub strong_aps: usize,
+    /// Of their postings (sorted by value, strongest first), only values at least the query's
+    /// value divided by this are walked: samples that heard the access point about as
+    /// strongly as the query, or more.
+    pub posting_cut: u16,
+    /// Candidates (best partial overlap) whose exact distance is computed.
+    pub candidates: usize,
+}
+
+impl Search {
+    /// Walk every posting: the exact k nearest neighbours.
+    pub const EXHAUSTIVE: Search = Search { strong_aps: usize::MAX, posting_cut: u16::MAX, candidates: usize::MAX };
+}
+
+impl Default for Search {
+    fn default() -> Self {
+        Search { strong_aps: 4, posting_cut: 2, candidates: 32 }
+    }
+}
+
+fn dist(m: u32, qsum: u32, tsum: u32) -> f32 {
+    1.0 - 2.0 * m as f32 / (qsum + tsum) as f32
+}
+
+/// Keep `best` the `k` smallest `(distance, id)`, sorted.
+#[inline]
+fn insert_best(best: &mut Vec<(f32, u32)>, k: usize, d: f32, id: u32) {
+    if best.len() == k
+        && let Some(&(wd, wid)) = best.last()
+        && (d > wd || (d == wd && id >= wid))
+    {
+        return;
+    }
+    let pos = best.partition_point(|e| (e.0, e.1) < (d, id));
+    if best.len() == k {
+        best.pop();
+    }
+    best.insert(pos, (d, id));
 }
 
 fn quantize(repr: &Representation, rssi: f32) -> u16 {
@@ -124,6 +184,9 @@ impl Model {
 
     fn build(config: ModelConfig, aps: Vec<String>, zones: Vec<String>, samples: Vec<(Label, Fingerprint)>) -> Result<Model, LocateError> {
         config.repr.validate().map_err(LocateError::Invalid)?;
+        if config.search.strong_aps == 0 || config.search.posting_cut == 0 {
+            return Err(LocateError::Invalid("search.strong_aps and search.posting_cut must be at least 1".into()));
+        }
         if config.k == 0 {
             return Err(LocateError::Invalid("k must be at least 1".into()));
         }
@@ -156,7 +219,9 @@ impl Model {
         let mut post_val = vec![0u16; total];
         let mut sums = Vec::with_capacity(samples.len());
         let (mut labels, mut fps) = (Vec::with_capacity(samples.len()), Vec::with_capacity(samples.len()));
-        for (i, (l, fp)) in samples.into_iter().enumerate() {
+        let (mut fp_start, mut fp_q) = (vec![0u32], Vec::with_capacity(total));
+        for (i, (l, mut fp)) in samples.into_iter().enumerate() {
+            fp = Fingerprint::from_pairs(fp.0);
             let mut sum = 0u32;
             for &(a, r) in &fp.0 {
                 let v = quantize(&config.repr, r);
@@ -165,12 +230,18 @@ impl Model {
                 post_val[*slot as usize] = v;
                 *slot += 1;
                 sum += v as u32;
+                fp_q.push((a, v));
             }
+            fp_start.push(fp_q.len() as u32);
             sums.push(sum);
             labels.push(l);
             fps.push(fp);
         }
-        Ok(Model { config, aps, zones, labels, fps, sums, post_start: counts, post_id, post_val })
+        let mut postings: Vec<(u32, u16)> = post_id.into_iter().zip(post_val).collect();
+        for a in 0..aps.len() {
+            postings[counts[a] as usize..counts[a + 1] as usize].sort_unstable_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+        }
+        Ok(Model { config, aps, zones, labels, fps, sums, post_start: counts, postings, fp_start, fp: fp_q })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -192,9 +263,34 @@ impl Model {
         self.aps.iter().position(|a| a == name).map(|i| i as u16)
     }
 
-    /// The `k` nearest samples as `(distance, sample)`, nearest first; fewer when fewer samples
-    /// share an access point with the query.
+    /// The `k` nearest samples as `(distance, sample)`, nearest first (ties: lower sample
+    /// first); fewer when fewer samples share an access point with the query.
+    ///
+    /// Two stages ([`Search`]): the postings of the query's `strong_aps` strongest access
+    /// points, cut to samples that heard them at least `1 / posting_cut` as strongly as the
+    /// query did, give candidates ranked by their partial overlap; the best `candidates` of
+    /// them get their exact distance (a dense lookup per sample). Every distance returned is
+    /// exact; a sample that shares none of the strong access points is not considered, so the
+    /// answer can differ from the exhaustive one ([`Search::EXHAUSTIVE`], which walks every
+    /// posting). If the first stage finds nothing, the exhaustive walk runs.
     pub fn neighbours<'s>(&self, fp: &Fingerprint, k: usize, s: &'s mut Scratch) -> &'s [(f32, u32)] {
+        let qsum = self.prepare(fp, s);
+        s.searches += 1;
+        if self.config.search == Search::EXHAUSTIVE || !self.two_stage(qsum, k, s) {
+            s.full_walks += 1;
+            self.full(qsum, k, s);
+        }
+        &s.best
+    }
+
+    /// The plain inverted-index search over every posting (what the pruned one must equal).
+    pub fn neighbours_full<'s>(&self, fp: &Fingerprint, k: usize, s: &'s mut Scratch) -> &'s [(f32, u32)] {
+        let qsum = self.prepare(fp, s);
+        self.full(qsum, k, s);
+        &s.best
+    }
+
+    fn prepare(&self, fp: &Fingerprint, s: &mut Scratch) -> u32 {
         if s.acc.len() != self.labels.len() {
             s.acc = vec![0; self.labels.len()];
         }
@@ -207,10 +303,16 @@ impl Model {
                 qsum += v as u32;
             }
         }
+        s.query.sort_unstable_by_key(|q| q.0);
+        s.query.dedup_by_key(|q| q.0);
+        qsum
+    }
+
+    fn full(&self, qsum: u32, k: usize, s: &mut Scratch) {
         s.touched.clear();
         for &(a, qv) in &s.query {
             let (lo, hi) = (self.post_start[a as usize] as usize, self.post_start[a as usize + 1] as usize);
-            for (&id, &tv) in self.post_id[lo..hi].iter().zip(&self.post_val[lo..hi]) {
+            for &(id, tv) in &self.postings[lo..hi] {
                 let slot = &mut s.acc[id as usize];
                 if *slot == 0 {
                     s.touched.push(id);
@@ -219,27 +321,78 @@ impl Model {
             }
         }
         s.best.clear();
-        let mut worst = f32::INFINITY;
         for &id in &s.touched {
             let m = std::mem::take(&mut s.acc[id as usize]);
-            let d = 1.0 - 2.0 * m as f32 / (qsum + self.sums[id as usize]) as f32;
-            if s.best.len() < k {
-                s.best.push((d, id));
-                if s.best.len() == k {
-                    s.best.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                    worst = s.best[k - 1].0;
+            insert_best(&mut s.best, k, dist(m, qsum, self.sums[id as usize]), id);
+        }
+    }
+
+    /// Exact `M` of the query and one sample, with the query spread out densely in `qdense`.
+    fn overlap(&self, qdense: &[u16], id: u32) -> u32 {
+        let (lo, hi) = (self.fp_start[id as usize] as usize, self.fp_start[id as usize + 1] as usize);
+        self.fp[lo..hi].iter().map(|&(a, tv)| qdense[a as usize].min(tv) as u32).sum()
+    }
+
+    /// The two-stage search; false when the first stage found no candidate (then run `full`).
+    fn two_stage(&self, qsum: u32, k: usize, s: &mut Scratch) -> bool {
+        // Stage 1: the query's strongest access points, and of their postings only the samples
+        // that heard them at least half as strongly, give candidates ranked by partial overlap.
+        s.order.clear();
+        s.order.extend(s.query.iter().map(|&(a, v)| (v, a)));
+        s.order.sort_unstable_by(|x, y| y.cmp(x));
+        s.touched.clear();
+        let search = self.config.search;
+        for &(qv, a) in s.order.iter().take(search.strong_aps) {
+            let (lo, hi) = (self.post_start[a as usize] as usize, self.post_start[a as usize + 1] as usize);
+            let cut = (qv / search.posting_cut).max(1);
+            for &(id, tv) in &self.postings[lo..hi] {
+                if tv < cut {
+                    break;
                 }
-            } else if d < worst {
-                let pos = s.best.partition_point(|e| e.0 <= d);
-                s.best.pop();
-                s.best.insert(pos, (d, id));
-                worst = s.best[k - 1].0;
+                s.postings += 1;
+                let slot = &mut s.acc[id as usize];
+                if *slot == 0 {
+                    s.touched.push(id);
+                }
+                *slot += qv.min(tv) as u32;
             }
         }
-        if s.best.len() < k {
-            s.best.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        if s.touched.is_empty() {
+            return false;
         }
-        &s.best
+        s.cand.clear();
+        let c = search.candidates.max(k);
+        for i in 0..s.touched.len() {
+            let id = s.touched[i];
+            let mp = std::mem::take(&mut s.acc[id as usize]);
+            insert_best(&mut s.cand, c, dist(mp, qsum, self.sums[id as usize]), id);
+        }
+        // Stage 2: exact distances of the candidates, against the query spread out densely.
+        if s.qdense.len() != self.aps.len() {
+            s.qdense = vec![0; self.aps.len()];
+        }
+        for &(a, v) in &s.query {
+            s.qdense[a as usize] = v;
+        }
+        // Touch every candidate's first cache line before reading any in full: the loads are
+        // independent, so the memory system serves them in parallel instead of one by one.
+        let mut warm = 0u32;
+        for &(_, id) in &s.cand {
+            let (lo, hi) = (self.fp_start[id as usize] as usize, self.fp_start[id as usize + 1] as usize);
+            warm ^= self.fp[lo..hi].first().map_or(0, |p| p.1 as u32) ^ self.fp[lo..hi].last().map_or(0, |p| p.1 as u32);
+        }
+        std::hint::black_box(warm);
+        s.best.clear();
+        for i in 0..s.cand.len() {
+            let id = s.cand[i].1;
+            s.exact_checks += 1;
+            let m = self.overlap(&s.qdense, id);
+            insert_best(&mut s.best, k, dist(m, qsum, self.sums[id as usize]), id);
+        }
+        for &(a, _) in &s.query {
+            s.qdense[a as usize] = 0;
+        }
+        true
     }
 
     /// Locate one fingerprint; `None` when it shares no access point with any sample.
@@ -354,10 +507,10 @@ mod tests {
     }
 
     /// The plain definition, to check the inverted index against.
-    fn sorensen(repr: &Representation, a: &Fingerprint, b: &Fingerprint) -> f32 {
+    fn sorensen(repr: &Representation, a: &Fingerprint, b: &Fingerprint, aps: u16) -> f32 {
         let f = |fp: &Fingerprint, i: u16| fp.0.iter().find(|p| p.0 == i).map(|p| quantize(repr, p.1) as f32).unwrap_or(0.0);
         let (mut num, mut den) = (0.0, 0.0);
-        for i in 0..4 {
+        for i in 0..aps {
             num += (f(a, i) - f(b, i)).abs();
             den += f(a, i) + f(b, i);
         }
@@ -373,12 +526,53 @@ mod tests {
         let got = m.neighbours(&q, 5, &mut sc).to_vec();
         assert_eq!(got.len(), 5);
         for (d, id) in got {
-            let want = sorensen(&m.config.repr, &q, &s.samples[id as usize].fp);
+            let want = sorensen(&m.config.repr, &q, &s.samples[id as usize].fp, 4);
             assert!((d - want).abs() < 1e-5, "sample {id}: {d} vs {want}");
         }
         // Sorted nearest first; a second query reuses the scratch cleanly.
         let again = m.neighbours(&q, 5, &mut sc).to_vec();
         assert!(again.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    #[test]
+    fn two_stage_distances_are_exact_and_exhaustive_equals_the_full_walk() {
+        // A seeded random site: 60 access points, 2,000 samples, 300 queries.
+        let mut x = 12345u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut fp = |n: usize| {
+            let pairs = (0..n).map(|_| ((next() % 60) as u16, -30.0 - (next() % 70) as f32)).collect();
+            Fingerprint::from_pairs(pairs)
+        };
+        let label = Label { building: 0, floor: 0, zone: None, pos: None };
+        let samples: Vec<Sample> = (0..2000).map(|i| Sample { fp: fp(3 + i % 20), label, device: 0, user: 0, time: 0 }).collect();
+        let survey = Survey { aps: (0..60).map(|i| i.to_string()).collect(), zones: vec![], samples };
+        let fast = Model::train(ModelConfig::default(), &survey).unwrap();
+        let exact = Model::train(ModelConfig { search: Search::EXHAUSTIVE, ..Default::default() }, &survey).unwrap();
+        let (mut a, mut b) = (Scratch::default(), Scratch::default());
+        let mut same_first = 0;
+        for i in 0..300 {
+            let q = fp(1 + i % 25);
+            for k in [1, 5, 12] {
+                let full = exact.neighbours_full(&q, k, &mut b).to_vec();
+                assert_eq!(exact.neighbours(&q, k, &mut a), &full[..], "query {i}, k {k}");
+                let got = fast.neighbours(&q, k, &mut a).to_vec();
+                assert!(got.windows(2).all(|w| w[0] <= w[1]));
+                for (d, id) in &got {
+                    let want = sorensen(&fast.config.repr, &q, &survey.samples[*id as usize].fp, 60);
+                    assert!((d - want).abs() < 1e-5, "query {i}: sample {id} at {d}, exactly {want}");
+                }
+                if k == 1 && got.first().map(|g| g.1) == full.first().map(|f| f.1) {
+                    same_first += 1;
+                }
+            }
+        }
+        // Uniform random fingerprints are the hard case for the first stage (no geometry).
+        assert!(same_first >= 200, "the fast search found the nearest sample for {same_first} of 300 queries");
     }
 
     #[test]

@@ -65,7 +65,9 @@ impl Representation {
             return Err(format!("floor_dbm must be between -200 and 0, not {floor}"));
         }
         match *self {
-            Representation::Exponential { alpha, .. } if alpha.is_nan() || alpha <= 0.0 => Err(format!("alpha must be positive, not {alpha}")),
+            Representation::Exponential { alpha, .. } if alpha.is_nan() || alpha <= 0.0 => {
+                Err(format!("alpha must be positive, not {alpha}"))
+            }
             Representation::Powed { beta, .. } if beta.is_nan() || beta <= 0.0 => Err(format!("beta must be positive, not {beta}")),
             _ => Ok(()),
         }
