@@ -84,6 +84,9 @@ replay the agent exits once everything is sent; --drain only sends what is spool
 Example:\n  export FOOTFALL_SENSOR_TOKEN=t0ken\n  \
 footfall sensor --sensor s1-front --key mall.db.key --server http://10.0.0.2:8080 --iface wlan0mon")]
     Sensor(SensorArgs),
+    /// Site survey: turn a surveyor's notes and what the sensors heard into labelled fingerprints
+    #[command(subcommand)]
+    Survey(SurveyCommand),
     /// Survey-trained location: train a fingerprint model, evaluate it (UJIIndoorLoc benchmark)
     #[command(subcommand)]
     Locate(LocateCommand),
@@ -421,6 +424,55 @@ pub struct LocateEvalArgs {
     /// Print JSON instead of tables
     #[arg(long)]
     pub json: bool,
+    /// Never draw a progress bar
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SurveyCommand {
+    /// Join survey notes with the sensor observations of the surveyor's phone → labelled fingerprints
+    #[command(long_about = "A site survey: a surveyor walks the stores with a phone whose MAC is known, and \
+notes when they stood in which zone (start,end,zone with zone ids STORE/ZONE or STORE, or \
+names starting with `outside` for places outside every store) or at which point \
+(start,end,x,y in site metres); times are RFC 3339 or UTC milliseconds. The sensors hear the \
+phone passively. This command reads the observation files of that period (any format ingest \
+reads), keeps the surveyor phone's observations, and writes one labelled fingerprint per \
+time slice (mean RSSI per sensor) as a footfall survey file for `footfall locate train`. The \
+surveyor MAC is keyed-hashed with the deployment key on arrival, like every MAC, and is never \
+written or printed. Phone-side scans in the UJIIndoorLoc layout need no import: give them to \
+`footfall locate train` directly.\n\n\
+Example:\n  footfall survey import --site site.json --key mall.db.key --surveyor 02:00:00:aa:bb:cc \\\n    \
+--notes survey.csv --out survey.json observations.csv")]
+    Import(SurveyImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SurveyImportArgs {
+    /// Site description (JSON): sensor ids and zones
+    #[arg(long, value_name = "FILE")]
+    pub site: PathBuf,
+    /// The deployment key file (the database's, DB.key); it must exist
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The surveyor phone's MAC (hashed on arrival; never stored or printed)
+    #[arg(long, value_name = "MAC", env = "FOOTFALL_SURVEYOR_MAC", hide_env_values = true)]
+    pub surveyor: String,
+    /// Survey notes: CSV with header start,end,zone or start,end,x,y
+    #[arg(long, value_name = "FILE")]
+    pub notes: PathBuf,
+    /// Where to write the labelled fingerprints (footfall survey JSON)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Seconds per fingerprint (the pipeline locates in 10 s windows)
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub slice_s: u32,
+    /// Sensor id for capture files that come from one sensor
+    #[arg(long, value_name = "ID")]
+    pub sensor: Option<String>,
+    /// Observation files of the survey period
+    #[arg(required = true, value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
     /// Never draw a progress bar
     #[arg(long)]
     pub quiet: bool,

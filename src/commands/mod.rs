@@ -13,8 +13,9 @@ mod report;
 mod sensor;
 mod serve;
 mod simulate;
+mod survey;
 
-use crate::cli::{Cli, Command, ExportWhat, LocateCommand};
+use crate::cli::{Cli, Command, ExportWhat, LocateCommand, SurveyCommand};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -28,6 +29,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Sensor(a) => sensor::run(a),
+        Command::Survey(c) => match c {
+            SurveyCommand::Import(a) => survey::import(a),
+        },
         Command::Locate(c) => match c {
             LocateCommand::Train(a) => locate::train(a),
             LocateCommand::Eval(a) => locate::eval(a),

@@ -70,3 +70,104 @@ fn bad_input_names_file_line_and_what_was_expected() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("junk.json"), "{err}");
 }
+
+/// A surveyor (and a bystander) heard by the fixture site's three sensors: fragrance, then
+/// cashier, then store s2, a minute each from 10:00 UTC.
+fn survey_inputs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.join("k.key");
+    std::fs::write(&key, "11".repeat(32)).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut obs = String::from("time,sensor,mac,rssi\n");
+    // (zone, rssi at s1-front, s1-cash, s2-a)
+    let plan = [("s1/fragrance", -45, -75, -80), ("s1/cashier", -72, -48, -85), ("s2", -82, -88, -50)];
+    for (z, (_, f, c, a)) in plan.iter().enumerate() {
+        for t in (0..60i32).step_by(2) {
+            let ts = format!("2026-03-02T10:{:02}:{:02}Z", z, t);
+            let jitter = t % 5 - 2;
+            for (sensor, r) in [("s1-front", f), ("s1-cash", c), ("s2-a", a)] {
+                obs.push_str(&format!("{ts},{sensor},02:00:00:aa:bb:cc,{}\n", r + jitter));
+                obs.push_str(&format!("{ts},{sensor},00:11:22:33:44:55,{}\n", -60));
+            }
+        }
+    }
+    let csv = dir.join("obs.csv");
+    std::fs::write(&csv, obs).unwrap();
+    let notes = dir.join("notes.csv");
+    let mut n = String::from("start,end,zone\n");
+    for (z, (name, ..)) in plan.iter().enumerate() {
+        n.push_str(&format!("2026-03-02T10:{z:02}:00Z,2026-03-02T10:{z:02}:59Z,{name}\n"));
+    }
+    std::fs::write(&notes, n).unwrap();
+    (key, csv, notes)
+}
+
+#[test]
+fn survey_import_train_and_eval_on_a_site_survey() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, csv, notes) = survey_inputs(dir.path());
+    let survey = dir.path().join("survey.json");
+    let site = fixture("site.json");
+    let out = footfall(&[
+        "survey",
+        "import",
+        "--site",
+        s(&site),
+        "--key",
+        s(&key),
+        "--surveyor",
+        "02:00:00:AA:BB:CC",
+        "--notes",
+        s(&notes),
+        "--out",
+        s(&survey),
+        "--quiet",
+        s(&csv),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("18 labelled fingerprints (3 zones)"), "{err}");
+    let text = std::fs::read_to_string(&survey).unwrap();
+    for spelling in ["02:00:00:aa:bb:cc", "02:00:00:AA:BB:CC", "020000aabbcc", "00:11:22:33:44:55"] {
+        assert!(!text.to_ascii_lowercase().contains(&spelling.to_ascii_lowercase()), "the survey file holds a MAC");
+        assert!(!err.to_ascii_lowercase().contains(&spelling.to_ascii_lowercase()), "a MAC was printed");
+    }
+    let model = dir.path().join("model.json");
+    ok(&["locate", "train", "--survey", s(&survey), "--out", s(&model)]);
+    let out = ok(&["locate", "eval", "--model-file", s(&model), "--test", s(&survey), "--quiet"]);
+    assert_eq!(value(&out, "zone accuracy (18 labelled)"), 100.0, "{out}");
+}
+
+#[test]
+fn survey_import_refuses_unknown_zones_and_a_silent_surveyor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, csv, notes) = survey_inputs(dir.path());
+    let site = fixture("site.json");
+    let bad_notes = dir.path().join("bad.csv");
+    std::fs::write(&bad_notes, std::fs::read_to_string(&notes).unwrap().replace("s1/cashier", "s1/shoes")).unwrap();
+    let out_file = dir.path().join("o.json");
+    let run = |notes: &std::path::Path, mac: &str| {
+        footfall(&[
+            "survey",
+            "import",
+            "--site",
+            s(&site),
+            "--key",
+            s(&key),
+            "--surveyor",
+            mac,
+            "--notes",
+            s(notes),
+            "--out",
+            s(&out_file),
+            s(&csv),
+        ])
+    };
+    let out = run(&bad_notes, "02:00:00:aa:bb:cc");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("bad.csv, line 3") && err.contains("no zone \"shoes\""), "{err}");
+    let out = run(&notes, "02:00:00:aa:bb:cd");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no observation of the surveyor"), "{err}");
+    assert!(!err.contains("02:00:00:aa:bb:cd"), "{err}");
+}

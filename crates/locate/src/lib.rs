@@ -11,6 +11,8 @@
 //! - [`model`]: the fingerprint model (weighted kNN on powed RSSI with the Sørensen distance,
 //!   over an inverted index of access points; hierarchical building → floor → position;
 //!   per-zone probabilities). Saved and loaded as JSON.
+//! - [`survey`]: site-survey notes (`start,end,zone` or `start,end,x,y`) joined with the
+//!   surveyor phone's observations into labelled fingerprints.
 //! - [`metrics`]: building/floor hit, zone accuracy, error in metres, the EvAAL-style score,
 //!   and few-shot subsets.
 //!
@@ -21,6 +23,7 @@ pub mod fingerprint;
 pub mod metrics;
 pub mod model;
 pub mod repr;
+pub mod survey;
 pub mod uji;
 
 pub use fingerprint::{Fingerprint, Label, Sample, Survey};
