@@ -184,6 +184,11 @@ pub struct IngestArgs {
     /// names are used when absent
     #[arg(long, value_name = "ID")]
     pub sensor: Option<String>,
+    /// A survey-trained model (`footfall locate train`): zones within stores come from it,
+    /// smoothed per device over the zone graph; stores and visits still follow the strongest
+    /// sensor. Give it on every ingest that should use it
+    #[arg(long, value_name = "FILE")]
+    pub locate_model: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

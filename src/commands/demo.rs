@@ -34,6 +34,7 @@ fn demo_in(a: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
         inputs: &inputs,
         quiet: false,
         sensor: None,
+        locate_model: None,
     })?;
     ingest::print_outcome(&outcome);
     let analysis = analysis::load(&db, &config, false)?;

@@ -11,11 +11,13 @@ use footfall_store::keyfile::{self, KeyOrigin};
 use footfall_store::{IngestBatch, IngestedFile, Store};
 use footfall_transforms::filter::{DropCounts, DropReason};
 use footfall_transforms::intake::Intake;
+use footfall_transforms::locate::SiteModel;
 use footfall_transforms::sessionize::Sessions;
 use footfall_transforms::{Pipeline, Pseudonymizer, runner};
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What happened to one input.
 pub struct FileOutcome {
@@ -44,6 +46,8 @@ pub struct Request<'a> {
     pub quiet: bool,
     /// The sensor of capture files (pcap, pcapng) that name none themselves.
     pub sensor: Option<&'a str>,
+    /// A trained fingerprint model (`footfall locate train`) for zones within stores.
+    pub locate_model: Option<&'a Path>,
 }
 
 fn content_hash(path: &Path) -> anyhow::Result<(String, u64)> {
@@ -89,11 +93,26 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
         Some(s) => s,
         None => store.require_site()?,
     };
+    let site_model = match req.locate_model {
+        Some(p) => {
+            let model = super::locate::read_model(p)?;
+            let sm = SiteModel::new(&site, model).map_err(|e| anyhow::anyhow!("location model {}: {e}", p.display()))?;
+            eprintln!(
+                "zones from the survey-trained model {} ({} of {} sensors known)",
+                p.display(),
+                sm.known_sensors(),
+                site.sensors.len()
+            );
+            Some(Arc::new(sm))
+        }
+        None => None,
+    };
     let pipeline_config = req.config.pipeline();
     let mut pipeline = match store.pipeline_state()? {
         Some(state) => Pipeline::restore(&site, &pipeline_config, &state).context("continuing from the saved pipeline state")?,
         None => Pipeline::new(&site, pipeline_config),
     };
+    pipeline.set_locate_model(site_model);
     let key_path = req.config.key_path(req.db, req.key);
     let (key, origin) = keyfile::load_or_create(&key_path)?;
     let mut intake = Intake::new(&site, Pseudonymizer::new(key));
@@ -205,6 +224,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         inputs: &a.inputs,
         quiet: a.quiet,
         sensor: a.sensor.as_deref(),
+        locate_model: a.locate_model.as_deref(),
     })?;
     print_outcome(&outcome);
     Ok(())

@@ -171,3 +171,37 @@ fn survey_import_refuses_unknown_zones_and_a_silent_surveyor() {
     assert!(!out.status.success() && err.contains("no observation of the surveyor"), "{err}");
     assert!(!err.contains("02:00:00:aa:bb:cd"), "{err}");
 }
+
+#[test]
+fn ingest_uses_a_survey_trained_model_and_refuses_another_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, csv, notes) = survey_inputs(dir.path());
+    let site = fixture("site.json");
+    let survey = dir.path().join("survey.json");
+    ok(&[
+        "survey",
+        "import",
+        "--site",
+        s(&site),
+        "--key",
+        s(&key),
+        "--surveyor",
+        "02:00:00:aa:bb:cc",
+        "--notes",
+        s(&notes),
+        "--out",
+        s(&survey),
+        s(&csv),
+    ]);
+    let model = dir.path().join("model.json");
+    ok(&["locate", "train", "--survey", s(&survey), "--out", s(&model)]);
+    let db = dir.path().join("m.db");
+    let out = footfall(&["ingest", "--site", s(&site), "--db", s(&db), "--key", s(&key), "--locate-model", s(&model), "--quiet", s(&csv)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("(3 of 3 sensors known)"), "{err}");
+    let uji_model = dir.path().join("uji.json");
+    ok(&["locate", "train", "--survey", s(&uji("training-excerpt.csv")), "--out", s(&uji_model)]);
+    let out = footfall(&["ingest", "--db", s(&db), "--key", s(&key), "--locate-model", s(&uji_model), "--quiet", s(&csv)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("uji.json") && err.contains("none of the site's sensors"), "{err}");
+}

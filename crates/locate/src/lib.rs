@@ -15,6 +15,7 @@
 //!   surveyor phone's observations into labelled fingerprints.
 //! - [`metrics`]: building/floor hit, zone accuracy, error in metres, the EvAAL-style score,
 //!   and few-shot subsets.
+//! - [`track`]: an HMM forward filter over a store's zone graph with a walking-speed limit.
 //!
 //! This crate reads no clock and does no I/O beyond the readers it is handed; it knows nothing
 //! of observations' devices or of the pipeline.
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod model;
 pub mod repr;
 pub mod survey;
+pub mod track;
 pub mod uji;
 
 pub use fingerprint::{Fingerprint, Label, Sample, Survey};
