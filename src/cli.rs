@@ -140,6 +140,12 @@ pub struct SimulateArgs {
     /// requests, one interface per sensor named by its id (ingest needs no --sensor)
     #[arg(long)]
     pub pcap: bool,
+    /// Also write a site survey to try survey-trained zones without hardware: survey-notes.csv
+    /// (when the surveyor stood in which zone), survey-observations.csv (what the sensors heard
+    /// of the surveyor's phone) and survey-surveyor.txt (its simulated MAC); then run
+    /// `footfall survey import`, `footfall locate train` and `footfall ingest --locate-model`
+    #[arg(long)]
+    pub survey: bool,
     #[command(flatten)]
     pub sim: SimArgs,
 }
@@ -457,7 +463,7 @@ pub struct SurveyImportArgs {
     /// Site description (JSON): sensor ids and zones
     #[arg(long, value_name = "FILE")]
     pub site: PathBuf,
-    /// The deployment key file (the database's, DB.key); it must exist
+    /// The deployment key file (the database's, DB.key); created (mode 0600) if missing
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
     /// The surveyor phone's MAC (hashed on arrival; never stored or printed)

@@ -39,7 +39,10 @@ pub fn import(a: SurveyImportArgs) -> anyhow::Result<()> {
     let notes_name = a.notes.display().to_string();
     let notes = std::fs::File::open(&a.notes).with_context(|| format!("opening survey notes {notes_name}"))?;
     let rows = read_rows(std::io::BufReader::new(notes), &notes_name)?;
-    let key = footfall_store::keyfile::load(&a.key).with_context(|| format!("deployment key {}", a.key.display()))?;
+    let (key, origin) = footfall_store::keyfile::load_or_create(&a.key).with_context(|| format!("deployment key {}", a.key.display()))?;
+    if origin == footfall_store::keyfile::KeyOrigin::Created {
+        eprintln!("created a new deployment key at {} (mode 0600); ingest with the same key (DB.key beside the database)", a.key.display());
+    }
     // The surveyor MAC exists only here, to compute its pseudonyms.
     let surveyor = {
         let mac = MacAddr::parse(&a.surveyor).map_err(|_| anyhow::anyhow!("--surveyor: expected a MAC such as 02:00:00:aa:bb:cc"))?;

@@ -205,3 +205,42 @@ fn ingest_uses_a_survey_trained_model_and_refuses_another_sites() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("uji.json") && err.contains("none of the site's sensors"), "{err}");
 }
+
+#[test]
+fn simulated_survey_flow_from_simulate_to_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    ok(&["simulate", "--out", s(&sim), "--days", "1", "--stores", "2", "--shoppers-per-day", "40", "--seed", "7", "--survey"]);
+    let mac = std::fs::read_to_string(sim.join("survey-surveyor.txt")).unwrap();
+    let key = dir.path().join("mall.db.key");
+    let survey = dir.path().join("survey.json");
+    let site = sim.join("site.json");
+    ok(&[
+        "survey",
+        "import",
+        "--site",
+        s(&site),
+        "--key",
+        s(&key),
+        "--surveyor",
+        mac.trim(),
+        "--notes",
+        s(&sim.join("survey-notes.csv")),
+        "--out",
+        s(&survey),
+        "--quiet",
+        s(&sim.join("survey-observations.csv")),
+    ]);
+    let model = dir.path().join("model.json");
+    ok(&["locate", "train", "--survey", s(&survey), "--out", s(&model)]);
+    // The survey's own fingerprints (6 zones x 6 slices + 12 in the corridor), a sanity floor.
+    let out = ok(&["locate", "eval", "--model-file", s(&model), "--test", s(&survey), "--quiet"]);
+    assert!(value(&out, "zone accuracy (48 labelled)") >= 80.0, "{out}");
+    let db = dir.path().join("mall.db");
+    let out =
+        footfall(&["ingest", "--site", s(&site), "--db", s(&db), "--locate-model", s(&model), "--quiet", s(&sim.join("observations.csv"))]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("(6 of 6 sensors known)"), "{err}");
+    let report = ok(&["report", "--db", s(&db)]);
+    assert!(report.contains("s1"), "{report}");
+}
