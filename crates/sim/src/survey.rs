@@ -17,8 +17,8 @@ use std::path::Path;
 /// The simulated surveyor phone (locally administered, so never a real device's address).
 pub const SURVEYOR_MAC: &str = "02:00:5e:00:53:01";
 /// Seconds the surveyor spends in each zone, over this many points.
-pub const SECONDS_PER_ZONE: i64 = 60;
-pub const POINTS_PER_ZONE: i64 = 3;
+pub const SECONDS_PER_ZONE: i64 = 120;
+pub const POINTS_PER_ZONE: i64 = 6;
 /// The phone probes every this many seconds while surveying.
 pub const PROBE_EVERY_S: i64 = 2;
 
