@@ -427,6 +427,10 @@ pub struct LocateEvalArgs {
     /// Also run few-shot zone accuracy with these scans per zone (from --train), e.g. 1,3,5,10
     #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
     pub few_shot: Vec<usize>,
+    /// Per-device gain calibration of the test scans, online and without labels: each phone's
+    /// RSSI offset is learned from its earlier scans (this weight per scan) and corrected
+    #[arg(long, value_name = "WEIGHT", num_args = 0..=1, default_missing_value = "0.3")]
+    pub calibrate: Option<f32>,
     /// Few-shot draws averaged per size (seeds 1..=N)
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
     pub seeds: u64,

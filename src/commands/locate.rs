@@ -101,7 +101,13 @@ pub fn eval(a: LocateEvalArgs) -> anyhow::Result<()> {
     let test = names.align(&test_file);
     let pb = step_progress(test.len() as u64, a.quiet);
     pb.set_message("locating");
-    let summary = metrics::evaluate(&model, &test, |done| pb.set_position(done as u64));
+    let summary = match a.calibrate {
+        Some(w) => {
+            anyhow::ensure!(w > 0.0 && w <= 1.0, "--calibrate: the weight must be in (0, 1], not {w}");
+            metrics::evaluate_calibrated(&model, &test, w, |done| pb.set_position(done as u64))
+        }
+        None => metrics::evaluate(&model, &test, |done| pb.set_position(done as u64)),
+    };
     pb.finish_and_clear();
 
     let mut few = Vec::new();
@@ -157,7 +163,8 @@ pub fn eval(a: LocateEvalArgs) -> anyhow::Result<()> {
     t.row(["EvAAL 75th percentile".to_string(), m(s.evaal_p75_m)]);
     let c = model.config();
     let search = if c.search == Search::EXHAUSTIVE { "exact".to_string() } else { format!("{:?}", c.search) };
-    let mut text = format!("model: {:?}, k = {}, search: {search}\n{}", c.repr, c.k, t.render());
+    let calib = a.calibrate.map(|w| format!(", per-device calibration (weight {w})")).unwrap_or_default();
+    let mut text = format!("model: {:?}, k = {}, search: {search}{calib}\n{}", c.repr, c.k, t.render());
     if !out.few_shot.is_empty() {
         let mut f = Table::new(["scans per zone", "train", "test (other users)", "zone accuracy", "min", "max"]);
         for r in &out.few_shot {

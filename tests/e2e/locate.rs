@@ -34,6 +34,17 @@ fn eval_on_the_excerpt_prints_every_metric_and_few_shot() {
     assert!(mean > 0.0 && mean < 20.0, "{out}");
     assert!(value(&out, "EvAAL score (mean, +4 m/floor, +50 m/building)") >= mean, "{out}");
     assert!(out.contains("few-shot zone accuracy") && out.lines().any(|l| l.starts_with("3 ")), "{out}");
+    let cal = ok(&[
+        "locate",
+        "eval",
+        "--train",
+        s(&uji("training-excerpt.csv")),
+        "--test",
+        s(&uji("validation-excerpt.csv")),
+        "--calibrate",
+        "--quiet",
+    ]);
+    assert!(cal.contains("per-device calibration (weight 0.3)") && value(&cal, "test fingerprints") == 30.0, "{cal}");
 }
 
 #[test]

@@ -116,6 +116,34 @@ pub fn evaluate(model: &Model, test: &[Sample], mut progress: impl FnMut(usize))
     summarize(&outcomes, &truths)
 }
 
+/// [`evaluate`] with per-device gain calibration, online and without labels: each device's
+/// scans are taken in time order, and its offset (dB) moves by `weight` × the median RSSI
+/// difference to the neighbours found ([`Model::gain_offset`]) after each scan; later scans of
+/// the device are corrected by it. Phones differ in gain by several dB, which shifts every
+/// reading of a fingerprint alike.
+pub fn evaluate_calibrated(model: &Model, test: &[Sample], weight: f32, mut progress: impl FnMut(usize)) -> Summary {
+    let mut order: Vec<usize> = (0..test.len()).collect();
+    order.sort_by_key(|&i| (test[i].device, test[i].time, i));
+    let mut s = Scratch::default();
+    let mut offsets: BTreeMap<u32, f32> = BTreeMap::new();
+    let mut outcomes = vec![None; test.len()];
+    for (done, &i) in order.iter().enumerate() {
+        let t = &test[i];
+        let off = offsets.get(&t.device).copied().unwrap_or(0.0);
+        let shifted = crate::Fingerprint(t.fp.0.iter().map(|&(a, r)| (a, r - off)).collect());
+        outcomes[i] = model.estimate(&shifted, &mut s).map(|e| outcome(&t.label, &e));
+        if let Some(d) = model.gain_offset(&shifted, &mut s) {
+            offsets.insert(t.device, off + weight * d);
+        }
+        if done % 256 == 255 {
+            progress(done + 1);
+        }
+    }
+    progress(test.len());
+    let truths: Vec<Label> = test.iter().map(|t| t.label).collect();
+    summarize(&outcomes, &truths)
+}
+
 /// A small deterministic generator (splitmix64) for few-shot draws.
 struct SplitMix(u64);
 
@@ -199,6 +227,30 @@ mod tests {
         assert_eq!(s.median_m, Some(2.0));
         // EvAAL: 5, 1 + 8, 2 + 50
         assert!((s.evaal_mean_m.unwrap() - 66.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn gain_offset_measures_a_weaker_phone_and_weight_zero_changes_nothing() {
+        use crate::fingerprint::Survey;
+        use crate::model::ModelConfig;
+        let mut samples = Vec::new();
+        for (zone, fp) in [(0u32, vec![(0, -50.0), (1, -60.0), (2, -80.0)]), (1, vec![(0, -85.0), (1, -45.0), (2, -55.0)])] {
+            samples.push(Sample {
+                fp: Fingerprint(fp),
+                label: label(0, 0, Some(zone), (zone as f64 * 10.0, 0.0)),
+                device: 0,
+                user: 0,
+                time: 0,
+            });
+        }
+        let survey = Survey { aps: vec!["a".into(), "b".into(), "c".into()], zones: vec!["0".into(), "1".into()], samples };
+        let m = Model::train(ModelConfig { k: 1, ..Default::default() }, &survey).unwrap();
+        let weaker = Fingerprint(vec![(0, -58.0), (1, -68.0), (2, -88.0)]);
+        assert_eq!(m.gain_offset(&weaker, &mut Scratch::default()), Some(-8.0));
+        let test: Vec<Sample> =
+            (0..6).map(|i| Sample { fp: weaker.clone(), label: label(0, 0, Some(0), (0.0, 0.0)), device: 3, user: 0, time: i }).collect();
+        assert_eq!(evaluate_calibrated(&m, &test, 0.0, |_| {}), evaluate(&m, &test, |_| {}));
+        assert_eq!(evaluate_calibrated(&m, &test, 0.5, |_| {}).zone_hit, Some(1.0));
     }
 
     #[test]

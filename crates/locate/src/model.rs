@@ -395,6 +395,27 @@ impl Model {
         true
     }
 
+    /// How much stronger (dB) the query heard the access points it shares with its `k`
+    /// nearest samples than those samples did: the median over shared access points of the
+    /// difference, for per-device gain calibration. `None` without shared access points.
+    pub fn gain_offset(&self, fp: &Fingerprint, s: &mut Scratch) -> Option<f32> {
+        let best = self.neighbours(fp, self.config.k, s).to_vec();
+        let mut diffs = Vec::new();
+        for (_, id) in best {
+            let t = &self.fps[id as usize].0;
+            for &(a, r) in &fp.0 {
+                if let Ok(j) = t.binary_search_by_key(&a, |p| p.0) {
+                    diffs.push(r - t[j].1);
+                }
+            }
+        }
+        if diffs.is_empty() {
+            return None;
+        }
+        diffs.sort_by(f32::total_cmp);
+        Some(diffs[diffs.len() / 2])
+    }
+
     /// Locate one fingerprint; `None` when it shares no access point with any sample.
     pub fn estimate(&self, fp: &Fingerprint, s: &mut Scratch) -> Option<Estimate> {
         let k = self.config.k;

@@ -12,6 +12,11 @@
 //! `Powed` (the default) is `(p / -floor)^beta` with `beta = e`. Powed and exponential shrink the
 //! weak readings, whose dB values are the noisiest and most device-dependent, and keep the
 //! strong ones that say where the phone is. This module knows nothing of distances or models.
+//!
+//! **Device gain.** Phones and sensors differ in gain by several dB, a shift of every reading
+//! alike. The representation does not remove it; per-device offsets are estimated online from
+//! the differences to the nearest survey samples (`Model::gain_offset`,
+//! `metrics::evaluate_calibrated`) and subtracted before the transform.
 
 use serde::{Deserialize, Serialize};
 
