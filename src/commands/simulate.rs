@@ -45,12 +45,13 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<()> {
     if a.survey {
         footfall_sim::survey::write(&config(&a.sim), &a.out)?;
         let d = a.out.display();
+        eprintln!("wrote a site survey into {d}: survey-notes.csv, survey-observations.csv, survey-surveyor.txt");
+        eprintln!("survey flow:");
         eprintln!(
-            "wrote a site survey into {d}: survey-notes.csv, survey-observations.csv, survey-surveyor.txt
-             survey: footfall survey import --site {d}/site.json --key mall.db.key --surveyor $(cat {d}/survey-surveyor.txt) --notes {d}/survey-notes.csv --out survey.json {d}/survey-observations.csv
-                     footfall locate train --survey survey.json --out site.model.json
-                     footfall ingest --site {d}/site.json --db mall.db --locate-model site.model.json {d}/{input}"
+            "  footfall survey import --site {d}/site.json --key mall.db.key --surveyor $(cat {d}/survey-surveyor.txt) --notes {d}/survey-notes.csv --out survey.json {d}/survey-observations.csv"
         );
+        eprintln!("  footfall locate train --survey survey.json --out site.model.json");
+        eprintln!("  footfall ingest --site {d}/site.json --db mall.db --locate-model site.model.json {d}/{input}");
     }
     eprintln!("next: footfall ingest --site {0}/site.json --db mall.db {0}/{input} && footfall report --db mall.db", a.out.display());
     Ok(())

@@ -362,10 +362,19 @@ impl Model {
         }
         s.cand.clear();
         let c = search.candidates.max(k);
+        // Most touched samples cannot enter the candidates: test that with a multiplication
+        // (d < worst ⟺ 2 M > (1 - worst)(S_q + S_t)) before computing the distance.
+        let mut bar = f32::NEG_INFINITY;
         for i in 0..s.touched.len() {
             let id = s.touched[i];
             let mp = std::mem::take(&mut s.acc[id as usize]);
-            insert_best(&mut s.cand, c, dist(mp, qsum, self.sums[id as usize]), id);
+            let tsum = self.sums[id as usize];
+            if 2.0 * mp as f32 >= bar * (qsum + tsum) as f32 {
+                insert_best(&mut s.cand, c, dist(mp, qsum, tsum), id);
+                if s.cand.len() == c {
+                    bar = 1.0 - s.cand[c - 1].0;
+                }
+            }
         }
         // Stage 2: exact distances of the candidates, against the query spread out densely.
         if s.qdense.len() != self.aps.len() {
