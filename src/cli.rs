@@ -131,6 +131,12 @@ replay the agent exits once everything is sent; --drain only sends what is spool
 Example:\n  export FOOTFALL_SENSOR_TOKEN=t0ken\n  \
 footfall sensor --sensor s1-front --key mall.db.key --server http://10.0.0.2:8080 --iface wlan0mon")]
     Sensor(SensorArgs),
+    /// Site survey: turn a surveyor's notes and what the sensors heard into labelled fingerprints
+    #[command(subcommand)]
+    Survey(SurveyCommand),
+    /// Survey-trained location: train a fingerprint model, evaluate it (UJIIndoorLoc benchmark)
+    #[command(subcommand)]
+    Locate(LocateCommand),
     /// Capture probe requests on a monitor-mode interface and print them pseudonymized (JSON lines)
     #[cfg(feature = "live")]
     #[command(long_about = "Listens on a monitor-mode interface through libpcap (--iface wlan0mon), or \
@@ -181,6 +187,12 @@ pub struct SimulateArgs {
     /// requests, one interface per sensor named by its id (ingest needs no --sensor)
     #[arg(long)]
     pub pcap: bool,
+    /// Also write a site survey to try survey-trained zones without hardware: survey-notes.csv
+    /// (when the surveyor stood in which zone), survey-observations.csv (what the sensors heard
+    /// of the surveyor's phone) and survey-surveyor.txt (its simulated MAC); then run
+    /// `footfall survey import`, `footfall locate train` and `footfall ingest --locate-model`
+    #[arg(long)]
+    pub survey: bool,
     #[command(flatten)]
     pub sim: SimArgs,
 }
@@ -246,6 +258,11 @@ pub struct IngestArgs {
     /// names are used when absent
     #[arg(long, value_name = "ID")]
     pub sensor: Option<String>,
+    /// A survey-trained model (`footfall locate train`): zones within stores come from it,
+    /// smoothed per device over the zone graph; stores and visits still follow the strongest
+    /// sensor. Give it on every ingest that should use it
+    #[arg(long, value_name = "FILE")]
+    pub locate_model: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -574,4 +591,149 @@ pub enum TokenRole {
     Operator,
     Retailer,
     Sensor,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LocateCommand {
+    /// Train a fingerprint model from a survey file and save it (JSON)
+    #[command(long_about = "Trains the fingerprint model (weighted k nearest neighbours on powed RSSI with the \
+Sørensen distance; building, then floor, then position and zone) from a labelled survey: a \
+footfall survey file (`footfall survey import`) or a phone-side scan file in the UJIIndoorLoc \
+wide-CSV layout (WAP001... columns, 100 = not heard). The model is written as one JSON file; \
+reference it from the site (`\"locate_model\"`) so ingest uses it.\n\n\
+Example: footfall locate train --survey survey.json --out site.model.json")]
+    Train(LocateTrainArgs),
+    /// Train on one file, test on another: building/floor hit, zone accuracy, error in metres
+    #[command(long_about = "Trains on one labelled file (or loads a saved model) and locates every sample of \
+another, then prints building hit, floor hit, zone accuracy, mean / median / 75th-percentile \
+error in metres, and the EvAAL-style score (error + 4 m per floor off + 50 m for a wrong \
+building). With --few-shot, also trains on 1, 3, 5, 10... scans per zone of the training file \
+(one surveyor's scans) and tests zone accuracy on the other users' scans of the same zones.\n\n\
+UJIIndoorLoc benchmark (unzip UJIndoorLoc.zip first):\n  \
+footfall locate eval --train trainingData.csv --test validationData.csv --few-shot 1,3,5,10")]
+    Eval(LocateEvalArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// Neighbours that vote
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub k: u32,
+    /// RSSI representation: powed (default), exponential or positive; missing signals are 0
+    /// after the transform, i.e. weaker than any reading
+    #[arg(long, value_enum, default_value_t = ReprArg::Powed)]
+    pub repr: ReprArg,
+    /// Floor below the weakest reading, in dBm: readings are made positive against it
+    #[arg(long, default_value_t = -105.0, allow_negative_numbers = true)]
+    pub floor_dbm: f32,
+    /// Neighbour search: fast (candidates from the strongest access points, a few µs per
+    /// fingerprint) or exact (every sample sharing an access point; slower on large surveys)
+    #[arg(long, value_enum, default_value_t = SearchArg::Fast)]
+    pub search: SearchArg,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchArg {
+    Fast,
+    Exact,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReprArg {
+    Powed,
+    Exponential,
+    Positive,
+}
+
+#[derive(Args, Debug)]
+pub struct LocateTrainArgs {
+    /// The labelled survey: footfall survey JSON or UJIIndoorLoc CSV
+    #[arg(long, value_name = "FILE")]
+    pub survey: PathBuf,
+    /// Where to write the model (JSON)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true)))]
+pub struct LocateEvalArgs {
+    /// Labelled training file (footfall survey JSON or UJIIndoorLoc CSV)
+    #[arg(long, value_name = "FILE", group = "source")]
+    pub train: Option<PathBuf>,
+    /// A saved model instead of --train
+    #[arg(long, value_name = "FILE", group = "source")]
+    pub model_file: Option<PathBuf>,
+    /// Labelled test file (same formats)
+    #[arg(long, value_name = "FILE")]
+    pub test: PathBuf,
+    /// Also run few-shot zone accuracy with these scans per zone (from --train), e.g. 1,3,5,10
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
+    pub few_shot: Vec<usize>,
+    /// Per-device gain calibration of the test scans, online and without labels: each phone's
+    /// RSSI offset is learned from its earlier scans (this weight per scan) and corrected
+    #[arg(long, value_name = "WEIGHT", num_args = 0..=1, default_missing_value = "0.3")]
+    pub calibrate: Option<f32>,
+    /// Few-shot draws averaged per size (seeds 1..=N)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub seeds: u64,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Print JSON instead of tables
+    #[arg(long)]
+    pub json: bool,
+    /// Never draw a progress bar
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SurveyCommand {
+    /// Join survey notes with the sensor observations of the surveyor's phone → labelled fingerprints
+    #[command(long_about = "A site survey: a surveyor walks the stores with a phone whose MAC is known, and \
+notes when they stood in which zone (start,end,zone with zone ids STORE/ZONE or STORE, or \
+names starting with `outside` for places outside every store) or at which point \
+(start,end,x,y in site metres); times are RFC 3339 or UTC milliseconds. The sensors hear the \
+phone passively. This command reads the observation files of that period (any format ingest \
+reads), keeps the surveyor phone's observations, and writes one labelled fingerprint per \
+time slice (mean RSSI per sensor) as a footfall survey file for `footfall locate train`. The \
+surveyor MAC is keyed-hashed with the deployment key on arrival, like every MAC, and is never \
+written or printed. Phone-side scans in the UJIIndoorLoc layout need no import: give them to \
+`footfall locate train` directly.\n\n\
+Example:\n  footfall survey import --site site.json --key mall.db.key --surveyor 02:00:00:aa:bb:cc \\\n    \
+--notes survey.csv --out survey.json observations.csv")]
+    Import(SurveyImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SurveyImportArgs {
+    /// Site description (JSON): sensor ids and zones
+    #[arg(long, value_name = "FILE")]
+    pub site: PathBuf,
+    /// The deployment key file (the database's, DB.key); created (mode 0600) if missing
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The surveyor phone's MAC (hashed on arrival; never stored or printed)
+    #[arg(long, value_name = "MAC", env = "FOOTFALL_SURVEYOR_MAC", hide_env_values = true)]
+    pub surveyor: String,
+    /// Survey notes: CSV with header start,end,zone or start,end,x,y
+    #[arg(long, value_name = "FILE")]
+    pub notes: PathBuf,
+    /// Where to write the labelled fingerprints (footfall survey JSON)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Seconds per fingerprint (the pipeline locates in 10 s windows)
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub slice_s: u32,
+    /// Sensor id for capture files that come from one sensor
+    #[arg(long, value_name = "ID")]
+    pub sensor: Option<String>,
+    /// Observation files of the survey period
+    #[arg(required = true, value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// Never draw a progress bar
+    #[arg(long)]
+    pub quiet: bool,
 }

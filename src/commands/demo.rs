@@ -39,6 +39,7 @@ fn demo_in(a: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
             .start_date
             .and_hms_opt(0, 0, 0)
             .map_or_else(super::now_ms, |t| t.and_utc().timestamp_millis() + cfg.days as i64 * 86_400_000),
+        locate_model: None,
     })?;
     ingest::print_outcome(&outcome);
     let analysis = analysis::load(&db, &config, false)?;

@@ -19,6 +19,9 @@ struct TruthStoreDay {
     walk_bys: u64,
     #[serde(default)]
     dwell_s: Vec<f64>,
+    /// Seconds of visits per zone of the store (truth files from before zones have none).
+    #[serde(default)]
+    zone_s: Vec<f64>,
 }
 
 #[derive(Deserialize)]
@@ -46,8 +49,24 @@ pub struct StoreEval {
     pub est_walk_bys: u64,
 }
 
+/// Where in the store visitors spent their time, truth against the visits' zone stays.
+#[derive(Serialize, Clone)]
+pub struct ZoneEval {
+    pub store: String,
+    pub zones: Vec<String>,
+    /// Share of visit time per zone.
+    pub truth_share: Vec<f64>,
+    pub est_share: Vec<f64>,
+    /// Σ min(truth, est) over zones: the share of visit time placed in the right zone, as far
+    /// as aggregate shares can tell (1 = same distribution).
+    pub overlap: f64,
+}
+
 #[derive(Serialize)]
 pub struct EvalReport {
+    pub zones: Vec<ZoneEval>,
+    /// Overall zone accuracy: per-store overlaps weighted by truth visit time.
+    pub zone_overlap: Option<f64>,
     pub stores: Vec<StoreEval>,
     pub overall: StoreEval,
     pub visits_mape_ok: bool,
@@ -118,7 +137,53 @@ pub fn evaluate(a: &Analysis, truth_path: &Path) -> anyhow::Result<EvalReport> {
     overall.truth_median_dwell_s = median(all_truth_dwell);
     overall.est_median_dwell_s = median(a.visits.iter().map(|v| v.dwell_ms() as f64 / 1000.0).collect());
     let rel = |e: f64, t: f64| if t == 0.0 { 0.0 } else { (e - t).abs() / t };
+    // Zones: truth seconds per zone against the visits' zone stays (each stay lasts until the
+    // next one starts, the last until the visit ends).
+    let mut truth_zone: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for td in &truth.store_days {
+        let e = truth_zone.entry(td.store.as_str()).or_default();
+        e.resize(e.len().max(td.zone_s.len()), 0.0);
+        e.iter_mut().zip(&td.zone_s).for_each(|(a, b)| *a += b);
+    }
+    let mut est_zone: BTreeMap<u16, Vec<f64>> = BTreeMap::new();
+    for v in &a.visits {
+        let n = a.site.stores.get(v.store as usize).map_or(0, |s| s.zones.len());
+        let e = est_zone.entry(v.store).or_insert_with(|| vec![0.0; n]);
+        for (i, z) in v.zones.iter().enumerate() {
+            let end = v.zones.get(i + 1).map_or(v.end, |n| n.start);
+            if let Some(slot) = e.get_mut(z.zone as usize) {
+                *slot += (end - z.start).max(0) as f64 / 1000.0;
+            }
+        }
+    }
+    let share = |v: &[f64]| {
+        let t: f64 = v.iter().sum();
+        v.iter().map(|x| if t > 0.0 { x / t } else { 0.0 }).collect::<Vec<f64>>()
+    };
+    let mut zones = Vec::new();
+    let (mut weighted, mut weight) = (0.0, 0.0);
+    for (id, t) in truth_zone {
+        let total: f64 = t.iter().sum();
+        let Some(idx) = a.site.store_index(id) else { continue };
+        if total <= 0.0 {
+            continue;
+        }
+        let e = est_zone.get(&idx).cloned().unwrap_or_else(|| vec![0.0; t.len()]);
+        let (ts, es) = (share(&t), share(&e));
+        let overlap = ts.iter().zip(&es).map(|(x, y)| x.min(*y)).sum::<f64>();
+        weighted += overlap * total;
+        weight += total;
+        zones.push(ZoneEval {
+            store: id.to_string(),
+            zones: a.site.stores[idx as usize].zones.iter().map(|z| z.id.clone()).collect(),
+            truth_share: ts,
+            est_share: es,
+            overlap,
+        });
+    }
     Ok(EvalReport {
+        zone_overlap: (weight > 0.0).then(|| weighted / weight),
+        zones,
         visits_mape_ok: overall.visits_mape <= VISITS_MAPE_TARGET,
         capture_ok: stores.iter().all(|s| (s.est_capture - s.truth_capture).abs() * 100.0 <= CAPTURE_POINTS_TARGET),
         dwell_ok: stores.iter().all(|s| rel(s.est_median_dwell_s, s.truth_median_dwell_s) <= DWELL_TARGET),
@@ -161,7 +226,18 @@ pub fn render(r: &EvalReport) -> String {
         ]);
     }
     let ok = |b: bool| if b { "PASS" } else { "FAIL" };
-    format!(
+    let mut zone_text = String::new();
+    if let Some(all) = r.zone_overlap {
+        let mut z = Table::new(["store", "zone shares of visit time: truth", "est", "zone accuracy"]);
+        let fmt =
+            |names: &[String], v: &[f64]| names.iter().zip(v).map(|(n, x)| format!("{n} {:.0}%", x * 100.0)).collect::<Vec<_>>().join(" ");
+        for e in &r.zones {
+            z.row([e.store.clone(), fmt(&e.zones, &e.truth_share), fmt(&e.zones, &e.est_share), format!("{}%", num(e.overlap * 100.0, 1))]);
+        }
+        z.row(["*".to_string(), String::new(), String::new(), format!("{}%", num(all * 100.0, 1))]);
+        zone_text = format!("\nzones (zone accuracy = share of visit time in the right zone, from per-store zone shares):\n{}", z.render());
+    }
+    let text = format!(
         "{}\ntargets: visits per store-day MAPE <= {}%: {} ({}%); capture rate within {} points in every store: {}; median dwell within {}% in every store: {}\n",
         t.render(),
         VISITS_MAPE_TARGET * 100.0,
@@ -171,7 +247,8 @@ pub fn render(r: &EvalReport) -> String {
         ok(r.capture_ok),
         DWELL_TARGET * 100.0,
         ok(r.dwell_ok)
-    )
+    );
+    text + &zone_text
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {

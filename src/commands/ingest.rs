@@ -12,11 +12,13 @@ use footfall_store::privacy::Retained;
 use footfall_store::{IngestBatch, IngestedFile, Store};
 use footfall_transforms::filter::{DropCounts, DropReason};
 use footfall_transforms::intake::Intake;
+use footfall_transforms::locate::SiteModel;
 use footfall_transforms::sessionize::Sessions;
 use footfall_transforms::{Pipeline, Pseudonymizer, runner};
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What happened to one input.
 pub struct FileOutcome {
@@ -49,6 +51,8 @@ pub struct Request<'a> {
     pub sensor: Option<&'a str>,
     /// Wall-clock now (bookkeeping, and what retention counts back from).
     pub now_ms: i64,
+    /// A trained fingerprint model (`footfall locate train`) for zones within stores.
+    pub locate_model: Option<&'a Path>,
 }
 
 fn content_hash(path: &Path) -> anyhow::Result<(String, u64)> {
@@ -94,11 +98,26 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
         Some(s) => s,
         None => store.require_site()?,
     };
+    let site_model = match req.locate_model {
+        Some(p) => {
+            let model = super::locate::read_model(p)?;
+            let sm = SiteModel::new(&site, model).map_err(|e| anyhow::anyhow!("location model {}: {e}", p.display()))?;
+            eprintln!(
+                "zones from the survey-trained model {} ({} of {} sensors known)",
+                p.display(),
+                sm.known_sensors(),
+                site.sensors.len()
+            );
+            Some(Arc::new(sm))
+        }
+        None => None,
+    };
     let pipeline_config = req.config.pipeline();
     let mut pipeline = match store.pipeline_state()? {
         Some(state) => Pipeline::restore(&site, &pipeline_config, &state).context("continuing from the saved pipeline state")?,
         None => Pipeline::new(&site, pipeline_config),
     };
+    pipeline.set_locate_model(site_model);
     let key_path = req.config.key_path(req.db, req.key);
     let (key, origin) = keyfile::load_or_create(&key_path)?;
     let mut intake = Intake::new(&site, Pseudonymizer::new(key));
@@ -225,6 +244,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         quiet: a.quiet,
         sensor: a.sensor.as_deref(),
         now_ms: super::now_ms(),
+        locate_model: a.locate_model.as_deref(),
     })?;
     print_outcome(&outcome);
     Ok(())

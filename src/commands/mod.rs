@@ -9,15 +9,17 @@ mod demo;
 mod eval;
 mod export;
 mod ingest;
+mod locate;
 mod occupancy;
 mod privacy;
 mod report;
 mod sensor;
 mod serve;
 mod simulate;
+mod survey;
 mod token;
 
-use crate::cli::{AccuracyWhat, Cli, Command, ExportWhat};
+use crate::cli::{AccuracyWhat, Cli, Command, ExportWhat, LocateCommand, SurveyCommand};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -38,6 +40,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Optout(a) => privacy::run(a, true),
         Command::Forget(a) => privacy::run(a, false),
         Command::Openapi => crate::output::print(&(footfall_server::openapi_json() + "\n")),
+        Command::Survey(c) => match c {
+            SurveyCommand::Import(a) => survey::import(a),
+        },
+        Command::Locate(c) => match c {
+            LocateCommand::Train(a) => locate::train(a),
+            LocateCommand::Eval(a) => locate::eval(a),
+        },
         #[cfg(feature = "live")]
         Command::Capture(a) => capture::run(a),
     }

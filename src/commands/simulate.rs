@@ -42,6 +42,17 @@ pub fn write_with(cfg: &SimConfig, out: &Path, opts: &WriteOptions, quiet: bool)
 pub fn run(a: SimulateArgs) -> anyhow::Result<()> {
     write_with(&config(&a.sim), &a.out, &WriteOptions { pcapng: a.pcap }, false)?;
     let input = if a.pcap { "observations.pcapng" } else { "observations.csv" };
+    if a.survey {
+        footfall_sim::survey::write(&config(&a.sim), &a.out)?;
+        let d = a.out.display();
+        eprintln!("wrote a site survey into {d}: survey-notes.csv, survey-observations.csv, survey-surveyor.txt");
+        eprintln!("survey flow:");
+        eprintln!(
+            "  footfall survey import --site {d}/site.json --key mall.db.key --surveyor $(cat {d}/survey-surveyor.txt) --notes {d}/survey-notes.csv --out survey.json {d}/survey-observations.csv"
+        );
+        eprintln!("  footfall locate train --survey survey.json --out site.model.json");
+        eprintln!("  footfall ingest --site {d}/site.json --db mall.db --locate-model site.model.json {d}/{input}");
+    }
     eprintln!("next: footfall ingest --site {0}/site.json --db mall.db {0}/{input} && footfall report --db mall.db", a.out.display());
     Ok(())
 }

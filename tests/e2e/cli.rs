@@ -4,7 +4,7 @@ use super::footfall;
 
 #[test]
 fn every_command_has_help_with_substance() {
-    for cmd in ["demo", "simulate", "ingest", "report", "export", "eval"] {
+    for cmd in ["demo", "simulate", "ingest", "report", "export", "eval", "locate", "survey"] {
         let out = footfall(&[cmd, "--help"]);
         assert!(out.status.success(), "{cmd} --help");
         let text = String::from_utf8_lossy(&out.stdout);

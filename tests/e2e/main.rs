@@ -6,6 +6,7 @@ mod cli;
 mod dashboard;
 mod ingest;
 mod invariance;
+mod locate;
 mod meraki;
 mod occupancy;
 mod privacy;

@@ -18,6 +18,7 @@
 //! ## Modules
 //! - [`rng`]: xoshiro256** and distributions. [`layout`]: the mall geometry and the `Site`.
 //! - [`radio`]: path loss and walls. [`people`]: shopper and staff trajectories.
+//! - [`survey`]: survey mode (a surveyor phone in every zone, notes and observations).
 //! - [`truth`]: episode, visit and walk-by definitions. [`engine`]: the day loop, phones and
 //!   probe bursts. [`write`]: output files. [`pcap_out`]: frames as a pcapng capture.
 
@@ -29,6 +30,7 @@ pub mod pcap_out;
 pub mod people;
 pub mod radio;
 pub mod rng;
+pub mod survey;
 pub mod truth;
 pub mod write;
 

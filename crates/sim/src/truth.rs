@@ -121,6 +121,10 @@ pub struct StoreDay {
     /// Every visit's dwell, s, in the order the visits were generated.
     pub dwell_s: Vec<u32>,
     pub transactions: u32,
+    /// Seconds of the visits spent in each zone of the store (zone order of the site), for
+    /// zone accuracy: where in the store the visitors really were.
+    #[serde(default)]
+    pub zone_s: Vec<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -173,6 +177,7 @@ impl TruthBuilder {
                     walk_bys: 0,
                     dwell_s: Vec::new(),
                     transactions: 0,
+                    zone_s: vec![0; s.zones.len()],
                 })
             })
             .collect();
@@ -198,9 +203,18 @@ impl TruthBuilder {
             for o in classify(&ivs) {
                 match o {
                     Outcome::Visit { start, end } => {
+                        let zones = &layout.site.stores[store as usize].zones;
+                        let mut zone_s = vec![0u64; zones.len()];
+                        for t in start..=end {
+                            let Some(&p) = samples.get((t - t0_s) as usize) else { continue };
+                            if let Some(z) = zones.iter().position(|z| z.polygon.contains(p)) {
+                                zone_s[z] += 1;
+                            }
+                        }
                         if let Some(sd) = self.slot(cal, store, start * 1000) {
                             sd.visits += 1;
                             sd.dwell_s.push((end - start) as u32);
+                            sd.zone_s.iter_mut().zip(zone_s).for_each(|(a, b)| *a += b);
                         }
                     }
                     Outcome::WalkBy { start, .. } => {

@@ -11,13 +11,14 @@
 
 use crate::activity::{Activity, DayActivity};
 use crate::config::{LocateConfig, PipelineConfig, SessionizeConfig};
-use crate::locate::{Fix, Locator, SensorMap, StrongestSensor};
+use crate::locate::{Fix, Locator, SensorMap, SiteModel, StrongestSensor};
 use crate::reorder::Reorder;
 use crate::sessionize::Presence;
 use crate::sessionize::{Sessionizer, Sessions};
 use footfall_core::time::LocalCalendar;
 use footfall_core::{DeviceId, Millis, Observation, Site};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Event-time interval between sweeps of idle state.
 pub const SWEEP_MS: Millis = 10_000;
@@ -126,6 +127,15 @@ impl Pipeline {
             state.stores = site.stores.iter().map(|s| s.id.clone()).collect();
         }
         Ok(Self::with_state(site, state))
+    }
+
+    /// Use the site's trained fingerprint model from now on (or, with `None`, the
+    /// strongest-sensor rule). Open windows carry over; the choice is not part of the saved
+    /// state, so give the model again after a restore.
+    pub fn set_locate_model(&mut self, model: Option<Arc<SiteModel>>) {
+        self.map.model = model;
+        let l = std::mem::replace(&mut self.state.locator, Locator::StrongestSensor(StrongestSensor::new(&self.state.locate)));
+        self.state.locator = l.for_map(&self.map);
     }
 
     /// The whole state as JSON (activity excluded: take it with [`Pipeline::take_activity`]).

@@ -1,0 +1,121 @@
+//! Classification speed of the fingerprint model: one `Model::estimate` per fingerprint
+//! (building, floor, zone probabilities, x/y) on a synthetic site with 500 access points or
+//! sensors and 20,000 survey fingerprints, the sizing (FIND3: ~15 ms per fingerprint).
+//!
+//! The site: 4 floors of 120 m × 80 m, 125 access points per floor at seeded random places,
+//! survey points at random places on random floors, 250 zones (a 10 × 6 grid of 12 m × 13 m
+//! per floor, plus spare names). RSSI = -40 - 40 log10(d) - 20 dB per floor crossed, Gaussian
+//! shadowing of 4 dB, heard above -92 dBm (about 20 heard per fingerprint, like UJIIndoorLoc's 18). Queries are 1,000 fresh fingerprints from the same
+//! generator. The setup prints how many access points a fingerprint hears and the postings a
+//! query walks, so the figure can be compared with other sites.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use footfall_locate::{Fingerprint, Label, Model, ModelConfig, Sample, Scratch, Search, Survey};
+use std::hint::black_box;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.unit().max(1e-12), self.unit());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+const FLOORS: i16 = 4;
+const APS: usize = 500;
+const W: f64 = 120.0;
+const H: f64 = 80.0;
+
+fn site(rng: &mut Rng) -> Vec<(f64, f64, i16)> {
+    (0..APS).map(|i| (rng.unit() * W, rng.unit() * H, (i % FLOORS as usize) as i16)).collect()
+}
+
+fn sample(rng: &mut Rng, aps: &[(f64, f64, i16)]) -> Sample {
+    let (x, y, floor) = (rng.unit() * W, rng.unit() * H, (rng.next() % FLOORS as u64) as i16);
+    let mut pairs = Vec::new();
+    for (i, &(ax, ay, af)) in aps.iter().enumerate() {
+        let d = ((x - ax).powi(2) + (y - ay).powi(2) + (3.5 * (floor - af) as f64).powi(2)).sqrt().max(1.0);
+        let rssi = -40.0 - 40.0 * d.log10() - 20.0 * (floor - af).abs() as f64 + 4.0 * rng.normal();
+        if rssi > -92.0 {
+            pairs.push((i as u16, rssi.round() as f32));
+        }
+    }
+    let zone = floor as u32 * 60 + ((x / 12.0) as u32).min(9) * 6 + ((y / 13.4) as u32).min(5);
+    Sample { fp: Fingerprint(pairs), label: Label { building: 0, floor, zone: Some(zone), pos: Some((x, y)) }, device: 0, user: 0, time: 0 }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut rng = Rng(2026);
+    let aps = site(&mut rng);
+    let samples: Vec<Sample> = (0..20_000).map(|_| sample(&mut rng, &aps)).collect();
+    let queries: Vec<Fingerprint> = (0..1_000).map(|_| sample(&mut rng, &aps).fp).collect();
+    let survey = Survey { aps: (0..APS).map(|i| format!("ap{i}")).collect(), zones: (0..250).map(|z| format!("z{z}")).collect(), samples };
+    let model = Model::train(ModelConfig::default(), &survey).expect("training the bench model");
+    let heard = survey.samples.iter().map(|s| s.fp.len()).sum::<usize>() as f64 / survey.samples.len() as f64;
+    let mut postings = vec![0usize; APS];
+    for s in &survey.samples {
+        for &(a, _) in &s.fp.0 {
+            postings[a as usize] += 1;
+        }
+    }
+    let walked =
+        queries.iter().map(|q| q.0.iter().map(|&(a, _)| postings[a as usize]).sum::<usize>()).sum::<usize>() as f64 / queries.len() as f64;
+    eprintln!(
+        "bench site: {APS} access points, {} fingerprints, {heard:.1} heard per fingerprint, {walked:.0} postings walked per query",
+        model.len()
+    );
+    let mut sc = Scratch::default();
+    for q in &queries {
+        model.estimate(q, &mut sc);
+    }
+    eprintln!(
+        "pruned search proved {} of {} queries (the others walked every posting); per query {:.0} postings walked, {:.0} samples checked exactly",
+        sc.searches - sc.full_walks,
+        sc.searches,
+        sc.postings as f64 / sc.searches as f64,
+        sc.exact_checks as f64 / sc.searches as f64
+    );
+    let mut g = c.benchmark_group("locate_classify");
+    g.throughput(Throughput::Elements(queries.len() as u64));
+    let settings: Vec<(&str, Search)> = match std::env::var("FOOTFALL_BENCH_SEARCH") {
+        Ok(v) => v
+            .split(';')
+            .filter_map(|t| {
+                let n: Vec<usize> = t.split(',').filter_map(|x| x.parse().ok()).collect();
+                (n.len() == 3).then(|| ("search", Search { strong_aps: n[0], posting_cut: n[1] as u16, candidates: n[2] }))
+            })
+            .collect(),
+        Err(_) => vec![("default", Search::default())],
+    };
+    for (name, search) in settings {
+        let model = Model::train(ModelConfig { search, ..Default::default() }, &survey).expect("training the bench model");
+        let id = format!("{name}_{}_{}_{}", search.strong_aps, search.posting_cut, search.candidates);
+        g.bench_function(id.as_str(), |b| {
+            let mut s = Scratch::default();
+            b.iter(|| {
+                let mut zones = 0u64;
+                for q in &queries {
+                    if let Some(e) = model.estimate(black_box(q), &mut s) {
+                        zones += e.zone.unwrap_or(0) as u64;
+                    }
+                }
+                zones
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
