@@ -173,9 +173,13 @@ pub struct SimArgs {
     /// Share of shoppers whose phones randomize their MAC (0..1)
     #[arg(long, default_value_t = 0.0)]
     pub randomized_share: f64,
-    /// Random seed; the same seed gives the same files
+    /// Random seed; the same seed and start date give the same files
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// First simulated day [default: a Monday at least DAYS + 1 days before today, so the
+    /// simulated history is recent: the retention periods count back from today]
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub start: Option<chrono::NaiveDate>,
 }
 
 #[derive(Args, Debug)]

@@ -20,7 +20,14 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
 }
 
 fn demo_in(a: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
-    let cfg = SimConfig { seed: a.seed, days: a.days, stores: a.stores, shoppers_per_day: a.shoppers_per_day, ..SimConfig::default() };
+    let cfg = SimConfig {
+        seed: a.seed,
+        days: a.days,
+        stores: a.stores,
+        shoppers_per_day: a.shoppers_per_day,
+        start_date: super::simulate::recent_start(super::now_ms(), a.days),
+        ..SimConfig::default()
+    };
     eprintln!("simulating {} days of a {}-store mall into {} ...", cfg.days, cfg.stores, dir.display());
     super::simulate::write(&cfg, dir, false)?;
     let db = dir.join("mall.db");
@@ -64,6 +71,7 @@ fn serve_dashboard(db: &std::path::Path, listen: &str) -> anyhow::Result<()> {
     let server = footfall_server::ServerConfig::new(db);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async {
+        let stop = super::serve::shutdown_signal();
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen} (another program uses it? try --listen 127.0.0.1:0 or --no-serve)"))?;
@@ -71,6 +79,6 @@ fn serve_dashboard(db: &std::path::Path, listen: &str) -> anyhow::Result<()> {
         println!("\nDashboard: http://{addr}/#/mall?token={}", token.token);
         println!("API:       http://{addr}/api/v1/openapi.json (Authorization: Bearer {})", token.token);
         println!("Ctrl-C stops the demo and deletes its files (unless --out was given).");
-        footfall_server::serve(listener, super::serve::shutdown_signal(), server).await.context("serving the demo")
+        footfall_server::serve(listener, stop, server).await.context("serving the demo")
     })
 }

@@ -33,10 +33,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async {
+        let stop = shutdown_signal();
         let listener = tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("listening on {}", a.listen))?;
         let addr = listener.local_addr()?;
         eprintln!("footfall serve: listening on http://{addr} (dashboard: http://{addr}/, API: http://{addr}/api/v1/openapi.json)");
-        footfall_server::serve(listener, shutdown_signal(), server).await.with_context(|| format!("serving {}", a.db.db.display()))
+        footfall_server::serve(listener, stop, server).await.with_context(|| format!("serving {}", a.db.db.display()))
     })?;
     eprintln!("footfall serve: stopped");
     Ok(())
@@ -58,24 +59,30 @@ fn init_logging() {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-pub(super) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+pub(super) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    // Registered now, not when first polled: a SIGTERM right after start must stop the
+    // server gracefully, not kill it.
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+        eprintln!("footfall serve: stopping: finishing requests in flight, then applying the journal");
     }
-    eprintln!("footfall serve: stopping: finishing requests in flight, then applying the journal");
 }

@@ -12,8 +12,18 @@ pub fn config(a: &SimArgs) -> SimConfig {
         stores: a.stores,
         shoppers_per_day: a.shoppers_per_day,
         randomized_share: a.randomized_share,
+        start_date: a.start.unwrap_or_else(|| recent_start(super::now_ms(), a.days)),
         ..SimConfig::default()
     }
+}
+
+/// The default first day of a simulation: the Monday on or before `days + 1` days before
+/// `now`, so every simulated day is in the past and recent (retention counts from today).
+pub fn recent_start(now_ms: i64, days: u32) -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let today = chrono::DateTime::from_timestamp_millis(now_ms).map(|t| t.date_naive()).unwrap_or_default();
+    let earliest = today - chrono::Duration::days(days as i64 + 1);
+    earliest - chrono::Duration::days(earliest.weekday().num_days_from_monday() as i64)
 }
 
 /// Simulate into `out`, with a day-by-day progress bar on a terminal.
@@ -98,5 +108,19 @@ mod tests {
         // Four phone profiles, all with a parsed fingerprint.
         assert_eq!(fingerprints.len(), 4, "{fingerprints:?}");
         assert!(fingerprints.iter().all(|f| f.as_deref().is_some_and(|f| f.starts_with("v1;ids=0,1,50,3,45,127,221;ssid=wild;"))));
+    }
+
+    #[test]
+    fn the_default_start_is_a_recent_monday_in_the_past() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().timestamp_millis(); // a Sunday
+        assert_eq!(recent_start(now, 3).to_string(), "2026-11-16");
+        assert_eq!(recent_start(now, 14).to_string(), "2026-11-02");
+        use chrono::Datelike;
+        for days in 1..40 {
+            let d = recent_start(now, days);
+            assert_eq!(d.weekday(), chrono::Weekday::Mon);
+            assert!(d + chrono::Duration::days(days as i64) < chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap());
+            assert!(d + chrono::Duration::days(days as i64 + 9) >= chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap());
+        }
     }
 }

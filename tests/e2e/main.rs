@@ -65,6 +65,8 @@ pub fn simulate(dir: &Path, days: u32, stores: u32, shoppers: u32) {
         &shoppers.to_string(),
         "--seed",
         "7",
+        "--start",
+        "2026-03-02",
     ]);
 }
 
