@@ -67,6 +67,19 @@ for this run and forgotten. See docs/accuracy.md for how close this comes to a h
 Examples:\n  footfall occupancy --window 5m lab.pcap\n  \
 footfall occupancy --window 5m --format csv --deny-file fixed-pcs.txt day1.pcap day2.pcap")]
     Occupancy(OccupancyArgs),
+    /// Fit per store and hour a factor from WiFi-estimated people to door-counter or camera counts
+    #[command(long_about = "Not everyone carries a phone with WiFi on, so the WiFi estimate of \
+`footfall occupancy` sees a share of the people present. Give counted people per interval from a \
+door counter or a camera system (--counts: CSV `store,time,count`, optionally followed by \
+aggregate count columns such as age bands or gender; aggregates only, see docs/formats.md) and \
+the capture files (one store per file, named after the file, as `occupancy` names sensors). \
+Count rows are summed per window. Per store and local hour of day (--tz) the factor is the \
+ratio of sums counted / estimated over the matched windows, with a 95% bootstrap interval; an \
+hour with fewer than --min-intervals windows uses the store-wide factor and says so. Prints \
+the factors, the raw and calibrated error against the counts (in-sample), and with --windows \
+every window's raw and calibrated figure with its interval.\n\n\
+Example:\n  footfall calibrate --counts door-counts.csv --tz Europe/Paris --windows store1.pcap")]
+    Calibrate(CalibrateArgs),
     /// Measure people counting and MAC linking against labelled captures (headcount, per-phone files)
     #[command(subcommand)]
     Accuracy(AccuracyWhat),
@@ -316,6 +329,29 @@ pub struct OccupancyArgs {
     #[command(flatten)]
     pub count: CountArgs,
     /// Output format
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Counted people per interval: CSV `store,time,count[,aggregate...]` (docs/formats.md)
+    #[arg(long, value_name = "FILE")]
+    pub counts: PathBuf,
+    /// Capture files (pcap, pcapng) or any observation file ingest reads; each file is one
+    /// store, named after the file (the names used in the counts' `store` column)
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub count: CountArgs,
+    /// An hour needs at least this many matched windows for a factor of its own; otherwise
+    /// the store-wide factor is used
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub min_intervals: usize,
+    /// Also print every matched window: raw, calibrated with its interval, counted
+    #[arg(long)]
+    pub windows: bool,
+    /// Output format (csv: the factors, or the windows with --windows)
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
 }
