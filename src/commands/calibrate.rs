@@ -7,7 +7,7 @@
 //! `occupancy`'s. This module joins the two per (store, window) and prints; it never writes
 //! the counts or any MAC anywhere.
 
-use crate::cli::{CalibrateArgs, TableFormat};
+use crate::cli::{By, CalibrateArgs, TableFormat};
 use crate::commands::accuracy::fit as score;
 use crate::commands::occupancy;
 use crate::config::Config;
@@ -28,6 +28,8 @@ struct WindowRow {
     high: f64,
     factor_source: Source,
     counted: f64,
+    /// Not fitted on (at or after --fit-before).
+    held_out: bool,
 }
 
 #[derive(Serialize)]
@@ -53,14 +55,19 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
         bail!("--min-intervals must be at least 1");
     }
     let config = Config::load(a.count.config.as_deref())?;
-    let mut loaded = occupancy::load(&a.inputs, a.count.quiet, &|_| {})?;
-    let lists = occupancy::device_lists(&config, &a.count, &mut loaded.pseudo)?;
-    let wifi = occupancy::count(&config, &a.count, &loaded.obs, &lists);
+    let (counted, tz) = match &a.db {
+        Some(db) => {
+            let c = occupancy::from_db(&config, &a.count, db, By::Store)?;
+            (c, footfall_store::Store::open(db)?.require_site()?.tz())
+        }
+        None => (occupancy::from_files(&config, &a.count, &a.inputs)?, a.count.tz),
+    };
+    let (scopes, wifi) = (counted.scopes, counted.counts);
     let mut per_window = calibrate::counts_per_window(&counts, a.count.window);
     let mut pairs = Vec::new();
     let mut raw = Vec::new();
     for c in &wifi {
-        let store = &loaded.sensors[c.scope as usize];
+        let store = &scopes[c.scope as usize];
         if let Some(n) = per_window.remove(&(store.clone(), c.start)) {
             pairs.push(Pair { store: store.clone(), time: c.start, estimated: c.people as f64, counted: n });
             raw.push(c.people);
@@ -68,11 +75,11 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
     }
     let unmatched = per_window.len();
     let unknown: std::collections::BTreeSet<&str> =
-        per_window.keys().map(|k| k.0.as_str()).filter(|s| !loaded.sensors.iter().any(|n| n == s)).collect();
+        per_window.keys().map(|k| k.0.as_str()).filter(|s| !scopes.iter().any(|n| n == s)).collect();
     if pairs.is_empty() {
         bail!(
-            "no window of the captures has a count: the counts' stores must be the capture file names ({}) and their times must fall within the captures{}",
-            loaded.sensors.join(", "),
+            "no window of the captures has a count: the counts' stores must be the capture file names or the site's store ids ({}) and their times must fall within the captures{}",
+            scopes.join(", "),
             if unknown.is_empty() {
                 String::new()
             } else {
@@ -80,9 +87,18 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
             }
         );
     }
+    let split = match &a.fit_before {
+        Some(t) => footfall_core::time::parse_rfc3339(t.as_bytes())
+            .map_err(|_| anyhow::anyhow!("--fit-before {t:?}: expected an RFC 3339 time such as 2026-03-04T00:00:00Z"))?,
+        None => footfall_core::Millis::MAX,
+    };
+    let fit_on: Vec<Pair> = pairs.iter().filter(|p| p.time < split).cloned().collect();
+    if fit_on.is_empty() {
+        bail!("no counted window before --fit-before: nothing to fit on");
+    }
     let fit_cfg = FitConfig { min_intervals: a.min_intervals, ..FitConfig::default() };
-    let mut cal = LocalCalendar::new(a.count.tz);
-    let (fits, unfit) = calibrate::fit(&fit_cfg, &mut cal, &pairs, &counts);
+    let mut cal = LocalCalendar::new(tz);
+    let (fits, unfit) = calibrate::fit(&fit_cfg, &mut cal, &fit_on, &counts);
     let mut windows = Vec::new();
     for (p, &people) in pairs.iter().zip(&raw) {
         let Some(f) = fits.iter().find(|f| f.store == p.store) else { continue };
@@ -99,11 +115,12 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
             high: r * factor.high,
             factor_source: source,
             counted: p.counted,
+            held_out: p.time >= split,
         });
     }
     let out = Output {
         window_s: a.count.window / 1000,
-        timezone: a.count.tz.to_string(),
+        timezone: tz.to_string(),
         min_intervals: a.min_intervals,
         stores: &fits,
         unfit_stores: &unfit,
@@ -176,9 +193,10 @@ fn source_name(s: Source) -> &'static str {
 
 fn table(a: &CalibrateArgs, out: &Output, windows: &[WindowRow]) -> String {
     let mut s = format!(
-        "calibration: {} matched windows of {} s, local hours in {}; an hour with fewer than {} windows uses its store's factor\n\n",
+        "calibration: {} matched windows of {} s ({} fitted on), local hours in {}; an hour with fewer than {} windows uses its store's factor\n\n",
         windows.len(),
         out.window_s,
+        windows.iter().filter(|w| !w.held_out).count(),
         out.timezone,
         out.min_intervals
     );
@@ -214,13 +232,26 @@ fn table(a: &CalibrateArgs, out: &Output, windows: &[WindowRow]) -> String {
         }
     }
     s.push_str(&t.render());
-    let counted: Vec<f64> = windows.iter().map(|w| w.counted).collect();
-    let rawv: Vec<f64> = windows.iter().map(|w| w.people_raw as f64).collect();
-    let calv: Vec<f64> = windows.iter().map(|w| w.people_calibrated).collect();
-    let (r, c) = (score(&rawv, &counted), score(&calv, &counted));
-    let mut e = Table::new(["against the counts (in-sample)", "MAE", "RMSE", "r", "mean est", "mean counted"]);
-    for (name, f) in [("WiFi people (raw)", r), ("calibrated", c)] {
-        e.row([name.to_string(), num(f.mae, 2), num(f.rmse, 2), num(f.r, 3), num(f.mean_est, 1), num(f.mean_truth, 1)]);
+    let mut e = Table::new(["against the counts", "windows", "MAE", "RMSE", "r", "mean est", "mean counted"]);
+    for (part, held) in [("fitted on (in-sample)", false), ("held out (--fit-before)", true)] {
+        let ws: Vec<&WindowRow> = windows.iter().filter(|w| w.held_out == held).collect();
+        if ws.is_empty() {
+            continue;
+        }
+        let counted: Vec<f64> = ws.iter().map(|w| w.counted).collect();
+        let rawv: Vec<f64> = ws.iter().map(|w| w.people_raw as f64).collect();
+        let calv: Vec<f64> = ws.iter().map(|w| w.people_calibrated).collect();
+        for (name, f) in [("WiFi people (raw)", score(&rawv, &counted)), ("calibrated", score(&calv, &counted))] {
+            e.row([
+                format!("{part}: {name}"),
+                ws.len().to_string(),
+                num(f.mae, 2),
+                num(f.rmse, 2),
+                num(f.r, 3),
+                num(f.mean_est, 1),
+                num(f.mean_truth, 1),
+            ]);
+        }
     }
     s.push('\n');
     s.push_str(&e.render());

@@ -135,6 +135,7 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
     let mut drops = intake.drops.clone();
     drops.add(DropReason::Late, pipeline.late() - late_before);
     let activity = pipeline.take_activity();
+    let presence = pipeline.take_presence();
     let state = pipeline.snapshot();
     sessions.sort();
     store.commit_ingest(IngestBatch {
@@ -142,6 +143,7 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
         files: &records,
         sessions: &sessions,
         activity: &activity,
+        presence: &presence,
         drops: &drops,
         pipeline_state: &state,
         now_ms: now,

@@ -12,6 +12,7 @@ pub fn config(a: &SimArgs) -> SimConfig {
         stores: a.stores,
         shoppers_per_day: a.shoppers_per_day,
         randomized_share: a.randomized_share,
+        phone_share: a.phone_share,
         ..SimConfig::default()
     }
 }

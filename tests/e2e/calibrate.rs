@@ -54,3 +54,37 @@ fn bad_counts_are_explained_with_file_and_line() {
         &["no window of the captures has a count", "unknown stores in the counts: other"],
     );
 }
+
+#[test]
+fn simulated_door_counts_calibrate_the_database_estimate() {
+    // 60% of shoppers carry a phone with WiFi on; counts.csv counts everyone inside.
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    ok(&["simulate", "--out", s(&sim), "--days", "2", "--stores", "2", "--shoppers-per-day", "150", "--phone-share", "0.6", "--seed", "3"]);
+    let truth: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sim.join("truth.json")).unwrap()).unwrap();
+    assert!(truth["devices"]["phoneless_shopper_days"].as_u64().unwrap() > 0);
+    let counts = sim.join("counts.csv");
+    assert!(std::fs::read_to_string(&counts).unwrap().starts_with("store,time,count\ns1,"));
+    let db = dir.path().join("m.db");
+    ok(&["ingest", "--quiet", "--site", s(&sim.join("site.json")), "--db", s(&db), s(&sim.join("observations.csv"))]);
+    let occ = ok(&["occupancy", "--db", s(&db), "--format", "csv"]);
+    assert!(occ.starts_with("store,window_start,people,naive_macs,excluded_fixed\ns1,"), "{occ}");
+    let sensors = ok(&["occupancy", "--db", s(&db), "--by", "sensor", "--format", "json"]);
+    assert!(sensors.contains("\"sensor\": \"s1-"), "{sensors}");
+    let day2 = "2026-03-03T00:00:00Z";
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["calibrate", "--db", s(&db), "--counts", s(&counts), "--fit-before", day2, "--format", "json"]))
+            .unwrap();
+    assert_eq!(json["timezone"], "Europe/Paris");
+    assert_eq!(json["stores"].as_array().unwrap().len(), 2);
+    let windows = json["windows"].as_array().unwrap();
+    assert!(windows.iter().any(|w| w["held_out"] == true) && windows.iter().any(|w| w["held_out"] == false));
+    // Calibrated figures are closer to the counts than the raw ones on the held-out day.
+    let mae = |key: &str| {
+        let held: Vec<&serde_json::Value> = windows.iter().filter(|w| w["held_out"] == true).collect();
+        held.iter().map(|w| (w[key].as_f64().unwrap() - w["counted"].as_f64().unwrap()).abs()).sum::<f64>() / held.len() as f64
+    };
+    assert!(mae("people_calibrated") < mae("people_raw"), "{} vs {}", mae("people_calibrated"), mae("people_raw"));
+    let t = ok(&["calibrate", "--db", s(&db), "--counts", s(&counts), "--fit-before", day2]);
+    assert!(t.contains("held out (--fit-before): calibrated"), "{t}");
+}

@@ -202,6 +202,7 @@ impl Ingester {
         }
         drops.add(DropReason::Late, pipeline.late() - late_before);
         let activity = pipeline.take_activity();
+        let presence = pipeline.take_presence();
         let seq = todo.last().map(|r| r.seq).unwrap_or(self.applied);
         // The first record (retained, then this batch) that may still have observations held.
         let released = pipeline.released();
@@ -221,6 +222,7 @@ impl Ingester {
             files: &[],
             sessions: &sessions,
             activity: &activity,
+            presence: &presence,
             drops: &drops,
             pipeline_state: &state,
             now_ms: self.clock.now_ms(),
