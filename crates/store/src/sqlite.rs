@@ -111,7 +111,6 @@ CREATE TABLE presence_minutes (
     max_rssi INTEGER NOT NULL,
     PRIMARY KEY (sensor, minute_ms, device, ie)
 ) WITHOUT ROWID;
-CREATE INDEX presence_minutes_minute ON presence_minutes (minute_ms);
 "#,
 ];
 
