@@ -179,7 +179,7 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
         eprintln!("footfall calibrate: no WiFi estimate in any counted window of {}: no factor", unfit.join(", "));
     }
     if unmatched > 0 {
-        eprintln!("footfall calibrate: {unmatched} count windows have no WiFi window of their store (ignored)");
+        eprintln!("footfall calibrate: {unmatched} count window(s) without a WiFi window of their store (ignored)");
     }
     crate::output::print(&text)
 }
