@@ -65,8 +65,26 @@ number excluded as fixed or staff. Works straight on capture files, one sensor p
 after the file), without a site or a database: MACs are keyed-hashed in memory under a key made \
 for this run and forgotten. See docs/accuracy.md for how close this comes to a headcount.\n\n\
 Examples:\n  footfall occupancy --window 5m lab.pcap\n  \
-footfall occupancy --window 5m --format csv --deny-file fixed-pcs.txt day1.pcap day2.pcap")]
+footfall occupancy --window 5m --format csv --deny-file fixed-pcs.txt day1.pcap day2.pcap\n\n\
+From an ingested database (ingest keeps, per sensor and minute, which pseudonymous MACs were \
+heard, at what strongest signal and fingerprint; the same rules then run on those records), \
+per store or, with --by sensor, per sensor:\n  footfall occupancy --db mall.db --window 5m --format csv")]
     Occupancy(OccupancyArgs),
+    /// Fit per store and hour a factor from WiFi-estimated people to door-counter or camera counts
+    #[command(long_about = "Not everyone carries a phone with WiFi on, so the WiFi estimate of \
+`footfall occupancy` sees a share of the people present. Give counted people per interval from a \
+door counter or a camera system (--counts: CSV `store,time,count`, optionally followed by \
+aggregate count columns such as age bands or gender; aggregates only, see docs/formats.md) and \
+the capture files (one store per file, named after the file, as `occupancy` names sensors). \
+Count rows are summed per window. Per store and local hour of day (--tz) the factor is the \
+ratio of sums counted / estimated over the matched windows, with a 95% bootstrap interval; an \
+hour with fewer than --min-intervals windows uses the store-wide factor and says so. Prints \
+the factors, the raw and calibrated error against the counts (in-sample), and with --windows \
+every window's raw and calibrated figure with its interval.\n\n\
+Or from an ingested database, per store of the site (--db; the site's time zone).\n\n\
+Examples:\n  footfall calibrate --counts door-counts.csv --tz Europe/Paris --windows store1.pcap\n  \
+footfall calibrate --counts sim/counts.csv --db mall.db")]
+    Calibrate(CalibrateArgs),
     /// Measure people counting and MAC linking against labelled captures (headcount, per-phone files)
     #[command(subcommand)]
     Accuracy(AccuracyWhat),
@@ -173,6 +191,10 @@ pub struct SimArgs {
     /// Share of shoppers whose phones randomize their MAC (0..1)
     #[arg(long, default_value_t = 0.0)]
     pub randomized_share: f64,
+    /// Share of shoppers carrying a phone with WiFi on (0..1); the others are never heard but
+    /// are in truth.json and counts.csv (a door counter sees everyone)
+    #[arg(long, default_value_t = 1.0)]
+    pub phone_share: f64,
     /// Random seed; the same seed and start date give the same files
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -363,13 +385,56 @@ pub struct CountArgs {
 pub struct OccupancyArgs {
     /// Capture files (pcap, pcapng) or any observation file ingest reads; each capture file is
     /// one sensor, named after the file
-    #[arg(required = true, value_name = "CAPTURE")]
+    #[arg(required_unless_present = "db", conflicts_with = "db", value_name = "CAPTURE")]
     pub inputs: Vec<PathBuf>,
+    /// Count from an ingested database instead of capture files (per store, or per sensor with
+    /// --by sensor; the site's time zone; the window a multiple of 1 minute)
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// With --db: one row per store or per sensor and window
+    #[arg(long, value_enum, default_value_t = By::Store, requires = "db")]
+    pub by: By,
     #[command(flatten)]
     pub count: CountArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Counted people per interval: CSV `store,time,count[,aggregate...]` (docs/formats.md)
+    #[arg(long, value_name = "FILE")]
+    pub counts: PathBuf,
+    /// Capture files (pcap, pcapng) or any observation file ingest reads; each file is one
+    /// store, named after the file (the names used in the counts' `store` column)
+    #[arg(required_unless_present = "db", conflicts_with = "db", value_name = "CAPTURE")]
+    pub inputs: Vec<PathBuf>,
+    /// Take the WiFi estimate per store from an ingested database instead (store ids of the site)
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub count: CountArgs,
+    /// An hour needs at least this many matched windows for a factor of its own; otherwise
+    /// the store-wide factor is used
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub min_intervals: usize,
+    /// Also print every matched window: raw, calibrated with its interval, counted
+    #[arg(long)]
+    pub windows: bool,
+    /// Fit only on count windows before this time (RFC 3339) and also report the error on
+    /// the windows from it on (out of sample)
+    #[arg(long, value_name = "TIME")]
+    pub fit_before: Option<String>,
+    /// Output format (csv: the factors, or the windows with --windows)
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    Store,
+    Sensor,
 }
 
 #[derive(Subcommand, Debug)]

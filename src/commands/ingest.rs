@@ -161,6 +161,7 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
     let mut drops = intake.drops.clone();
     drops.add(DropReason::Late, pipeline.late() - late_before);
     let activity = pipeline.take_activity();
+    let presence = pipeline.take_presence();
     let state = pipeline.snapshot();
     sessions.sort();
     store.commit_ingest(IngestBatch {
@@ -168,6 +169,7 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
         files: &records,
         sessions: &sessions,
         activity: &activity,
+        presence: &presence,
         drops: &drops,
         pipeline_state: &state,
         now_ms: now,
@@ -225,10 +227,10 @@ pub fn print_outcome(o: &Outcome) {
     }
     eprintln!("stored {} finished visits and {} walk-bys (visits still open are kept in the pipeline state)", o.visits, o.passes);
     let r = &o.retained;
-    if r.visits + r.passes + r.device_days > 0 {
+    if r.visits + r.passes + r.device_days + r.presence_minutes > 0 {
         eprintln!(
-            "retention: deleted {} visits, {} walk-bys and {} device-days older than the [retention] periods (FOOTFALL_NOW sets the date to count from, for replaying history)",
-            r.visits, r.passes, r.device_days
+            "retention: deleted {} visits, {} walk-bys, {} device-days and {} presence minutes older than the [retention] periods (FOOTFALL_NOW sets the date to count from, for replaying history)",
+            r.visits, r.passes, r.device_days, r.presence_minutes
         );
     }
 }

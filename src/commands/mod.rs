@@ -3,6 +3,7 @@
 
 mod accuracy;
 mod analysis;
+mod calibrate;
 #[cfg(feature = "live")]
 mod capture;
 mod demo;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Eval(a) => eval::run(a),
         Command::Occupancy(a) => occupancy::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
         Command::Accuracy(AccuracyWhat::Headcount(a)) => accuracy::headcount(a),
         Command::Accuracy(AccuracyWhat::Linking(a)) => accuracy::linking(a),
         Command::Serve(a) => serve::run(a),

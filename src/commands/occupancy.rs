@@ -1,20 +1,23 @@
 //! `footfall occupancy`: people present per sensor and window, straight from capture files
-//! (one sensor per file, no site, no database), beside the naive distinct-MAC count.
+//! (one sensor per file, no site, no database), or per store or sensor from the per-minute
+//! presence records an ingest kept (`--db`), beside the naive distinct-MAC count.
 //!
-//! MACs are keyed-hashed in memory under a key drawn for this run and never written; the
-//! deny and allow lists are hashed under the same key. Counting is
-//! `footfall_transforms::occupancy`; this module reads inputs and prints.
+//! On capture files MACs are keyed-hashed in memory under a key drawn for this run and never
+//! written; with `--db` the deployment key hashes the deny and allow lists (it must exist:
+//! never created here). Counting is `footfall_transforms::occupancy`; this module reads
+//! inputs and prints.
 
-use crate::cli::{CountArgs, OccupancyArgs, TableFormat};
+use crate::cli::{By, CountArgs, OccupancyArgs, TableFormat};
 use crate::config::Config;
 use crate::output::{Table, byte_progress};
 use anyhow::Context;
 use footfall_core::time::{LocalCalendar, format_rfc3339};
 use footfall_core::{MacAddr, Observation, RadioKind, RawObservation};
+use footfall_store::{Store, keyfile};
 use footfall_transforms::Pseudonymizer;
 use footfall_transforms::filter::{self, DropCounts};
 use footfall_transforms::occupancy::{self, DeviceLists, WindowCount};
-use serde::Serialize;
+use footfall_transforms::occupancy::{PRESENCE_MINUTE_MS, observations_of};
 use std::path::{Path, PathBuf};
 
 /// Observations of a set of files, one sensor (index) per file, in time order.
@@ -117,7 +120,65 @@ pub fn count(config: &Config, args: &CountArgs, obs: &[Observation], lists: &Dev
     occupancy::count(&config.occupancy, &config.link, &mut cal, obs, |o| o.sensor as u32, args.window, lists)
 }
 
-#[derive(Serialize)]
+/// People per scope and window, with the scopes' names.
+pub struct Counted {
+    pub scopes: Vec<String>,
+    pub counts: Vec<WindowCount>,
+}
+
+/// Count from the per-minute presence records of an ingested database, per store or sensor,
+/// in the site's time zone.
+pub fn from_db(config: &Config, args: &CountArgs, db: &Path, by: By) -> anyhow::Result<Counted> {
+    if !db.exists() {
+        anyhow::bail!("database {} does not exist: ingest first", db.display());
+    }
+    if args.window % PRESENCE_MINUTE_MS != 0 {
+        anyhow::bail!("--window must be a whole number of minutes with --db (the database keeps presence per minute)");
+    }
+    let store = Store::open(db)?;
+    let site = store.require_site()?;
+    let rows = store.presence_minutes(&site)?;
+    if rows.is_empty() {
+        anyhow::bail!(
+            "database {} holds no presence records: nothing was heard, or it was ingested by a footfall that did not keep them (re-ingest into a new database)",
+            db.display()
+        );
+    }
+    let named =
+        !config.devices.deny.is_empty() || !config.devices.allow.is_empty() || args.deny_file.is_some() || args.allow_file.is_some();
+    let lists = if named {
+        // The lists name raw MACs: hashed with the deployment key (config key_file, or DB.key).
+        let key = keyfile::load(&config.key_path(db, None)).context("the deny and allow lists are hashed with the deployment key")?;
+        device_lists(config, args, &mut Pseudonymizer::new(key))?
+    } else {
+        DeviceLists::default()
+    };
+    let obs = observations_of(&rows);
+    let mut cal = LocalCalendar::new(site.tz());
+    let (scopes, counts) = match by {
+        By::Store => (
+            site.stores.iter().map(|s| s.id.clone()).collect(),
+            occupancy::count(&config.occupancy, &config.link, &mut cal, &obs, |o| site.sensor_store(o.sensor) as u32, args.window, &lists),
+        ),
+        By::Sensor => (
+            site.sensors.iter().map(|s| s.id.clone()).collect(),
+            occupancy::count(&config.occupancy, &config.link, &mut cal, &obs, |o| o.sensor as u32, args.window, &lists),
+        ),
+    };
+    Ok(Counted { scopes, counts })
+}
+
+/// Count on capture files, one sensor per file, named after the file.
+pub fn from_files(config: &Config, args: &CountArgs, inputs: &[PathBuf]) -> anyhow::Result<Counted> {
+    let mut loaded = load(inputs, args.quiet, &|_| {})?;
+    let lists = device_lists(config, args, &mut loaded.pseudo)?;
+    let counts = count(config, args, &loaded.obs, &lists);
+    if loaded.drops.total() > 0 {
+        eprintln!("footfall: {} frames dropped by the plausibility filter", loaded.drops.total());
+    }
+    Ok(Counted { scopes: loaded.sensors, counts })
+}
+
 struct Row<'a> {
     sensor: &'a str,
     window_start: String,
@@ -128,13 +189,15 @@ struct Row<'a> {
 
 pub fn run(a: OccupancyArgs) -> anyhow::Result<()> {
     let config = Config::load(a.count.config.as_deref())?;
-    let mut loaded = load(&a.inputs, a.count.quiet, &|_| {})?;
-    let lists = device_lists(&config, &a.count, &mut loaded.pseudo)?;
-    let counts = count(&config, &a.count, &loaded.obs, &lists);
-    let rows: Vec<Row> = counts
+    let (counted, scope_name) = match &a.db {
+        Some(db) => (from_db(&config, &a.count, db, a.by)?, if a.by == By::Store { "store" } else { "sensor" }),
+        None => (from_files(&config, &a.count, &a.inputs)?, "sensor"),
+    };
+    let rows: Vec<Row> = counted
+        .counts
         .iter()
         .map(|c| Row {
-            sensor: &loaded.sensors[c.scope as usize],
+            sensor: &counted.scopes[c.scope as usize],
             window_start: format_rfc3339(c.start),
             people: c.people,
             naive_macs: c.naive,
@@ -142,16 +205,30 @@ pub fn run(a: OccupancyArgs) -> anyhow::Result<()> {
         })
         .collect();
     let text = match a.format {
-        TableFormat::Json => serde_json::to_string_pretty(&rows)? + "\n",
+        TableFormat::Json => {
+            let objs: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        scope_name: r.sensor,
+                        "window_start": r.window_start,
+                        "people": r.people,
+                        "naive_macs": r.naive_macs,
+                        "excluded_fixed": r.excluded_fixed,
+                    })
+                })
+                .collect();
+            serde_json::to_string_pretty(&objs)? + "\n"
+        }
         TableFormat::Csv => {
-            let mut s = String::from("sensor,window_start,people,naive_macs,excluded_fixed\n");
+            let mut s = format!("{scope_name},window_start,people,naive_macs,excluded_fixed\n");
             for r in &rows {
                 s.push_str(&format!("{},{},{},{},{}\n", csv_field(r.sensor), r.window_start, r.people, r.naive_macs, r.excluded_fixed));
             }
             s
         }
         TableFormat::Table => {
-            let mut t = Table::new(["sensor", "window start (UTC)", "people", "naive MACs", "excluded fixed"]);
+            let mut t = Table::new([scope_name, "window start (UTC)", "people", "naive MACs", "excluded fixed"]);
             for r in &rows {
                 t.row([
                     r.sensor.to_string(),
@@ -164,9 +241,6 @@ pub fn run(a: OccupancyArgs) -> anyhow::Result<()> {
             t.render()
         }
     };
-    if loaded.drops.total() > 0 {
-        eprintln!("footfall occupancy: {} frames dropped by the plausibility filter", loaded.drops.total());
-    }
     crate::output::print(&text)
 }
 

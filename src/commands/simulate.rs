@@ -13,6 +13,7 @@ pub fn config(a: &SimArgs) -> SimConfig {
         shoppers_per_day: a.shoppers_per_day,
         randomized_share: a.randomized_share,
         start_date: a.start.unwrap_or_else(|| recent_start(super::now_ms(), a.days)),
+        phone_share: a.phone_share,
         ..SimConfig::default()
     }
 }

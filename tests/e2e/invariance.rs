@@ -36,6 +36,11 @@ fn visits(db: &Path) -> String {
     ok(&["export", "visits", "--db", s(db), "--format", "csv"])
 }
 
+/// People per store and window from the presence records kept at ingest.
+fn occupancy(db: &Path) -> String {
+    ok(&["occupancy", "--db", s(db), "--window", "5m", "--format", "csv"])
+}
+
 #[test]
 fn whole_chunked_multi_run_and_jittered_agree() {
     let dir = tempfile::tempdir().unwrap();
@@ -53,18 +58,22 @@ fn whole_chunked_multi_run_and_jittered_agree() {
     let whole = dir.path().join("whole.db");
     ingest(&whole, &[&obs]);
     let reference = visits(&whole);
+    let people = occupancy(&whole);
+    assert!(people.starts_with("store,window_start,people,naive_macs,excluded_fixed\n") && people.lines().count() > 100, "{people}");
     assert!(reference.lines().count() > 50, "the simulation should give visits:\n{reference}");
 
     let parts = split_csv(&obs, dir.path(), 3);
     let one_run = dir.path().join("one_run.db");
     ingest(&one_run, &parts.iter().map(|p| p.as_path()).collect::<Vec<_>>());
     assert_eq!(visits(&one_run), reference, "chunks in one run");
+    assert_eq!(occupancy(&one_run), people, "occupancy, chunks in one run");
 
     let runs = dir.path().join("runs.db");
     for p in &parts {
         ingest(&runs, &[p]);
     }
     assert_eq!(visits(&runs), reference, "chunks over several runs");
+    assert_eq!(occupancy(&runs), people, "occupancy, chunks over several runs");
     assert_eq!(
         ok(&["report", "--db", s(&runs), "--json"]),
         ok(&["report", "--db", s(&whole), "--json"]).replace("\"inputs\": 1", "\"inputs\": 3"),
@@ -76,4 +85,5 @@ fn whole_chunked_multi_run_and_jittered_agree() {
     let jit = dir.path().join("jit.db");
     ingest(&jit, &[&jittered]);
     assert_eq!(visits(&jit), reference, "out of order within the lateness");
+    assert_eq!(occupancy(&jit), people, "occupancy, out of order within the lateness");
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `footfall` binary on fixtures and simulated malls.
 //! One test binary, one module per topic (ripgrep's habit).
 
+mod calibrate;
 mod capture;
 mod cli;
 mod dashboard;

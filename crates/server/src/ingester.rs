@@ -283,6 +283,7 @@ impl Ingester {
         }
         drops.add(DropReason::Late, pipeline.late() - late_before);
         let activity = pipeline.take_activity();
+        let presence = pipeline.take_presence();
         let seq = todo.last().map(|r| r.seq).unwrap_or(self.applied);
         // The first record (retained, then this batch) that may still have observations held.
         let released = pipeline.released();
@@ -302,6 +303,7 @@ impl Ingester {
             files: &[],
             sessions: &sessions,
             activity: &activity,
+            presence: &presence,
             drops: &drops,
             pipeline_state: &state,
             now_ms: self.clock.now_ms(),
@@ -397,11 +399,12 @@ pub(crate) fn spawn(
                         tracing::error!("applying the journal to the database failed (will retry): {e}");
                     }
                     match ingester.retain() {
-                        Ok(Some(r)) if r.visits + r.passes + r.device_days > 0 => tracing::info!(
-                            "retention deleted {} visits, {} walk-bys and {} device-days past their retention period",
+                        Ok(Some(r)) if r.visits + r.passes + r.device_days + r.presence_minutes > 0 => tracing::info!(
+                            "retention deleted {} visits, {} walk-bys, {} device-days and {} presence minutes past their retention period",
                             r.visits,
                             r.passes,
-                            r.device_days
+                            r.device_days,
+                            r.presence_minutes
                         ),
                         Ok(_) => {}
                         Err(e) => tracing::error!("applying retention failed (will retry): {e}"),

@@ -46,6 +46,7 @@ const TAG_DAY: u64 = 5;
 const TAG_SHOPPER: u64 = 6;
 const TAG_PHONE: u64 = 7;
 const TAG_STAFF_DAY: u64 = 8;
+const TAG_PHONELESS: u64 = 9;
 
 /// One radio: its MAC, gain offset, probing rhythm, sequence counter and own random stream.
 #[derive(Clone, Debug)]
@@ -252,27 +253,42 @@ pub(crate) fn run(
                 if !regulars.is_empty() && r.chance(cfg.returning_share) {
                     regular = (0..3).map(|_| r.below(regulars.len() as u64) as usize).find(|&k| !used[k]);
                 }
-                let mut one_off;
-                let phone = match regular {
-                    Some(k) => {
+                // Drawn apart from the shopper's own stream: the default (everyone has a phone)
+                // gives the same output as before the option existed.
+                let phoneless = cfg.phone_share < 1.0 && !Rng::derive(seed, &[TAG_PHONELESS, d as u64, i]).chance(cfg.phone_share);
+                if phoneless {
+                    // The regular stays home today (marked used, so the draws of the
+                    // shoppers after this one do not change); this shopper has no phone.
+                    if let Some(k) = regular.take() {
                         used[k] = true;
-                        let (phone, seen) = &mut regulars[k];
-                        if !*seen {
-                            *seen = true;
-                            truth.truth.devices.shoppers += 1;
-                            truth.truth.devices.randomized_shoppers += phone.randomized as u64;
+                    }
+                }
+                let mut one_off;
+                let phone = if phoneless {
+                    truth.truth.devices.phoneless_shopper_days += 1;
+                    None
+                } else {
+                    Some(match regular {
+                        Some(k) => {
+                            used[k] = true;
+                            let (phone, seen) = &mut regulars[k];
+                            if !*seen {
+                                *seen = true;
+                                truth.truth.devices.shoppers += 1;
+                                truth.truth.devices.randomized_shoppers += phone.randomized as u64;
+                            }
+                            phone
                         }
-                        phone
-                    }
-                    None => {
-                        let mut pr = Rng::derive(seed, &[TAG_PHONE, d as u64, i]);
-                        let randomized = pr.chance(cfg.randomized_share);
-                        let mean = pr.range(6.0, 12.0);
-                        one_off = Phone::new(pr, &mut macs, &PHONE_OUIS, randomized, mean);
-                        truth.truth.devices.shoppers += 1;
-                        truth.truth.devices.randomized_shoppers += randomized as u64;
-                        &mut one_off
-                    }
+                        None => {
+                            let mut pr = Rng::derive(seed, &[TAG_PHONE, d as u64, i]);
+                            let randomized = pr.chance(cfg.randomized_share);
+                            let mean = pr.range(6.0, 12.0);
+                            one_off = Phone::new(pr, &mut macs, &PHONE_OUIS, randomized, mean);
+                            truth.truth.devices.shoppers += 1;
+                            truth.truth.devices.randomized_shoppers += randomized as u64;
+                            &mut one_off
+                        }
+                    })
                 };
                 truth.truth.devices.shopper_days += 1;
                 let plan = people::shopper(layout, &popularity, &buy_p, open, close, &mut r);
@@ -280,7 +296,9 @@ pub(crate) fn run(
                 for &(s, ts) in &plan.purchases {
                     day_tx.push((ts, s, (r.lognormal(40.0, 0.7) * 100.0).round() / 100.0));
                 }
-                em.track(phone, day, &plan.track);
+                if let Some(phone) = phone {
+                    em.track(phone, day, &plan.track);
+                }
             }
             day_tx.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
             for (k, (ts, s, amount)) in day_tx.into_iter().enumerate() {
@@ -301,7 +319,7 @@ pub(crate) fn run(
         em.out.clear();
         progress(d + 1, cfg.days);
     }
-    Ok(SimOutput { site: layout.site.clone(), truth: truth.truth, transactions })
+    Ok(SimOutput { site: layout.site.clone(), truth: truth.truth, transactions, present: truth.present })
 }
 
 #[cfg(test)]
@@ -385,6 +403,20 @@ mod tests {
         let g = q.mac_at(0, 0, rot);
         assert_eq!(g[0] & 0x03, 0);
         assert_eq!(q.mac_at(3, 99 * rot, rot), g);
+    }
+
+    #[test]
+    fn phoneless_shoppers_are_counted_but_never_heard() {
+        let all = digest(&small(5));
+        let half = digest(&SimConfig { phone_share: 0.5, ..small(5) });
+        // The people present are the same (the shoppers' own plans do not change)...
+        assert_eq!(all.2.present, half.2.present);
+        assert!(!all.2.present.is_empty());
+        let d = &half.2.truth.devices;
+        assert!(d.phoneless_shopper_days > 0 && d.phoneless_shopper_days < d.shopper_days, "{d:?}");
+        assert_eq!(all.2.truth.devices.phoneless_shopper_days, 0);
+        // ...but fewer frames are heard.
+        assert!(half.2.truth.frames.total < all.2.truth.frames.total);
     }
 
     #[test]

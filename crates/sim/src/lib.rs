@@ -12,7 +12,8 @@
 //!   [`Frame`] (one frame heard by one sensor) in non-decreasing time order, returns the
 //!   [`footfall_core::Site`], the [`Truth`] and the [`Transaction`]s.
 //! - [`write_all`]`(cfg, out_dir, &mut |day_done, days| ..) -> Result<SimSummary, SimError>`:
-//!   writes `site.json`, `observations.csv`, `observations.jsonl`, `pos.csv` and `truth.json`
+//!   writes `site.json`, `observations.csv`, `observations.jsonl`, `pos.csv`, `truth.json` and
+//!   `counts.csv` (people inside each store per 5 minutes, door-counter style)
 //!   (formats in [`write`]); [`write_all_with`] can add `observations.pcapng`.
 //!
 //! ## Modules
@@ -62,6 +63,9 @@ pub struct SimConfig {
     pub fixed_per_store: u32,
     /// Share of each day's shoppers drawn from a pool of regulars who keep their MAC.
     pub returning_share: f64,
+    /// Share of shoppers carrying a phone with WiFi on; the others send nothing but are in
+    /// the truth and in `counts.csv` (a door counter sees everyone).
+    pub phone_share: f64,
 }
 
 impl Default for SimConfig {
@@ -78,6 +82,7 @@ impl Default for SimConfig {
             staff_per_store: 2,
             fixed_per_store: 1,
             returning_share: 0.3,
+            phone_share: 1.0,
         }
     }
 }
@@ -92,7 +97,9 @@ impl SimConfig {
         if self.days > 3660 {
             return bad(format!("days must be at most 3660, got {}", self.days));
         }
-        for (name, v) in [("randomized_share", self.randomized_share), ("returning_share", self.returning_share)] {
+        for (name, v) in
+            [("randomized_share", self.randomized_share), ("returning_share", self.returning_share), ("phone_share", self.phone_share)]
+        {
             if !(0.0..=1.0).contains(&v) {
                 return bad(format!("{name} must be within 0..=1, got {v}"));
             }
@@ -137,6 +144,10 @@ pub struct Transaction {
 pub struct SimOutput {
     pub site: Site,
     pub truth: Truth,
+    /// Shoppers inside each store at some time in each [`truth::COUNT_WINDOW_S`] window, with
+    /// or without a phone: (store index, window start UTC ms) → people. Windows with nobody
+    /// are absent.
+    pub present: std::collections::BTreeMap<(u16, Millis), u32>,
     /// In time order.
     pub transactions: Vec<Transaction>,
 }

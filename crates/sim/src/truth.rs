@@ -22,6 +22,8 @@ pub const NEAR_RADIUS_M: f64 = 8.0;
 pub const EPISODE_GAP_S: i64 = 600;
 /// Shortest inside run, s, that counts as a visit.
 pub const MIN_VISIT_S: i64 = 120;
+/// Window of the people-present counts (`counts.csv`), s.
+pub const COUNT_WINDOW_S: i64 = 300;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Presence {
@@ -135,8 +137,11 @@ pub struct DeviceCounts {
     pub fixed: u64,
     /// Distinct shopper phones that randomize their MAC.
     pub randomized_shoppers: u64,
-    /// Shopper appearances summed over days.
+    /// Shopper appearances summed over days (with and without a phone).
     pub shopper_days: u64,
+    /// Of which without a phone with WiFi on (see `phone_share`): never heard.
+    #[serde(default)]
+    pub phoneless_shopper_days: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -164,6 +169,8 @@ pub(crate) struct TruthBuilder {
     first_day: LocalDay,
     n_stores: usize,
     pub(crate) truth: Truth,
+    /// (store, window start ms) → shoppers inside at some time in the window.
+    pub(crate) present: std::collections::BTreeMap<(u16, i64), u32>,
 }
 
 impl TruthBuilder {
@@ -189,7 +196,7 @@ impl TruthBuilder {
             devices: DeviceCounts::default(),
             frames: FrameCounts::default(),
         };
-        Self { first_day, n_stores: layout.stores.len(), truth }
+        Self { first_day, n_stores: layout.stores.len(), truth, present: Default::default() }
     }
 
     fn slot(&mut self, cal: &mut LocalCalendar, store: u16, ts_ms: i64) -> Option<&mut StoreDay> {
@@ -200,6 +207,17 @@ impl TruthBuilder {
 
     pub(crate) fn add_track(&mut self, layout: &Layout, cal: &mut LocalCalendar, t0_s: i64, samples: &[Point]) {
         for (store, ivs) in presence(layout, t0_s, samples) {
+            let mut last = None;
+            for iv in ivs.iter().filter(|iv| iv.kind == Presence::Inside) {
+                let mut w = iv.start.div_euclid(COUNT_WINDOW_S);
+                while w <= iv.end.div_euclid(COUNT_WINDOW_S) {
+                    if last != Some(w) {
+                        *self.present.entry((store, w * COUNT_WINDOW_S * 1000)).or_default() += 1;
+                        last = Some(w);
+                    }
+                    w += 1;
+                }
+            }
             for o in classify(&ivs) {
                 match o {
                     Outcome::Visit { start, end } => {

@@ -7,6 +7,10 @@
 //!   `{"ts":"…Z","sensor":"s1-front","mac":"…","rssi":-61,"freq":2412,"seq":17,"kind":"wifi"}`.
 //! - `pos.csv`: header `transaction_id,store,time,amount` (amount with two decimals).
 //! - `truth.json`: the [`crate::Truth`], pretty JSON.
+//! - `counts.csv`: header `store,time,count`: shoppers inside each store at some time in each
+//!   5-minute window (with or without a phone; staff not counted), as a door counter or camera
+//!   system would report them for `footfall calibrate`; every window of a store's day from
+//!   its first to its last window with someone inside, zeros included.
 //! - `observations.pcapng`, only with [`WriteOptions::pcapng`]: the same frames as a pcapng
 //!   capture of radiotap probe requests, one interface per sensor named by its id (format
 //!   in [`crate::pcap_out`]).
@@ -18,6 +22,7 @@
 use crate::engine::run;
 use crate::layout::Layout;
 use crate::pcap_out::PcapngEncoder;
+use crate::truth::COUNT_WINDOW_S;
 use crate::{SimConfig, SimError};
 use footfall_core::Millis;
 use footfall_core::time::{DAY, HOUR, MINUTE, SECOND, format_rfc3339};
@@ -226,10 +231,36 @@ pub fn write_all_with(
     }
     let mut truth = TmpFile::create(out_dir, "truth.json")?;
     truth.write(&pretty("truth", &out.truth)?)?;
+    let mut counts = TmpFile::create(out_dir, "counts.csv")?;
+    counts.write(b"store,time,count\n")?;
+    // A counter reports zeros too: every window of a store-day from its first to its last
+    // window with someone inside.
+    let mut rows: Vec<((u16, Millis), u32)> = Vec::new();
+    for (&(s, ts), &n) in &out.present {
+        if let Some(&((ps, pts), _)) = rows.last()
+            && ps == s
+            && pts.div_euclid(DAY) == ts.div_euclid(DAY)
+        {
+            let mut w = pts + COUNT_WINDOW_S * 1000;
+            while w < ts {
+                rows.push(((s, w), 0));
+                w += COUNT_WINDOW_S * 1000;
+            }
+        }
+        rows.push(((s, ts), n));
+    }
+    for &((s, ts), n) in &rows {
+        line.clear();
+        line.extend_from_slice(out.site.stores[s as usize].id.as_bytes());
+        line.push(b',');
+        line.extend_from_slice(&fmt.format(ts));
+        let _ = writeln!(line, ",{n}");
+        counts.write(&line)?;
+    }
 
     let mut files = vec![site, csv, jsonl];
     files.extend(pcap.map(|p| p.0));
-    files.extend([pos, truth]);
+    files.extend([pos, truth, counts]);
     let mut sizes = Vec::new();
     for f in &mut files {
         let n = f.close()?;
@@ -279,7 +310,7 @@ mod tests {
         let s = write_all(&cfg, &dir, &mut |d, n| calls.push((d, n))).unwrap();
         assert_eq!(calls, vec![(1, 2), (2, 2)]);
         let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        assert_eq!(names.len(), 5, "{names:?}");
+        assert_eq!(names.len(), 6, "{names:?}");
         let csv = fs::read_to_string(dir.join("observations.csv")).unwrap();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], "time,sensor,mac,rssi");
@@ -299,6 +330,13 @@ mod tests {
         assert_eq!(truth.store_days.len(), 4);
         let pos = fs::read_to_string(dir.join("pos.csv")).unwrap();
         assert_eq!(pos.lines().count() as u64, 1 + s.transactions);
+        let counts = fs::read_to_string(dir.join("counts.csv")).unwrap();
+        assert_eq!(counts.lines().next(), Some("store,time,count"));
+        let row: Vec<&str> = counts.lines().nth(1).unwrap().split(',').collect();
+        assert!(
+            site.stores.iter().any(|st| st.id == row[0]) && row[1].ends_with(":00.000Z") && row[2].parse::<u32>().unwrap() > 0,
+            "{row:?}"
+        );
         // A run failing late (truth.json.tmp cannot be created) leaves no partial files.
         let bad = dir.join("failing");
         fs::create_dir_all(bad.join("truth.json.tmp")).unwrap();
@@ -316,7 +354,10 @@ mod tests {
         let cfg = SimConfig { days: 1, stores: 1, shoppers_per_day: 10, ..SimConfig::default() };
         let s = write_all_with(&cfg, &dir, &WriteOptions { pcapng: true }, &mut |_, _| {}).unwrap();
         let names: Vec<&str> = s.files.iter().map(|f| f.0.as_str()).collect();
-        assert_eq!(names, vec!["site.json", "observations.csv", "observations.jsonl", "observations.pcapng", "pos.csv", "truth.json"]);
+        assert_eq!(
+            names,
+            vec!["site.json", "observations.csv", "observations.jsonl", "observations.pcapng", "pos.csv", "truth.json", "counts.csv"]
+        );
         let b = fs::read(dir.join("observations.pcapng")).unwrap();
         assert_eq!(b.len() as u64, s.files[3].1);
         let le32 = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);

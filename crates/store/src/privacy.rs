@@ -22,13 +22,15 @@ pub struct Erased {
     pub zone_stays: u64,
     pub passes: u64,
     pub device_days: u64,
+    /// Per-minute presence rows (what `occupancy --db` counts).
+    pub presence_minutes: u64,
     /// Observations, location windows and open episodes removed from the saved pipeline state.
     pub open_state: u64,
 }
 
 impl Erased {
     pub fn total(&self) -> u64 {
-        self.visits + self.zone_stays + self.passes + self.device_days + self.open_state
+        self.visits + self.zone_stays + self.passes + self.device_days + self.presence_minutes + self.open_state
     }
 }
 
@@ -50,6 +52,8 @@ pub struct Retained {
     pub visits: u64,
     pub passes: u64,
     pub device_days: u64,
+    /// Per-minute presence rows, kept as long as walk-bys (they are finer-grained).
+    pub presence_minutes: u64,
 }
 
 impl Store {
@@ -74,6 +78,7 @@ impl Store {
             out.visits += tx.execute("DELETE FROM visits WHERE device = ?1", [id]).map_err(err)? as u64;
             out.passes += tx.execute("DELETE FROM passes WHERE device = ?1", [id]).map_err(err)? as u64;
             out.device_days += tx.execute("DELETE FROM device_days WHERE device = ?1", [id]).map_err(err)? as u64;
+            out.presence_minutes += tx.execute("DELETE FROM presence_minutes WHERE device = ?1", [id]).map_err(err)? as u64;
             if let Some(ms) = e.register_ms {
                 tx.execute("INSERT INTO optouts (device, created_ms) VALUES (?1, ?2) ON CONFLICT (device) DO NOTHING", params![id, ms])
                     .map_err(err)?;
@@ -99,6 +104,7 @@ impl Store {
             visits: tx.execute("DELETE FROM visits WHERE end_ms < ?1", [visits_before]).map_err(err)? as u64,
             passes: tx.execute("DELETE FROM passes WHERE end_ms < ?1", [passes_before]).map_err(err)? as u64,
             device_days: tx.execute("DELETE FROM device_days WHERE last_ms < ?1", [visits_before]).map_err(err)? as u64,
+            presence_minutes: tx.execute("DELETE FROM presence_minutes WHERE last_ms < ?1", [passes_before]).map_err(err)? as u64,
         };
         tx.commit().map_err(err)?;
         Ok(out)
@@ -190,6 +196,7 @@ mod tests {
                 now_ms: 0,
                 journal_seq: None,
                 journal_replay_from: None,
+                presence: &[],
                 agent_batches: &[],
             })
             .unwrap();
@@ -213,7 +220,7 @@ mod tests {
                 register_ms: None,
             })
             .unwrap();
-        assert_eq!(erased, Erased { visits: 2, zone_stays: 2, passes: 1, device_days: 1, open_state: 1 });
+        assert_eq!(erased, Erased { visits: 2, zone_stays: 2, passes: 1, device_days: 1, presence_minutes: 0, open_state: 1 });
         assert_eq!(store.tables_holding(gone).unwrap(), vec![]);
         assert!(!store.tables_holding(kept).unwrap().is_empty(), "others are kept");
         assert!(store.optouts().unwrap().is_empty(), "forgetting does not register");
@@ -230,9 +237,9 @@ mod tests {
         let mut store = Store::open(&dir.path().join("r.db")).unwrap();
         fill(&mut store, &[1, 2], "{}");
         let r = store.apply_retention(5_000_000, 15).unwrap();
-        assert_eq!(r, Retained { visits: 2, passes: 0, device_days: 0 });
+        assert_eq!(r, Retained { visits: 2, passes: 0, device_days: 0, presence_minutes: 0 });
         let r = store.apply_retention(9_000_001, 21).unwrap();
-        assert_eq!(r, Retained { visits: 2, passes: 2, device_days: 2 });
+        assert_eq!(r, Retained { visits: 2, passes: 2, device_days: 2, presence_minutes: 0 });
         assert!(store.visits(&site()).unwrap().is_empty());
         let n: i64 = store.conn().query_row("SELECT count(*) FROM zone_stays", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 0);

@@ -8,6 +8,7 @@
 use footfall_core::{DeviceId, Pass, Site, Visit, ZoneStay};
 use footfall_transforms::activity::DayActivity;
 use footfall_transforms::filter::{DropCounts, DropReason};
+use footfall_transforms::occupancy::MinutePresence;
 use footfall_transforms::sessionize::Sessions;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{BTreeMap, HashMap};
@@ -98,6 +99,22 @@ CREATE TABLE api_tokens (
     r#"
 CREATE TABLE optouts (device INTEGER PRIMARY KEY, created_ms INTEGER NOT NULL) WITHOUT ROWID;
 "#,
+    // People counting (issue 5): one row per pseudonymous MAC, fingerprint digest (0 = none),
+    // sensor and minute, merged by min/max at every ingest; `footfall occupancy --db` links
+    // and counts them. Self-contained: touches no other table.
+    r#"
+CREATE TABLE presence_minutes (
+    sensor TEXT NOT NULL,
+    minute_ms INTEGER NOT NULL,
+    device INTEGER NOT NULL,
+    ie INTEGER NOT NULL,
+    randomized INTEGER NOT NULL,
+    first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    max_rssi INTEGER NOT NULL,
+    PRIMARY KEY (sensor, minute_ms, device, ie)
+) WITHOUT ROWID;
+"#,
 ];
 
 const PUT_SITE: &str = "INSERT INTO site (id, json, updated_ms) VALUES (1, ?1, ?2) \
@@ -123,6 +140,8 @@ pub struct IngestBatch<'a> {
     pub files: &'a [IngestedFile],
     pub sessions: &'a Sessions,
     pub activity: &'a [DayActivity],
+    /// Per-minute presence records (`Pipeline::take_presence`), merged into `presence_minutes`.
+    pub presence: &'a [MinutePresence],
     pub drops: &'a DropCounts,
     pub pipeline_state: &'a str,
     pub now_ms: i64,
@@ -324,6 +343,28 @@ impl Store {
             for a in b.activity {
                 act.execute(params![a.device.as_i64(), a.day, a.hours_mask, a.first, a.last, a.randomized]).map_err(err)?;
             }
+            let mut pm = tx
+                .prepare(
+                    "INSERT INTO presence_minutes (sensor, minute_ms, device, ie, randomized, first_ms, last_ms, max_rssi)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (sensor, minute_ms, device, ie) DO UPDATE SET first_ms = min(first_ms, excluded.first_ms),
+                       last_ms = max(last_ms, excluded.last_ms), max_rssi = max(max_rssi, excluded.max_rssi)",
+                )
+                .map_err(err)?;
+            for p in b.presence {
+                let Some(sensor) = b.site.sensors.get(p.sensor as usize) else { continue };
+                pm.execute(params![
+                    sensor.id,
+                    p.minute,
+                    p.device.as_i64(),
+                    p.ie.map_or(0, |d| d as i64),
+                    p.randomized,
+                    p.first,
+                    p.last,
+                    p.max_rssi
+                ])
+                .map_err(err)?;
+            }
             let mut dr = tx
                 .prepare(
                     "INSERT INTO drops (reason, count) VALUES (?1, ?2) ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count",
@@ -450,6 +491,37 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
+    /// The per-minute presence records, as indexes into `site`, in (minute, sensor id, device,
+    /// digest) order; records of sensors the site no longer has are skipped.
+    pub fn presence_minutes(&self, site: &Site) -> Result<Vec<MinutePresence>, StoreError> {
+        let idx: HashMap<&str, u16> = site.sensors.iter().enumerate().map(|(i, s)| (s.id.as_str(), i as u16)).collect();
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT sensor, minute_ms, device, ie, randomized, first_ms, last_ms, max_rssi FROM presence_minutes
+                 ORDER BY minute_ms, sensor, device, ie",
+            )
+            .map_err(self.err())?;
+        let mut rows = st.query([]).map_err(self.err())?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let sensor: String = r.get(0).map_err(self.err())?;
+            let Some(&sensor) = idx.get(sensor.as_str()) else { continue };
+            let ie: i64 = r.get(3).map_err(self.err())?;
+            out.push(MinutePresence {
+                sensor,
+                minute: r.get(1).map_err(self.err())?,
+                device: DeviceId::from_i64(r.get(2).map_err(self.err())?),
+                ie: (ie != 0).then_some(ie as u64),
+                randomized: r.get(4).map_err(self.err())?,
+                first: r.get(5).map_err(self.err())?,
+                last: r.get(6).map_err(self.err())?,
+                max_rssi: r.get(7).map_err(self.err())?,
+            });
+        }
+        Ok(out)
+    }
+
     pub fn drop_counts(&self) -> Result<DropCounts, StoreError> {
         let mut st = self.conn.prepare("SELECT reason, count FROM drops").map_err(self.err())?;
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(self.err())?;
@@ -514,6 +586,17 @@ mod tests {
         let act = [DayActivity { device: DeviceId(5), day: 3, hours_mask: 0b10, first: 10, last: 20, randomized: false }];
         let mut drops = DropCounts::default();
         drops.add(DropReason::Late, 2);
+        let pm = |device: u64, ie: Option<u64>| MinutePresence {
+            sensor: 0,
+            minute: 60_000,
+            device: DeviceId(device),
+            ie,
+            randomized: true,
+            first: 61_000,
+            last: 90_000,
+            max_rssi: -60,
+        };
+        let pres = [pm(1, Some(u64::MAX)), pm(2, None)];
         let file = IngestedFile {
             name: "a.csv".into(),
             content_hash: "h".into(),
@@ -529,6 +612,7 @@ mod tests {
                 files: std::slice::from_ref(&file),
                 sessions: &sessions,
                 activity: &act,
+                presence: &pres,
                 drops: &drops,
                 pipeline_state: "{}",
                 now_ms: 0,
@@ -537,6 +621,9 @@ mod tests {
                 agent_batches: &[],
             })
             .unwrap();
+        let mut pres2 = pres;
+        pres2[0].first = 1;
+        pres2[0].max_rssi = -50;
         let act2 = [DayActivity { device: DeviceId(5), day: 3, hours_mask: 0b100, first: 5, last: 15, randomized: false }];
         store
             .commit_ingest(IngestBatch {
@@ -544,6 +631,7 @@ mod tests {
                 files: &[],
                 sessions: &Sessions::default(),
                 activity: &act2,
+                presence: &pres2,
                 drops: &drops,
                 pipeline_state: "{\"x\":1}",
                 now_ms: 0,
@@ -561,6 +649,10 @@ mod tests {
             vec![DayActivity { device: DeviceId(5), day: 3, hours_mask: 0b110, first: 5, last: 20, randomized: false }]
         );
         assert_eq!(store.drop_counts().unwrap().0[&DropReason::Late], 4);
+        let mut merged = pres;
+        merged[0].first = 1;
+        merged[0].max_rssi = -50;
+        assert_eq!(store.presence_minutes(&site).unwrap(), merged, "merged by min/max");
         assert_eq!(store.find_ingested("h").unwrap(), Some(file));
         assert_eq!(store.pipeline_state().unwrap().as_deref(), Some("{\"x\":1}"));
         assert_eq!(store.journal_applied().unwrap(), Some(7));

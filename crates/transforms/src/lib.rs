@@ -15,6 +15,8 @@
 //! Counting people rather than MACs: [`link`] turns randomized MACs into device estimates
 //! (fingerprint classes, time continuity, never across days) and [`occupancy`] counts
 //! estimates present per scope and window, beside the naive distinct-MAC count.
+//! [`calibrate`] fits per store and hour a factor from those estimates to people counted by a
+//! door counter or camera system (ratio of sums, bootstrap interval).
 //!
 //! [`optout`] parses what an owner submits to opt out or be forgotten (a MAC or an
 //! advertising ID); [`intake::Intake`] and [`Pipeline::forget`] act on its pseudonyms.
@@ -28,6 +30,7 @@
 
 pub mod activity;
 pub mod aggregate;
+pub mod calibrate;
 pub mod config;
 pub mod exclude;
 pub mod filter;

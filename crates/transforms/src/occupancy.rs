@@ -54,6 +54,80 @@ pub struct DeviceLists {
     pub allow: FxHashSet<DeviceId>,
 }
 
+/// Length of the per-minute presence records kept at ingest (see [`MinutePresence`]).
+pub const PRESENCE_MINUTE_MS: Millis = 60_000;
+
+/// One pseudonymous MAC (with one fingerprint digest) heard by one sensor in one minute,
+/// WiFi only: what ingest keeps so that occupancy can be counted from a database, where
+/// observations are not stored. Records of the same key merge by min/max, so a stream
+/// ingested whole or in chunks gives the same records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MinutePresence {
+    pub sensor: u16,
+    /// UTC ms, a multiple of [`PRESENCE_MINUTE_MS`].
+    pub minute: Millis,
+    pub device: DeviceId,
+    pub ie: Option<u64>,
+    pub randomized: bool,
+    pub first: Millis,
+    pub last: Millis,
+    pub max_rssi: i16,
+}
+
+/// Per-minute presence records of a stream of observations (see [`MinutePresence`]).
+#[derive(Clone, Debug, Default)]
+pub struct PresenceRecorder {
+    rows: FxHashMap<(u16, Millis, DeviceId, Option<u64>), MinutePresence>,
+}
+
+impl PresenceRecorder {
+    pub fn record(&mut self, o: &Observation) {
+        if o.kind != footfall_core::RadioKind::Wifi {
+            return;
+        }
+        let minute = o.ts.div_euclid(PRESENCE_MINUTE_MS) * PRESENCE_MINUTE_MS;
+        let r = self.rows.entry((o.sensor, minute, o.device, o.ie)).or_insert(MinutePresence {
+            sensor: o.sensor,
+            minute,
+            device: o.device,
+            ie: o.ie,
+            randomized: o.randomized,
+            first: o.ts,
+            last: o.ts,
+            max_rssi: o.rssi,
+        });
+        r.first = r.first.min(o.ts);
+        r.last = r.last.max(o.ts);
+        r.max_rssi = r.max_rssi.max(o.rssi);
+    }
+
+    /// The records since the last call, sorted.
+    pub fn drain(&mut self) -> Vec<MinutePresence> {
+        let mut v: Vec<MinutePresence> = self.rows.drain().map(|(_, r)| r).collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// Observations standing for stored minute records, in time order: one at the first and one
+/// at the last frame of each record, both at the record's strongest signal (so a minute
+/// heard at or above `presence_rssi` is presence from its first to its last frame).
+pub fn observations_of(rows: &[MinutePresence]) -> Vec<Observation> {
+    let mut out = Vec::with_capacity(rows.len() * 2);
+    for r in rows {
+        let mut o = Observation::basic(r.first, r.sensor, r.device, r.max_rssi);
+        o.randomized = r.randomized;
+        o.ie = r.ie;
+        out.push(o);
+        if r.last != r.first {
+            o.ts = r.last;
+            out.push(o);
+        }
+    }
+    out.sort_by_key(|o| o.ts);
+    out
+}
+
 /// One scope and window.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct WindowCount {
@@ -179,6 +253,36 @@ mod tests {
     fn run(o: &[Observation], lists: &DeviceLists) -> Vec<WindowCount> {
         let mut cal = LocalCalendar::new(chrono_tz::UTC);
         count(&OccupancyConfig::default(), &LinkConfig::default(), &mut cal, o, |_| 0, 5 * MINUTE, lists)
+    }
+
+    #[test]
+    fn minute_records_merge_and_count_like_the_frames() {
+        let t0 = 20_000 * 24 * HOUR + 10 * HOUR;
+        let o: Vec<Observation> = (0..30).map(|i| obs(t0 + i * 20_000, 100 + (i / 3) as u64, Some(7), true, -55)).collect();
+        let mut whole = PresenceRecorder::default();
+        o.iter().for_each(|x| whole.record(x));
+        let whole = whole.drain();
+        assert_eq!(whole.len(), 10, "one record per MAC and minute");
+        // In two halves: the records merge (min/max) to the same.
+        let mut a = PresenceRecorder::default();
+        o[..14].iter().for_each(|x| a.record(x));
+        let mut b = PresenceRecorder::default();
+        o[14..].iter().for_each(|x| b.record(x));
+        let mut merged: BTreeMap<(u16, Millis, DeviceId, Option<u64>), MinutePresence> = BTreeMap::new();
+        for r in a.drain().into_iter().chain(b.drain()) {
+            merged
+                .entry((r.sensor, r.minute, r.device, r.ie))
+                .and_modify(|m| {
+                    m.first = m.first.min(r.first);
+                    m.last = m.last.max(r.last);
+                    m.max_rssi = m.max_rssi.max(r.max_rssi);
+                })
+                .or_insert(r);
+        }
+        assert_eq!(merged.into_values().collect::<Vec<_>>(), whole);
+        let from_rows = run(&observations_of(&whole), &DeviceLists::default());
+        let from_frames = run(&o, &DeviceLists::default());
+        assert_eq!(from_rows, from_frames);
     }
 
     #[test]

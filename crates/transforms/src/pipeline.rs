@@ -12,6 +12,7 @@
 use crate::activity::{Activity, DayActivity};
 use crate::config::{LocateConfig, PipelineConfig, SessionizeConfig};
 use crate::locate::{Fix, Locator, SensorMap, SiteModel, StrongestSensor};
+use crate::occupancy::{MinutePresence, PresenceRecorder};
 use crate::reorder::Reorder;
 use crate::sessionize::Presence;
 use crate::sessionize::{Sessionizer, Sessions};
@@ -74,6 +75,7 @@ pub struct Pipeline {
     map: SensorMap,
     state: State,
     activity: Activity,
+    presence: PresenceRecorder,
     ready: Vec<Observation>,
     fixes: Vec<Fix>,
 }
@@ -99,6 +101,7 @@ impl Pipeline {
         Self {
             map: SensorMap::new(site, &state.locate),
             activity: Activity::new(LocalCalendar::new(site.tz())),
+            presence: PresenceRecorder::default(),
             state,
             ready: Vec::new(),
             fixes: Vec::new(),
@@ -181,6 +184,7 @@ impl Pipeline {
         self.state.processed += 1;
         self.state.last_ts = Some(self.state.last_ts.map_or(o.ts, |t| t.max(o.ts)));
         self.activity.record(&o);
+        self.presence.record(&o);
         if o.ts >= self.state.next_sweep {
             self.sweep(o.ts, out);
             self.state.next_sweep = (o.ts.div_euclid(SWEEP_MS) + 1) * SWEEP_MS;
@@ -247,6 +251,11 @@ impl Pipeline {
     /// Activity recorded since the last call.
     pub fn take_activity(&mut self) -> Vec<DayActivity> {
         self.activity.drain()
+    }
+
+    /// Per-minute presence records since the last call (see [`MinutePresence`]).
+    pub fn take_presence(&mut self) -> Vec<MinutePresence> {
+        self.presence.drain()
     }
 
     pub fn late(&self) -> u64 {
