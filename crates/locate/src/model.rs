@@ -114,6 +114,9 @@ pub struct Model {
     /// point, side by side so that an exact check reads one or two cache lines.
     fp_start: Vec<u32>,
     fp: Vec<(u16, u16)>,
+    /// The quantized feature of every whole-dBm reading from -128 to 0 (readings are usually
+    /// whole dBm), so that a query needs no `powf`.
+    lut: Vec<u16>,
 }
 
 /// How hard the search works (see [`Model::neighbours`]); saved with the model.
@@ -159,6 +162,24 @@ fn insert_best(best: &mut Vec<(f32, u32)>, k: usize, d: f32, id: u32) {
         best.pop();
     }
     best.insert(pos, (d, id));
+}
+
+const LUT_MIN_DBM: i32 = -128;
+
+fn quantize_table(repr: &Representation) -> Vec<u16> {
+    (LUT_MIN_DBM..=0).map(|r| quantize(repr, r as f32)).collect()
+}
+
+/// [`quantize`] through the table of whole-dBm readings when the reading is one.
+#[inline]
+fn quantize_with(lut: &[u16], repr: &Representation, rssi: f32) -> u16 {
+    let i = rssi as i32 - LUT_MIN_DBM;
+    if rssi == rssi.trunc()
+        && let Some(&v) = usize::try_from(i).ok().and_then(|i| lut.get(i))
+    {
+        return v;
+    }
+    quantize(repr, rssi)
 }
 
 fn quantize(repr: &Representation, rssi: f32) -> u16 {
@@ -217,6 +238,7 @@ impl Model {
         }
         let total = counts[aps.len()] as usize;
         let mut fill = counts.clone();
+        let lut = quantize_table(&config.repr);
         let mut post_id = vec![0u32; total];
         let mut post_val = vec![0u16; total];
         let mut sums = Vec::with_capacity(samples.len());
@@ -226,7 +248,7 @@ impl Model {
             fp = Fingerprint::from_pairs(fp.0);
             let mut sum = 0u32;
             for &(a, r) in &fp.0 {
-                let v = quantize(&config.repr, r);
+                let v = quantize_with(&lut, &config.repr, r);
                 let slot = &mut fill[a as usize];
                 post_id[*slot as usize] = i as u32;
                 post_val[*slot as usize] = v;
@@ -243,7 +265,7 @@ impl Model {
         for a in 0..aps.len() {
             postings[counts[a] as usize..counts[a + 1] as usize].sort_unstable_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
         }
-        Ok(Model { config, aps, zones, labels, fps, sums, post_start: counts, postings, fp_start, fp: fp_q })
+        Ok(Model { config, aps, zones, labels, fps, sums, post_start: counts, postings, fp_start, fp: fp_q, lut })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -300,7 +322,7 @@ impl Model {
         let mut qsum = 0u32;
         for &(a, r) in &fp.0 {
             if (a as usize) < self.aps.len() {
-                let v = quantize(&self.config.repr, r);
+                let v = quantize_with(&self.lut, &self.config.repr, r);
                 s.query.push((a, v));
                 qsum += v as u32;
             }
@@ -639,6 +661,15 @@ mod tests {
         assert_eq!(m.estimate(&q, &mut a), back.estimate(&q, &mut b));
         let e = Model::from_json("{\"format\":\"x\"}", "m.json").unwrap_err().to_string();
         assert!(e.contains("m.json"), "{e}");
+    }
+
+    #[test]
+    fn the_whole_dbm_table_equals_the_transform() {
+        let repr = Representation::default();
+        let lut = quantize_table(&repr);
+        for r in [-128.0, -104.0, -70.0, -70.5, -0.0, 0.0, 3.0, -200.0, f32::NAN] {
+            assert_eq!(quantize_with(&lut, &repr, r), quantize(&repr, r), "{r}");
+        }
     }
 
     #[test]
