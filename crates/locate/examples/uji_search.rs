@@ -21,14 +21,25 @@ fn main() {
         return calibration(&train, &test);
     }
     let exhaustive = Search { strong_aps: usize::MAX, posting_cut: u16::MAX, candidates: usize::MAX };
-    for search in [
-        exhaustive,
-        Search::default(),
-        Search { strong_aps: 4, posting_cut: 3, candidates: 32 },
-        Search { strong_aps: 5, posting_cut: 3, candidates: 32 },
-        Search { strong_aps: 4, posting_cut: 3, candidates: 64 },
-        Search { strong_aps: 5, posting_cut: 2, candidates: 48 },
-    ] {
+    // Other settings: FOOTFALL_UJI_SEARCH="strong_aps,posting_cut,candidates;..." (as the bench).
+    let settings: Vec<Search> = match std::env::var("FOOTFALL_UJI_SEARCH") {
+        Ok(v) => v
+            .split(';')
+            .filter_map(|t| {
+                let n: Vec<usize> = t.split(',').filter_map(|x| x.parse().ok()).collect();
+                (n.len() == 3).then(|| Search { strong_aps: n[0], posting_cut: n[1] as u16, candidates: n[2] })
+            })
+            .collect(),
+        Err(_) => vec![
+            exhaustive,
+            Search::default(),
+            Search { strong_aps: 4, posting_cut: 3, candidates: 32 },
+            Search { strong_aps: 5, posting_cut: 3, candidates: 32 },
+            Search { strong_aps: 4, posting_cut: 3, candidates: 64 },
+            Search { strong_aps: 5, posting_cut: 2, candidates: 48 },
+        ],
+    };
+    for search in settings {
         let m = Model::train(ModelConfig { search, ..Default::default() }, &train).expect("training");
         let mut s = Scratch::default();
         let outcomes: Vec<_> = test.iter().map(|t| m.estimate(&t.fp, &mut s).map(|e| outcome(&t.label, &e))).collect();

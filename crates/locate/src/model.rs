@@ -72,10 +72,12 @@ pub struct Estimate {
 #[derive(Clone, Debug, Default)]
 pub struct Scratch {
     acc: Vec<u32>,
+    acc16: Vec<u16>,
+    hits: Vec<u32>,
+    keys: Vec<u64>,
     touched: Vec<u32>,
     query: Vec<(u16, u16)>,
     order: Vec<(u16, u16)>,
-    cand: Vec<(f32, u32)>,
     qdense: Vec<u16>,
     best: Vec<(f32, u32)>,
     /// Searches so far, and how many of them fell back to the exhaustive walk (for benchmarks).
@@ -112,6 +114,9 @@ pub struct Model {
     /// point, side by side so that an exact check reads one or two cache lines.
     fp_start: Vec<u32>,
     fp: Vec<(u16, u16)>,
+    /// The quantized feature of every whole-dBm reading from -128 to 0 (readings are usually
+    /// whole dBm), so that a query needs no `powf`.
+    lut: Vec<u16>,
 }
 
 /// How hard the search works (see [`Model::neighbours`]); saved with the model.
@@ -157,6 +162,24 @@ fn insert_best(best: &mut Vec<(f32, u32)>, k: usize, d: f32, id: u32) {
         best.pop();
     }
     best.insert(pos, (d, id));
+}
+
+const LUT_MIN_DBM: i32 = -128;
+
+fn quantize_table(repr: &Representation) -> Vec<u16> {
+    (LUT_MIN_DBM..=0).map(|r| quantize(repr, r as f32)).collect()
+}
+
+/// [`quantize`] through the table of whole-dBm readings when the reading is one.
+#[inline]
+fn quantize_with(lut: &[u16], repr: &Representation, rssi: f32) -> u16 {
+    let i = rssi as i32 - LUT_MIN_DBM;
+    if rssi == rssi.trunc()
+        && let Some(&v) = usize::try_from(i).ok().and_then(|i| lut.get(i))
+    {
+        return v;
+    }
+    quantize(repr, rssi)
 }
 
 fn quantize(repr: &Representation, rssi: f32) -> u16 {
@@ -215,6 +238,7 @@ impl Model {
         }
         let total = counts[aps.len()] as usize;
         let mut fill = counts.clone();
+        let lut = quantize_table(&config.repr);
         let mut post_id = vec![0u32; total];
         let mut post_val = vec![0u16; total];
         let mut sums = Vec::with_capacity(samples.len());
@@ -224,7 +248,7 @@ impl Model {
             fp = Fingerprint::from_pairs(fp.0);
             let mut sum = 0u32;
             for &(a, r) in &fp.0 {
-                let v = quantize(&config.repr, r);
+                let v = quantize_with(&lut, &config.repr, r);
                 let slot = &mut fill[a as usize];
                 post_id[*slot as usize] = i as u32;
                 post_val[*slot as usize] = v;
@@ -241,7 +265,7 @@ impl Model {
         for a in 0..aps.len() {
             postings[counts[a] as usize..counts[a + 1] as usize].sort_unstable_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
         }
-        Ok(Model { config, aps, zones, labels, fps, sums, post_start: counts, postings, fp_start, fp: fp_q })
+        Ok(Model { config, aps, zones, labels, fps, sums, post_start: counts, postings, fp_start, fp: fp_q, lut })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -298,7 +322,7 @@ impl Model {
         let mut qsum = 0u32;
         for &(a, r) in &fp.0 {
             if (a as usize) < self.aps.len() {
-                let v = quantize(&self.config.repr, r);
+                let v = quantize_with(&self.lut, &self.config.repr, r);
                 s.query.push((a, v));
                 qsum += v as u32;
             }
@@ -340,41 +364,49 @@ impl Model {
         s.order.clear();
         s.order.extend(s.query.iter().map(|&(a, v)| (v, a)));
         s.order.sort_unstable_by(|x, y| y.cmp(x));
-        s.touched.clear();
         let search = self.config.search;
-        for &(qv, a) in s.order.iter().take(search.strong_aps) {
+        let strong = search.strong_aps.min(s.order.len());
+        // The partial overlap is summed in a u16 per sample (half the cache footprint of u32):
+        // each term is shifted right so that `strong` of them cannot overflow, and is at least
+        // 1 so that a touched sample is never 0. The shift loses at most `strong` low bits of
+        // a 16-bit sum, which only orders candidates; their distances are computed exactly.
+        let shift = usize::BITS - (strong.max(1) - 1).leading_zeros();
+        if s.acc16.len() != self.labels.len() {
+            s.acc16 = vec![0; self.labels.len()];
+            s.hits = vec![0; self.labels.len() + 1];
+        }
+        let mut n = 0usize;
+        for &(qv, a) in &s.order[..strong] {
             let (lo, hi) = (self.post_start[a as usize] as usize, self.post_start[a as usize + 1] as usize);
             let cut = (qv / search.posting_cut).max(1);
-            for &(id, tv) in &self.postings[lo..hi] {
-                if tv < cut {
-                    break;
-                }
-                s.postings += 1;
-                let slot = &mut s.acc[id as usize];
-                if *slot == 0 {
-                    s.touched.push(id);
-                }
-                *slot += qv.min(tv) as u32;
+            let list = &self.postings[lo..hi];
+            // The list is sorted strongest first: the postings at or above the cut are a prefix.
+            let end = list.partition_point(|p| p.1 >= cut);
+            s.postings += end as u64;
+            for &(id, tv) in &list[..end] {
+                let slot = &mut s.acc16[id as usize];
+                // Branch-free: always write the id, keep it only on the sample's first touch.
+                s.hits[n] = id;
+                n += (*slot == 0) as usize;
+                *slot += (qv.min(tv) >> shift).max(1);
             }
         }
-        if s.touched.is_empty() {
+        if n == 0 {
             return false;
         }
-        s.cand.clear();
+        // Rank the touched samples by partial similarity `2 M / (S_q + S_t)` (non-negative, so
+        // its bits order like the number) and keep the best `c`, ties to the lower sample: one
+        // integer key per sample, so the selection compares plain u64s.
+        s.keys.clear();
+        for &id in &s.hits[..n] {
+            let mp = (std::mem::take(&mut s.acc16[id as usize]) as u32) << shift;
+            let sim = 2.0 * mp as f32 / (qsum + self.sums[id as usize]) as f32;
+            s.keys.push(((!sim.to_bits() as u64) << 32) | id as u64);
+        }
         let c = search.candidates.max(k);
-        // Most touched samples cannot enter the candidates: test that with a multiplication
-        // (d < worst ⟺ 2 M > (1 - worst)(S_q + S_t)) before computing the distance.
-        let mut bar = f32::NEG_INFINITY;
-        for i in 0..s.touched.len() {
-            let id = s.touched[i];
-            let mp = std::mem::take(&mut s.acc[id as usize]);
-            let tsum = self.sums[id as usize];
-            if 2.0 * mp as f32 >= bar * (qsum + tsum) as f32 {
-                insert_best(&mut s.cand, c, dist(mp, qsum, tsum), id);
-                if s.cand.len() == c {
-                    bar = 1.0 - s.cand[c - 1].0;
-                }
-            }
+        if s.keys.len() > c {
+            s.keys.select_nth_unstable(c - 1);
+            s.keys.truncate(c);
         }
         // Stage 2: exact distances of the candidates, against the query spread out densely.
         if s.qdense.len() != self.aps.len() {
@@ -386,14 +418,15 @@ impl Model {
         // Touch every candidate's first cache line before reading any in full: the loads are
         // independent, so the memory system serves them in parallel instead of one by one.
         let mut warm = 0u32;
-        for &(_, id) in &s.cand {
+        for &key in &s.keys {
+            let id = key as u32;
             let (lo, hi) = (self.fp_start[id as usize] as usize, self.fp_start[id as usize + 1] as usize);
             warm ^= self.fp[lo..hi].first().map_or(0, |p| p.1 as u32) ^ self.fp[lo..hi].last().map_or(0, |p| p.1 as u32);
         }
         std::hint::black_box(warm);
         s.best.clear();
-        for i in 0..s.cand.len() {
-            let id = s.cand[i].1;
+        for i in 0..s.keys.len() {
+            let id = s.keys[i] as u32;
             s.exact_checks += 1;
             let m = self.overlap(&s.qdense, id);
             insert_best(&mut s.best, k, dist(m, qsum, self.sums[id as usize]), id);
@@ -628,6 +661,15 @@ mod tests {
         assert_eq!(m.estimate(&q, &mut a), back.estimate(&q, &mut b));
         let e = Model::from_json("{\"format\":\"x\"}", "m.json").unwrap_err().to_string();
         assert!(e.contains("m.json"), "{e}");
+    }
+
+    #[test]
+    fn the_whole_dbm_table_equals_the_transform() {
+        let repr = Representation::default();
+        let lut = quantize_table(&repr);
+        for r in [-128.0, -104.0, -70.0, -70.5, -0.0, 0.0, 3.0, -200.0, f32::NAN] {
+            assert_eq!(quantize_with(&lut, &repr, r), quantize(&repr, r), "{r}");
+        }
     }
 
     #[test]
