@@ -51,7 +51,7 @@ fn demo_in(a: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     ingest::print_outcome(&outcome);
     let analysis = analysis::load(&db, &config, false)?;
     let agg = report::build(&analysis, None)?;
-    println!("{}", report::render(&analysis, &agg));
+    println!("{}", report::render(&analysis, &agg, config.threshold()));
     println!("Accuracy against the simulator's ground truth");
     println!("{}", eval::render(&eval::evaluate(&analysis, &dir.join("truth.json"))?));
     if a.out.is_some() {

@@ -1,10 +1,14 @@
-//! `footfall report`: readable tables (or JSON) of the aggregates.
+//! `footfall report`: readable tables (or JSON) of the aggregates, k-thresholded like the API:
+//! every count of 1..k-1 (and every rate or median computed from one) is shown as `<k` in the
+//! tables and `null` in JSON.
 
 use super::analysis::{self, Analysis};
 use crate::cli::ReportArgs;
 use crate::config::Config;
 use crate::output::{Table, minutes, num, pct};
-use footfall_core::metrics::{DWELL_BUCKETS, Metrics};
+use footfall_core::metrics::DWELL_BUCKETS;
+use footfall_query::Threshold;
+use footfall_query::published::{self, PublishedAggregates, PublishedMetrics};
 use footfall_transforms::aggregate::{self, Aggregates, Row};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -16,11 +20,12 @@ struct JsonReport<'a> {
     inputs: usize,
     observations: u64,
     dropped: BTreeMap<&'static str, u64>,
-    excluded_devices: BTreeMap<&'static str, usize>,
-    excluded_visits: usize,
-    excluded_passes: usize,
+    /// Device counts like every other figure: null when 1..k-1.
+    excluded_devices: BTreeMap<&'static str, Option<u64>>,
+    excluded_visits: Option<u64>,
+    excluded_passes: Option<u64>,
     #[serde(flatten)]
-    aggregates: &'a Aggregates,
+    aggregates: &'a PublishedAggregates,
 }
 
 pub fn build(a: &Analysis, store: Option<&str>) -> anyhow::Result<Aggregates> {
@@ -39,27 +44,47 @@ pub fn build(a: &Analysis, store: Option<&str>) -> anyhow::Result<Aggregates> {
     Ok(agg)
 }
 
-fn store_row(t: &mut Table, label: &str, m: &Metrics) {
+/// A published count: the number, or `<k` when suppressed.
+fn count(n: Option<u64>, k: u64) -> String {
+    n.map(|n| n.to_string()).unwrap_or_else(|| format!("<{k}"))
+}
+
+/// A published rate or median: formatted, `<k` when one of the counts it comes from is
+/// suppressed, `-` when there is nothing to compute it from.
+fn derived(v: Option<f64>, from: &[Option<u64>], k: u64, fmt: impl Fn(Option<f64>) -> String) -> String {
+    if v.is_none() && from.iter().any(Option::is_none) { format!("<{k}") } else { fmt(v) }
+}
+
+fn store_row(t: &mut Table, label: &str, m: &PublishedMetrics, k: u64) {
     t.row([
         label.to_string(),
-        m.walk_bys.to_string(),
-        m.walk_ins.to_string(),
-        pct(m.capture_rate),
-        minutes(m.median_dwell_s),
-        pct(m.bounce_rate),
-        m.unique_devices.to_string(),
-        m.new_devices.to_string(),
-        m.returning_devices.to_string(),
-        m.untracked_devices.to_string(),
-        m.visit_frequency.map(|f| num(f, 2)).unwrap_or_else(|| "-".into()),
+        count(m.walk_bys, k),
+        count(m.walk_ins, k),
+        derived(m.capture_rate, &[m.walk_ins, m.walk_bys], k, pct),
+        derived(m.median_dwell_s, &[m.walk_ins], k, minutes),
+        derived(m.bounce_rate, &[m.walk_ins, m.dwell_buckets[0]], k, pct),
+        count(m.unique_devices, k),
+        count(m.new_devices, k),
+        count(m.returning_devices, k),
+        count(m.untracked_devices, k),
+        derived(m.visit_frequency, &[m.walk_ins, m.unique_devices], k, |f| f.map(|f| num(f, 2)).unwrap_or_else(|| "-".into())),
     ]);
 }
 
-pub fn render(a: &Analysis, agg: &Aggregates) -> String {
+/// The operator's diagnostics of device exclusion are device counts too: thresholded.
+fn excluded_counts(a: &Analysis, t: Threshold) -> [Option<u64>; 4] {
+    [a.excluded.fixed.len(), a.excluded.staff.len(), a.excluded_visits, a.excluded_passes].map(|n| t.count(n as u64))
+}
+
+/// The tables of `footfall report`. Every cell comes from the thresholded aggregates: a count
+/// of 1..k-1 (and whatever is computed from it) prints as `<k`.
+pub fn render(a: &Analysis, agg: &Aggregates, t: Threshold) -> String {
+    let k = t.k();
+    let pubd = published::aggregates(agg, t);
     let mut out = String::new();
     let name = |id: &str| a.site.stores.iter().find(|s| s.id == id).map(|s| s.name.clone()).unwrap_or_else(|| "all stores".into());
     let dates: Vec<&str> = {
-        let mut d: Vec<&str> = agg.daily.iter().filter_map(|r| r.date.as_deref()).collect();
+        let mut d: Vec<&str> = pubd.daily.iter().filter_map(|r| r.date.as_deref()).collect();
         d.sort_unstable();
         d.dedup();
         d
@@ -83,12 +108,13 @@ pub fn render(a: &Analysis, agg: &Aggregates) -> String {
             a.drops.0.iter().map(|(r, n)| format!("{n} {}", r.name().replace('_', " "))).collect::<Vec<_>>().join(", ")
         }
     ));
+    let [fixed, staff, visits, passes] = excluded_counts(a, t).map(|n| count(n, k));
     out.push_str(&format!(
-        "excluded as non-shoppers: {} fixed and {} staff devices ({} visits, {} walk-bys removed)\n\n",
-        a.excluded.fixed.len(),
-        a.excluded.staff.len(),
-        a.excluded_visits,
-        a.excluded_passes
+        "excluded as non-shoppers: {fixed} fixed and {staff} staff devices ({visits} visits, {passes} walk-bys removed)\n"
+    ));
+    out.push_str(&format!(
+        "k-anonymity: counts of 1 to {} are suppressed (shown as <{k}), with the rates and medians computed from them\n\n",
+        k - 1
     ));
 
     out.push_str("Stores, whole period\n");
@@ -96,7 +122,7 @@ pub fn render(a: &Analysis, agg: &Aggregates) -> String {
         "(new / returning / untracked count walk-ins: by a device new to the store, by one seen there on an earlier day, \
          or by one with a randomized MAC, which is never followed across days)\n",
     );
-    let mut t = Table::new([
+    let mut tb = Table::new([
         "store",
         "walk-bys",
         "walk-ins",
@@ -109,37 +135,39 @@ pub fn render(a: &Analysis, agg: &Aggregates) -> String {
         "untracked",
         "visits/device",
     ]);
-    for r in &agg.totals {
-        store_row(&mut t, &format!("{} {}", r.store, if r.store == "*" { "all stores".into() } else { name(&r.store) }), &r.metrics);
+    for r in &pubd.totals {
+        store_row(&mut tb, &format!("{} {}", r.store, if r.store == "*" { "all stores".into() } else { name(&r.store) }), &r.metrics, k);
     }
-    out.push_str(&t.render());
+    out.push_str(&tb.render());
 
     out.push_str("\nDwell (walk-ins per bucket, minutes)\n");
-    let mut t = Table::new(std::iter::once("store".to_string()).chain(DWELL_BUCKETS.iter().map(|b| b.to_string())));
-    for r in &agg.totals {
-        t.row(std::iter::once(r.store.clone()).chain(r.metrics.dwell_buckets.iter().map(|n| n.to_string())));
+    let mut tb = Table::new(std::iter::once("store".to_string()).chain(DWELL_BUCKETS.iter().map(|b| b.to_string())));
+    for r in &pubd.totals {
+        tb.row(std::iter::once(r.store.clone()).chain(r.metrics.dwell_buckets.iter().map(|n| count(*n, k))));
     }
-    out.push_str(&t.render());
+    out.push_str(&tb.render());
 
-    let stores: Vec<&str> = agg.totals.iter().map(|r| r.store.as_str()).collect();
-    let mut daily: BTreeMap<(&str, &str), &Metrics> = BTreeMap::new();
-    for r in &agg.daily {
+    let stores: Vec<&str> = pubd.totals.iter().map(|r| r.store.as_str()).collect();
+    let mut daily: BTreeMap<(&str, &str), &PublishedMetrics> = BTreeMap::new();
+    for r in &pubd.daily {
         if let Some(d) = r.date.as_deref() {
             daily.insert((d, r.store.as_str()), &r.metrics);
         }
     }
     out.push_str("\nDaily walk-ins / capture rate\n");
-    let mut t = Table::new(std::iter::once("date".to_string()).chain(stores.iter().map(|s| s.to_string())));
+    let mut tb = Table::new(std::iter::once("date".to_string()).chain(stores.iter().map(|s| s.to_string())));
     for d in &dates {
-        t.row(std::iter::once(d.to_string()).chain(stores.iter().map(|s| match daily.get(&(*d, *s)) {
-            Some(m) => format!("{} / {}", m.walk_ins, pct(m.capture_rate)),
+        tb.row(std::iter::once(d.to_string()).chain(stores.iter().map(|s| match daily.get(&(*d, *s)) {
+            Some(m) => format!("{} / {}", count(m.walk_ins, k), derived(m.capture_rate, &[m.walk_ins, m.walk_bys], k, pct)),
             None => "-".into(),
         })));
     }
-    out.push_str(&t.render());
+    out.push_str(&tb.render());
 
     out.push_str("\nHour of day: mean walk-ins and walk-bys per day with data (staffing)\n");
     let days = dates.len().max(1) as f64;
+    // Summed over the days before the threshold, so a mean is shown only when its total is
+    // publishable.
     let mut by_hour: BTreeMap<(u8, &str), (u64, u64)> = BTreeMap::new();
     for r in &agg.hourly {
         if let Some(h) = r.hour {
@@ -153,23 +181,29 @@ pub fn render(a: &Analysis, agg: &Aggregates) -> String {
         h.dedup();
         h
     };
-    let mut t = Table::new(std::iter::once("hour".to_string()).chain(stores.iter().map(|s| format!("{s} in/by"))));
+    let mean = |n: u64| t.count(n).map(|n| num(n as f64 / days, 1)).unwrap_or_else(|| format!("<{k}"));
+    let mut tb = Table::new(std::iter::once("hour".to_string()).chain(stores.iter().map(|s| format!("{s} in/by"))));
     for h in hours {
-        t.row(std::iter::once(format!("{h:02}:00")).chain(stores.iter().map(|s| match by_hour.get(&(h, *s)) {
-            Some((i, b)) => format!("{} / {}", num(*i as f64 / days, 1), num(*b as f64 / days, 1)),
+        tb.row(std::iter::once(format!("{h:02}:00")).chain(stores.iter().map(|s| match by_hour.get(&(h, *s)) {
+            Some((i, b)) => format!("{} / {}", mean(*i), mean(*b)),
             None => "-".into(),
         })));
     }
-    out.push_str(&t.render());
+    out.push_str(&tb.render());
 
     out.push_str("\nZones: exposure (share of visits reaching the zone) and median time there\n");
-    let mut t = Table::new(["store", "zone", "exposure", "median dwell"]);
-    for r in agg.totals.iter().filter(|r| r.store != "*") {
+    let mut tb = Table::new(["store", "zone", "exposure", "median dwell"]);
+    for r in pubd.totals.iter().filter(|r| r.store != "*") {
         for (z, zm) in &r.metrics.zones {
-            t.row([r.store.clone(), z.clone(), pct(Some(zm.exposure)), minutes(zm.median_dwell_s)]);
+            tb.row([
+                r.store.clone(),
+                z.clone(),
+                derived(zm.exposure, &[zm.visits, r.metrics.walk_ins], k, pct),
+                derived(zm.median_dwell_s, &[zm.visits], k, minutes),
+            ]);
         }
     }
-    out.push_str(&t.render());
+    out.push_str(&tb.render());
     out
 }
 
@@ -177,21 +211,24 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     let config = Config::load(a.db.config.as_deref())?;
     let analysis = analysis::load(&a.db.db, &config, false)?;
     let agg = build(&analysis, a.store.as_deref())?;
+    let t = config.threshold();
     if a.json {
+        let [fixed, staff, excluded_visits, excluded_passes] = excluded_counts(&analysis, t);
+        let published = published::aggregates(&agg, t);
         let report = JsonReport {
             venue: &analysis.site.venue,
             timezone: &analysis.site.timezone,
             inputs: analysis.files.len(),
             observations: analysis.files.iter().map(|f| f.records).sum(),
             dropped: analysis.drops.0.iter().map(|(r, n)| (r.name(), *n)).collect(),
-            excluded_devices: BTreeMap::from([("fixed", analysis.excluded.fixed.len()), ("staff", analysis.excluded.staff.len())]),
-            excluded_visits: analysis.excluded_visits,
-            excluded_passes: analysis.excluded_passes,
-            aggregates: &agg,
+            excluded_devices: BTreeMap::from([("fixed", fixed), ("staff", staff)]),
+            excluded_visits,
+            excluded_passes,
+            aggregates: &published,
         };
         crate::output::print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
-        crate::output::print(&render(&analysis, &agg))?;
+        crate::output::print(&render(&analysis, &agg, t))?;
     }
     Ok(())
 }

@@ -212,3 +212,76 @@ fn retention_deletes_walk_bys_sooner_than_visits() {
     assert_eq!(counts(&late), (0, 0));
     assert!(footfall_store::Store::open(&late).unwrap().activity().unwrap().is_empty());
 }
+
+/// Every integer of a table cell outside the first (label) column: counts, and the counts of
+/// "walk-ins / capture" cells.
+fn table_counts(report: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut in_tables = false;
+    for line in report.lines() {
+        if line.starts_with("Stores, whole period") {
+            in_tables = true;
+        }
+        if line.starts_with("Hour of day") {
+            // Means per day, not counts: their totals are thresholded before dividing.
+            in_tables = false;
+        }
+        if !in_tables || line.starts_with('-') {
+            continue;
+        }
+        for cell in line.split("  ").map(str::trim).filter(|c| !c.is_empty()).skip(1) {
+            out.extend(cell.split(" / ").filter_map(|p| p.parse::<u64>().ok()));
+        }
+    }
+    out
+}
+
+/// Every count in the report's JSON rows (rates, medians, shares and hours are not counts).
+fn json_counts(v: &serde_json::Value, out: &mut Vec<u64>, nulls: &mut usize) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (key, val) in m {
+                if ["capture_rate", "median_dwell_s", "bounce_rate", "visit_frequency", "exposure", "hour", "k"].contains(&key.as_str()) {
+                    continue;
+                }
+                json_counts(val, out, nulls);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| json_counts(x, out, nulls)),
+        serde_json::Value::Number(n) => out.extend(n.as_u64()),
+        serde_json::Value::Null => *nulls += 1,
+        _ => {}
+    }
+}
+
+#[test]
+fn no_report_cell_shows_a_count_below_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    // A quiet mall: many store-days and hours have fewer than k walk-ins.
+    simulate(&sim, 2, 4, 30);
+    let db = dir.path().join("m.db");
+    ok(&["ingest", "--site", s(&sim.join("site.json")), "--db", s(&db), "--quiet", s(&sim.join("observations.csv"))]);
+    let raised = dir.path().join("k8.toml");
+    std::fs::write(&raised, "[privacy]\nk = 8\n").unwrap();
+    for (k, config) in [(5u64, None), (8, Some(s(&raised)))] {
+        let mut args = vec!["report", "--db", s(&db)];
+        args.extend(config.map(|c| ["--config", c]).into_iter().flatten());
+        let tables = ok(&args);
+        let counts = table_counts(&tables);
+        assert!(counts.len() > 20, "{tables}");
+        assert!(counts.iter().all(|&n| n == 0 || n >= k), "k = {k}: a count below k in\n{tables}");
+        assert!(tables.contains(&format!("<{k}")), "the check is real: some cells are suppressed\n{tables}");
+
+        args.push("--json");
+        let json: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+        assert_eq!(json["k"], k);
+        let (mut counts, mut nulls) = (Vec::new(), 0);
+        for part in ["totals", "daily", "hourly", "excluded_devices", "excluded_visits", "excluded_passes"] {
+            json_counts(&json[part], &mut counts, &mut nulls);
+        }
+        assert!(counts.len() > 500 && nulls > 50, "{} counts, {nulls} nulls", counts.len());
+        let small: Vec<u64> = counts.iter().copied().filter(|&n| n > 0 && n < k).collect();
+        assert!(small.is_empty(), "k = {k}: counts below k in the JSON report: {small:?}");
+    }
+}

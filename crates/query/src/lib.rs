@@ -5,11 +5,13 @@
 //! pipeline state), minus fixed and staff devices. [`views`] turns a dataset into the
 //! figures the HTTP API serves (summaries with comparisons, hourly traffic, funnels, dwell
 //! histograms, zone heatmaps, zone paths, store-to-store flows), every count passed through
-//! the k-threshold of [`privacy::Threshold`] before it leaves. This crate computes and
+//! the k-threshold of [`privacy::Threshold`] before it leaves; [`published`] does the same to
+//! the aggregates `footfall report` prints. This crate computes and
 //! suppresses; it does not know about HTTP, tokens or roles (the server decides who may ask).
 
 pub mod dataset;
 pub mod privacy;
+pub mod published;
 pub mod range;
 pub mod views;
 

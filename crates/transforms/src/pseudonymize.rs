@@ -17,6 +17,27 @@ const CACHE_MAX: usize = 1 << 20;
 /// First byte of an advertising ID's hashed input.
 const AD_ID_TAG: u8 = 0xad;
 
+/// Milliseconds in a UTC day, the unit of key epochs.
+const DAY_MS: i64 = 86_400_000;
+
+/// The key epoch an event at `t_ms` (Unix milliseconds, event time) falls in when keys rotate
+/// every `epoch_days` UTC days: `floor(day / epoch_days)`, `day` counted from 1970-01-01.
+/// Building block of key rotation (issue 7); not yet applied at the pseudonymization
+/// boundaries, which all still use the master key.
+pub fn key_epoch(t_ms: i64, epoch_days: u32) -> i64 {
+    t_ms.div_euclid(DAY_MS).div_euclid(i64::from(epoch_days.max(1)))
+}
+
+/// The pseudonym key of one epoch: BLAKE3 in keyed mode under the master key over a fixed
+/// context and the epoch number. Without the master key, two epochs' keys (and so their
+/// pseudonyms) cannot be linked; with it, every epoch's key can be recomputed.
+pub fn epoch_key(master: &[u8; KEY_LEN], epoch: i64) -> [u8; KEY_LEN] {
+    let mut h = blake3::Hasher::new_keyed(master);
+    h.update(b"footfall 2026 pseudonym key epoch");
+    h.update(&epoch.to_le_bytes());
+    *h.finalize().as_bytes()
+}
+
 pub struct Pseudonymizer {
     key: [u8; KEY_LEN],
     ie_key: [u8; KEY_LEN],
@@ -137,6 +158,22 @@ mod tests {
         assert_ne!(id, a.device_id(RadioKind::Ble, &mac), "a BLE and a WiFi address are different devices");
         // The pseudonym is not the MAC's bytes in any order.
         assert!(!id.to_string().contains("001122334455"));
+    }
+
+    #[test]
+    fn epoch_keys_rotate_pseudonyms_between_epochs_only() {
+        let master = [7u8; KEY_LEN];
+        let mac = MacAddr::parse("00:11:22:33:44:55").unwrap();
+        let day = |d: i64| d * DAY_MS + 3_600_000;
+        // 30-day epochs: days 0..29 are epoch 0, day 30 starts epoch 1; times before 1970 floor.
+        assert_eq!([day(0), day(29), day(30), day(59), day(60)].map(|t| key_epoch(t, 30)), [0, 0, 1, 1, 2]);
+        assert_eq!(key_epoch(-1, 30), -1);
+        assert_eq!(key_epoch(day(5), 0), 5, "0 is treated as 1-day epochs, never a division by zero");
+        let id = |t: i64| Pseudonymizer::new(epoch_key(&master, key_epoch(t, 30))).device_id(RadioKind::Wifi, &mac);
+        assert_eq!(id(day(0)), id(day(29)), "one pseudonym within an epoch");
+        assert_ne!(id(day(29)), id(day(30)), "another in the next epoch");
+        assert_ne!(epoch_key(&master, 1), epoch_key(&[8u8; KEY_LEN], 1));
+        assert_ne!(epoch_key(&master, 0), master);
     }
 
     #[test]
