@@ -154,19 +154,11 @@ impl Store {
 mod tests {
     use super::*;
     use crate::IngestBatch;
-    use footfall_core::{Pass, Site, Visit, ZoneStay};
+    use crate::sqlite::tests::site;
+    use footfall_core::{Pass, Visit, ZoneStay};
     use footfall_transforms::activity::DayActivity;
     use footfall_transforms::filter::DropCounts;
     use footfall_transforms::sessionize::Sessions;
-
-    fn site() -> Site {
-        Site::from_json(
-            r#"{"venue":"T","timezone":"UTC","stores":[{"id":"s1","name":"S","category":"c","polygon":[[0,0],[10,0],[10,10],[0,10]],
-            "zones":[{"id":"front","name":"F","polygon":[[0,0],[10,0],[10,5],[0,5]]}]}],
-            "sensors":[{"id":"a","x":5,"y":2,"store":"s1"}]}"#,
-        )
-        .unwrap()
-    }
 
     fn fill(store: &mut Store, devices: &[u64], state: &str) {
         let visit = |d: u64, end| Visit {

@@ -550,10 +550,11 @@ fn row_to_file(r: &rusqlite::Row<'_>) -> rusqlite::Result<IngestedFile> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn site() -> Site {
+    /// A one-store, one-zone, one-sensor site for this crate's tests.
+    pub(crate) fn site() -> Site {
         Site::from_json(
             r#"{"venue":"T","timezone":"UTC","stores":[{"id":"s1","name":"S","category":"c","polygon":[[0,0],[10,0],[10,10],[0,10]],
             "zones":[{"id":"front","name":"F","polygon":[[0,0],[10,0],[10,5],[0,5]]}]}],

@@ -172,16 +172,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use footfall_core::Site;
 
     fn store_with_site() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let site = Site::from_json(
-            r#"{"venue":"T","timezone":"UTC","stores":[{"id":"s1","name":"S","category":"c","polygon":[[0,0],[10,0],[10,10],[0,10]]}],
-            "sensors":[{"id":"a","x":5,"y":2,"store":"s1"}]}"#,
-        )
-        .unwrap();
+        let site = crate::sqlite::tests::site();
         store.put_site(&site, 0).unwrap();
         (dir, store)
     }
