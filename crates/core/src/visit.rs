@@ -6,6 +6,7 @@
 use crate::device::DeviceId;
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Time spent in one zone during a visit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +32,16 @@ pub struct Visit {
 impl Visit {
     pub fn dwell_ms(&self) -> Millis {
         self.end - self.start
+    }
+
+    /// Seconds spent in each zone over the whole visit (a zone entered twice counts once,
+    /// with both stays), by zone index.
+    pub fn seconds_per_zone(&self) -> BTreeMap<u16, f64> {
+        let mut out: BTreeMap<u16, f64> = BTreeMap::new();
+        for z in &self.zones {
+            *out.entry(z.zone).or_default() += (z.end - z.start) as f64 / 1000.0;
+        }
+        out
     }
 }
 

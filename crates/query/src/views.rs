@@ -294,10 +294,8 @@ pub fn dwell(ds: &Dataset, store: &str, range: DayRange, t: Threshold) -> Result
     let s = ds.store(store)?;
     let n = (DWELL_MAX_MIN / DWELL_BIN_MIN) as usize;
     let mut counts = vec![0u64; n + 1];
-    for (v, &(d, _)) in ds.visits.iter().zip(&ds.visit_start) {
-        if v.store == s && range.contains(d) {
-            counts[((dwell_s(v) / 60.0 / DWELL_BIN_MIN as f64) as usize).min(n)] += 1;
-        }
+    for v in store_visits(ds, s, range) {
+        counts[((dwell_s(v) / 60.0 / DWELL_BIN_MIN as f64) as usize).min(n)] += 1;
     }
     let bins = counts
         .into_iter()
@@ -346,11 +344,7 @@ pub fn zones(ds: &Dataset, store: &str, range: DayRange, t: Threshold) -> Result
     let mut total = 0u64;
     for v in store_visits(ds, s, range) {
         total += 1;
-        let mut secs: BTreeMap<u16, f64> = BTreeMap::new();
-        for z in &v.zones {
-            *secs.entry(z.zone).or_default() += (z.end - z.start) as f64 / 1000.0;
-        }
-        for (z, sec) in secs {
+        for (z, sec) in v.seconds_per_zone() {
             if let Some(d) = per_zone.get_mut(z as usize) {
                 d.push(sec);
             }

@@ -29,6 +29,8 @@ use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 pub(crate) struct Api {
+    /// The site the server runs with (the floor plan and the store list need no dataset).
+    pub site: footfall_core::Site,
     pub tokens: Arc<Tokens>,
     /// A read connection for loading the dataset.
     pub reader: Mutex<Store>,
@@ -169,8 +171,7 @@ pub(crate) struct Me {
 #[utoipa::path(get, path = "/api/v1/me", security(("bearer" = [])), responses((status = 200, body = Me), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 async fn me(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Json<Me>, Problem> {
     let c = api.tokens.reader(&headers)?;
-    let site = with_data(&api, |ds, _| Ok(ds.site.stores.iter().map(|s| s.id.clone()).collect::<Vec<_>>())).await?;
-    let stores = site.into_iter().filter(|s| c.may_read_store(s)).collect();
+    let stores = api.site.stores.iter().map(|s| s.id.clone()).filter(|s| c.may_read_store(s)).collect();
     Ok(Json(Me { role: c.role.name().into(), stores }))
 }
 
@@ -212,27 +213,24 @@ pub(crate) struct SitePlan {
 #[utoipa::path(get, path = "/api/v1/site", security(("bearer" = [])), responses((status = 200, body = SitePlan), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 async fn site(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Json<SitePlan>, Problem> {
     api.tokens.reader(&headers)?;
-    let plan = with_data(&api, |ds, _| {
-        let poly = |p: &footfall_core::geometry::Polygon| p.0.iter().map(|q| [q.x, q.y]).collect();
-        Ok(SitePlan {
-            venue: ds.site.venue.clone(),
-            timezone: ds.site.timezone.clone(),
-            stores: ds
-                .site
-                .stores
-                .iter()
-                .map(|s| SiteStore {
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                    category: s.category.clone(),
-                    polygon: poly(&s.polygon),
-                    zones: s.zones.iter().map(|z| SiteZone { id: z.id.clone(), name: z.name.clone(), polygon: poly(&z.polygon) }).collect(),
-                })
-                .collect(),
-            sensors: ds.site.sensors.iter().map(|s| SiteSensor { id: s.id.clone(), x: s.x, y: s.y, store: s.store.clone() }).collect(),
-        })
-    })
-    .await?;
+    let site = &api.site;
+    let poly = |p: &footfall_core::geometry::Polygon| p.0.iter().map(|q| [q.x, q.y]).collect();
+    let plan = SitePlan {
+        venue: site.venue.clone(),
+        timezone: site.timezone.clone(),
+        stores: site
+            .stores
+            .iter()
+            .map(|s| SiteStore {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                category: s.category.clone(),
+                polygon: poly(&s.polygon),
+                zones: s.zones.iter().map(|z| SiteZone { id: z.id.clone(), name: z.name.clone(), polygon: poly(&z.polygon) }).collect(),
+            })
+            .collect(),
+        sensors: site.sensors.iter().map(|s| SiteSensor { id: s.id.clone(), x: s.x, y: s.y, store: s.store.clone() }).collect(),
+    };
     Ok(Json(plan))
 }
 

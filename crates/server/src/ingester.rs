@@ -240,11 +240,12 @@ impl Ingester {
         if todo.is_empty() && !always {
             return Ok(None);
         }
-        let result = self.commit(&todo);
+        let newest_ts: Vec<Millis> = todo.iter().map(newest).collect();
+        let result = self.commit(&todo, &newest_ts);
         match &result {
             Ok(_) if self.whole_snapshot => self.retained.clear(),
             Ok(_) => {
-                self.retained.extend(todo.into_iter().map(|r| (newest(&r), r)));
+                self.retained.extend(newest_ts.into_iter().zip(todo));
                 while self.retained.front().is_some_and(|(n, _)| *n < self.released) {
                     self.retained.pop_front();
                 }
@@ -258,7 +259,8 @@ impl Ingester {
         result
     }
 
-    fn commit(&mut self, todo: &[Record]) -> Result<Option<u64>, ServerError> {
+    /// Apply and commit `todo`; `newest_ts[i]` is the newest observation time of `todo[i]`.
+    fn commit(&mut self, todo: &[Record], newest_ts: &[Millis]) -> Result<Option<u64>, ServerError> {
         let mut pipeline = match self.pipeline.take() {
             Some(p) => p,
             None => self.restore()?,
@@ -287,8 +289,12 @@ impl Ingester {
         let seq = todo.last().map(|r| r.seq).unwrap_or(self.applied);
         // The first record (retained, then this batch) that may still have observations held.
         let released = pipeline.released();
-        let first_held =
-            self.retained.iter().map(|(n, r)| (*n, r.seq)).chain(todo.iter().map(|r| (newest(r), r.seq))).find(|(n, _)| *n >= released);
+        let first_held = self
+            .retained
+            .iter()
+            .map(|(n, r)| (*n, r.seq))
+            .chain(newest_ts.iter().zip(todo).map(|(n, r)| (*n, r.seq)))
+            .find(|(n, _)| *n >= released);
         let (state, replay_from) = if self.whole_snapshot {
             (pipeline.snapshot(), seq + 1)
         } else {

@@ -320,6 +320,7 @@ pub async fn serve(
     });
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
     let api = Arc::new(api::Api {
+        site: site.clone(),
         tokens,
         reader: Mutex::new(reader),
         cache: Mutex::new(None),

@@ -67,11 +67,12 @@ fn time_of(epoch: Option<&Value>, when: Option<&Value>) -> Option<Millis> {
     if let Some(e) = epoch.and_then(num).filter(|e| e.is_finite() && *e > 0.0) {
         return Some(if e >= 1e11 { e as Millis } else { (e * 1000.0) as Millis });
     }
-    let s = when.and_then(text)?;
-    parse_rfc3339(s.as_bytes()).ok().or_else(|| {
-        let zoned = format!("{s}Z");
-        parse_rfc3339(zoned.as_bytes()).ok()
-    })
+    time_text(when.and_then(text)?)
+}
+
+/// A trimmed, non-empty time string: RFC 3339, `Z` optional. Shared with the v3 fast path.
+pub(crate) fn time_text(s: &str) -> Option<Millis> {
+    parse_rfc3339(s.as_bytes()).ok().or_else(|| parse_rfc3339(format!("{s}Z").as_bytes()).ok())
 }
 
 fn ap_name(v: Option<&Value>) -> Option<String> {

@@ -8,8 +8,8 @@
 //! It owns no format knowledge beyond v3's shape.
 
 use crate::SourceReport;
-use crate::meraki::{PostInfo, PostKind, report_and_emit};
-use footfall_core::time::{Millis, parse_rfc3339};
+use crate::meraki::{PostInfo, PostKind, report_and_emit, time_text};
+use footfall_core::time::Millis;
 use footfall_core::{MacAddr, RadioKind};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -117,8 +117,7 @@ fn text<'b>(t: &'b Text<'_>) -> Option<&'b str> {
 }
 
 fn time(t: &Text<'_>) -> Option<Millis> {
-    let s = text(t)?;
-    parse_rfc3339(s.as_bytes()).ok().or_else(|| parse_rfc3339(format!("{s}Z").as_bytes()).ok())
+    time_text(text(t)?)
 }
 
 impl<'a> V3Post<'a> {

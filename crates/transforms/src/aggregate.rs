@@ -73,11 +73,7 @@ impl Acc {
             Kind::Returning => self.returning += 1,
             Kind::Untracked => self.untracked += 1,
         }
-        let mut per_zone: BTreeMap<u16, f64> = BTreeMap::new();
-        for z in &v.zones {
-            *per_zone.entry(z.zone).or_default() += (z.end - z.start) as f64 / 1000.0;
-        }
-        for (z, s) in per_zone {
+        for (z, s) in v.seconds_per_zone() {
             self.zone_dwell.entry(z).or_default().push(s);
         }
     }

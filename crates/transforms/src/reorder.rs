@@ -33,18 +33,7 @@ impl Reorder {
             self.late += 1;
             return;
         }
-        let key = o.ts.div_euclid(1000);
-        match self.buckets.back_mut() {
-            Some((k, v)) if *k == key => v.push(o),
-            Some((k, _)) if *k > key => {
-                let i = self.buckets.partition_point(|(k, _)| *k < key);
-                match self.buckets.get_mut(i) {
-                    Some((k, v)) if *k == key => v.push(o),
-                    _ => self.buckets.insert(i, (key, vec![o])),
-                }
-            }
-            _ => self.buckets.push_back((key, vec![o])),
-        }
+        self.hold(o);
         if o.ts > self.newest {
             self.newest = o.ts;
             self.release_until(self.newest.saturating_sub(self.lateness), out);
@@ -91,14 +80,24 @@ impl Reorder {
     /// (they were accepted before, so no lateness check and no release here). Observations
     /// before [`Reorder::released`] were processed already and are ignored.
     pub fn rehold(&mut self, o: Observation) {
-        if o.ts < self.released {
-            return;
+        if o.ts >= self.released {
+            self.hold(o);
         }
+    }
+
+    /// Put `o` in its one-second bucket (usually the newest one).
+    fn hold(&mut self, o: Observation) {
         let key = o.ts.div_euclid(1000);
-        let i = self.buckets.partition_point(|(k, _)| *k < key);
-        match self.buckets.get_mut(i) {
+        match self.buckets.back_mut() {
             Some((k, v)) if *k == key => v.push(o),
-            _ => self.buckets.insert(i, (key, vec![o])),
+            Some((k, _)) if *k > key => {
+                let i = self.buckets.partition_point(|(k, _)| *k < key);
+                match self.buckets.get_mut(i) {
+                    Some((k, v)) if *k == key => v.push(o),
+                    _ => self.buckets.insert(i, (key, vec![o])),
+                }
+            }
+            _ => self.buckets.push_back((key, vec![o])),
         }
     }
 
