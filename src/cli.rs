@@ -30,7 +30,7 @@ and compares it with the simulator's ground truth. Everything runs in-process; n
     /// Write a simulated mall: site file, observations (CSV and JSON lines), POS, ground truth
     #[command(long_about = "Writes a simulated mall into a folder: site.json (stores, zones, sensors), \
 observations.csv and observations.jsonl (what the sensors heard, with simulated MACs), pos.csv \
-(sales) and truth.json (what really happened, for `footfall eval`); with --pcap also \
+(sales), pings.csv (an app feed's location pings: advertising IDs, consent flags) and truth.json (what really happened, for `footfall eval`); with --pcap also \
 observations.pcapng, the same frames as an 802.11 capture. The same seed always gives \
 the same files.\n\nExample: footfall simulate --out sim/ --days 14 --stores 8")]
     Simulate(SimulateArgs),
@@ -46,7 +46,15 @@ already ingested (same content) is skipped, so nothing is counted twice. Ingesti
 several files or runs, in time order, gives the same result as ingesting it at once; observations \
 older than the allowed lateness (default 180 s) behind the newest already seen are dropped and \
 counted as late, so ingest older files first.\n\n\
-Example: footfall ingest --site sim/site.json --db mall.db sim/observations.csv")]
+Business feeds go in the same way and are recognised by their columns: point-of-sale \
+transactions (transaction_id,store,time,amount[,till,zone]) are stored and attributed to the \
+visit at the cashier when reports ask; app location pings (time,adid,lat,lon,accuracy_m[,consent]) \
+are geofenced to stores through the site's \"geo\" anchor and become app visits and walk-bys per \
+advertising-ID pseudonym. Advertising IDs are hashed on arrival; pings without consent are \
+dropped, and a feed without a consent column is refused unless --feed-has-consent says it holds \
+only consented pings. See docs/formats.md.\n\n\
+Examples:\n  footfall ingest --site sim/site.json --db mall.db sim/observations.csv\n  \
+footfall ingest --db mall.db sim/pos.csv sim/pings.csv")]
     Ingest(IngestArgs),
     /// Print the footfall report: per store walk-bys, walk-ins, capture rate, dwell, zones
     Report(ReportArgs),
@@ -54,6 +62,20 @@ Example: footfall ingest --site sim/site.json --db mall.db sim/observations.csv"
     Export(ExportArgs),
     /// Compare what was ingested with a simulator's ground truth and print the error table
     Eval(EvalArgs),
+    /// Sizes of a store's five audience segments (WiFi devices and advertising IDs)
+    #[command(long_about = "Sorts the shoppers of a window into five segments per store and prints their \
+sizes, each below k shown as <k:\n\
+  outside-potential: walked by the store, never entered it in the window\n\
+  just-looking: visited, no purchase attributed to them in the window\n\
+  best-customers: a purchase attributed to their visit (POS transaction at the cashier)\n\
+  lost-customers: visited before the last N days of the window (--lost-after-days, 30), not since\n\
+  competitors-customers: visited a competitor store (the site's list, default same category), \
+never this one\n\n\
+Members are WiFi devices with a globally unique MAC and advertising IDs of the consented app feed, \
+kept apart. Phones that randomize their MAC are counted in traffic but never put in a segment. \
+Only advertising IDs can be exported (footfall export segment).\n\n\
+Example: footfall segments --db mall.db --store s3")]
+    Segments(SegmentsArgs),
     /// Estimated people present per sensor and time window, beside the naive distinct-MAC count
     #[command(long_about = "Counts people, not MACs. Phones that randomize their MAC change it every few \
 minutes or on every scan, so counting distinct MACs overcounts people many times. footfall links \
@@ -195,6 +217,16 @@ pub struct SimArgs {
     /// are in truth.json and counts.csv (a door counter sees everyone)
     #[arg(long, default_value_t = 1.0)]
     pub phone_share: f64,
+    /// Share of shoppers with a phone whose app reports location pings to pings.csv (0..1)
+    #[arg(long, default_value_t = 0.3)]
+    pub app_share: f64,
+    /// Share of app users who consented to sharing (0..1); the others' pings say consent=0
+    /// and ingest must reject them
+    #[arg(long, default_value_t = 0.9)]
+    pub app_consent_share: f64,
+    /// Mean seconds between an app's location pings (each gap drawn within ±50%)
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub ping_interval: f64,
     /// Random seed; the same seed and start date give the same files
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -289,6 +321,11 @@ pub struct IngestArgs {
     /// sensor. Give it on every ingest that should use it
     #[arg(long, value_name = "FILE")]
     pub locate_model: Option<PathBuf>,
+    /// App-ping feeds without a `consent` column are refused; with this flag the operator
+    /// states that the feed holds only pings of shoppers who consented (e.g. the app vendor
+    /// filters them), and it is used
+    #[arg(long)]
+    pub feed_has_consent: bool,
 }
 
 #[derive(Args, Debug)]
@@ -308,6 +345,85 @@ pub enum ExportWhat {
     /// One row per visit: pseudonymous device, store, start, end, dwell, zone path. Devices
     /// with randomized MACs are exported without an id (they are never followed)
     Visits(ExportVisitsArgs),
+    /// A store's audience segment as an ad-platform file of advertising IDs (k-gated, audited)
+    #[command(long_about = "Writes the advertising IDs of one store's segment in a format ad platforms \
+take: meta (Meta Custom Audience, one `madid` column), google (Google Customer Match mobile device \
+IDs, one `Mobile Device ID` column) or ttd (The Trade Desk / LiveRamp-style CSV: id,id_type,segment \
+with id_type MAID). Only advertising IDs of the consented app feed are exportable; WiFi devices never \
+leave. A segment with fewer IDs than the audience minimum ([audience] k, 20, never lower) is refused \
+and nothing is written. Every export is appended to the audit log in the database (when, who, \
+store, segment, format, window, size, SHA-256 of the file); `footfall export audit` prints it.\n\n\
+Segments: outside-potential, just-looking, best-customers, lost-customers, competitors-customers \
+(definitions: `footfall segments --help`).\n\n\
+Example: footfall export segment --db mall.db --store s3 --segment best-customers --format meta --out s3-best.csv")]
+    Segment(ExportSegmentArgs),
+    /// The audit log of audience exports (CSV on stdout)
+    Audit(ExportAuditArgs),
+}
+
+/// Ad-platform file formats of `export segment`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudienceFormat {
+    Meta,
+    Google,
+    Ttd,
+}
+
+/// The window of segments: flags, else the configured days ending with the last day with data.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SegmentWindowArgs {
+    /// First local day of the window [default: [segments] window_days (90) before --to]
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last local day of the window [default: the last day with data]
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub to: Option<chrono::NaiveDate>,
+    /// A customer not seen in the last N days of the window is lost [default: [segments]
+    /// lost_after_days, 30]
+    #[arg(long, value_name = "N")]
+    pub lost_after_days: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportSegmentArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Store id
+    #[arg(long)]
+    pub store: String,
+    /// outside-potential, just-looking, best-customers, lost-customers or competitors-customers
+    #[arg(long)]
+    pub segment: String,
+    #[arg(long, value_enum)]
+    pub format: AudienceFormat,
+    /// Output file (written atomically)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Key file [default: key_file of the config, else DB.key]
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub window: SegmentWindowArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportAuditArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SegmentsArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Store id [default: every store]
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Print JSON instead of tables
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub window: SegmentWindowArgs,
 }
 
 #[derive(Args, Debug)]
@@ -347,6 +463,12 @@ pub struct EvalArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
+    /// Key file, to meet the truth's MACs and advertising IDs as pseudonyms [default: key_file
+    /// of the config, else DB.key]
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub window: SegmentWindowArgs,
 }
 
 /// Output format of `occupancy`.

@@ -3,8 +3,11 @@
 //! is not silently ignored. The sections mirror `footfall_transforms::config`.
 
 use anyhow::Context;
+use footfall_query::segments::SegmentConfig;
 use footfall_transforms::PipelineConfig;
+use footfall_transforms::attribute::AttributeConfig;
 use footfall_transforms::config::{ExcludeConfig, LinkConfig, LocateConfig, OccupancyConfig, RetentionConfig, SessionizeConfig};
+use footfall_transforms::geofence::GeofenceConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +32,32 @@ pub struct Config {
     pub occupancy: OccupancyConfig,
     /// Devices named by the operator, as MACs.
     pub devices: DeviceListsConfig,
+    /// Geofencing app location pings (`[pings]`).
+    pub pings: GeofenceConfig,
+    /// Attributing point-of-sale transactions to visits (`[pos]`).
+    pub pos: AttributeConfig,
+    /// Segment definitions (`[segments]`).
+    pub segments: SegmentConfig,
+    /// Audience exports (`[audience]`).
+    pub audience: AudienceConfig,
+}
+
+/// `[audience]`: the smallest audience that may be exported.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudienceConfig {
+    /// Segments with fewer advertising IDs are refused. At least [`MIN_AUDIENCE_K`]; a value
+    /// below it is an error.
+    pub k: u64,
+}
+
+/// The smallest audience k footfall accepts.
+pub const MIN_AUDIENCE_K: u64 = 20;
+
+impl Default for AudienceConfig {
+    fn default() -> Self {
+        AudienceConfig { k: MIN_AUDIENCE_K }
+    }
 }
 
 /// `[privacy]`: thresholds of what is published.
@@ -74,6 +103,13 @@ impl Config {
                 path.display(),
                 c.privacy.k,
                 footfall_query::privacy::MIN_K
+            );
+        }
+        if c.audience.k < MIN_AUDIENCE_K {
+            anyhow::bail!(
+                "config {}: [audience] k = {} is below the minimum of {MIN_AUDIENCE_K}: audiences are groups, never people, and the minimum can only be raised",
+                path.display(),
+                c.audience.k
             );
         }
         if let Some(w) = &c.alerts_webhook

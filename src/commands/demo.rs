@@ -32,7 +32,7 @@ fn demo_in(a: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     super::simulate::write(&cfg, dir, false)?;
     let db = dir.join("mall.db");
     let config = Config::default();
-    let inputs: Vec<PathBuf> = vec![dir.join("observations.csv")];
+    let inputs: Vec<PathBuf> = vec![dir.join("observations.csv"), dir.join("pos.csv"), dir.join("pings.csv")];
     let outcome = ingest::ingest(ingest::Request {
         db: &db,
         site: Some(&dir.join("site.json")),
@@ -47,6 +47,7 @@ fn demo_in(a: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
             .and_hms_opt(0, 0, 0)
             .map_or_else(super::now_ms, |t| t.and_utc().timestamp_millis() + cfg.days as i64 * 86_400_000),
         locate_model: None,
+        feed_has_consent: false,
     })?;
     ingest::print_outcome(&outcome);
     let analysis = analysis::load(&db, &config, false)?;

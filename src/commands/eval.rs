@@ -2,6 +2,7 @@
 //! store: visits per store-day, capture rate, median dwell and walk-bys, with the targets.
 
 use super::analysis::{self, Analysis};
+use super::segments;
 use crate::cli::EvalArgs;
 use crate::config::Config;
 use crate::output::{Table, num};
@@ -251,14 +252,38 @@ pub fn render(r: &EvalReport) -> String {
     text + &zone_text
 }
 
+/// Segment membership scores, when the database has a key file (it always has after ingest)
+/// and the truth lists people.
+pub fn evaluate_segments(
+    db: &Path,
+    config: &Config,
+    key: Option<&Path>,
+    truth: &Path,
+    window: &crate::cli::SegmentWindowArgs,
+) -> anyhow::Result<Option<(segments::Window, Vec<segments::SegmentScore>)>> {
+    let key_path = config.key_path(db, key);
+    let Ok(key) = footfall_store::keyfile::load(&key_path) else { return Ok(None) };
+    let (_, ds, c) = segments::load(db, config)?;
+    let w = segments::Window::of(&ds, config, window)?;
+    let scores = segments::evaluate(&ds, &c, key, truth, w)?;
+    Ok((scores.iter().any(|s| s.truth > 0)).then_some((w, scores)))
+}
+
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let config = Config::load(a.db.config.as_deref())?;
     let analysis = analysis::load(&a.db.db, &config, false)?;
     let report = evaluate(&analysis, &a.truth)?;
+    let seg = evaluate_segments(&a.db.db, &config, a.key.as_deref(), &a.truth, &a.window)?;
     if a.json {
-        crate::output::print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+        let mut doc = serde_json::to_value(&report)?;
+        doc["segments"] = serde_json::json!(seg.as_ref().map(|(w, s)| serde_json::json!({"window": w, "scores": s})));
+        crate::output::print(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
     } else {
-        crate::output::print(&render(&report))?;
+        let mut text = render(&report);
+        if let Some((w, s)) = &seg {
+            text += &segments::render_scores(w, s);
+        }
+        crate::output::print(&text)?;
     }
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! `footfall export visits`: one row per visit, CSV or JSON lines, to stdout or a file
-//! written atomically (temporary file, then rename).
+//! written atomically (temporary file, then rename); `footfall export audit`: the audit log
+//! of audience exports. Audience files themselves are `audience`.
 
 use super::analysis;
-use crate::cli::{ExportFormat, ExportVisitsArgs};
+use crate::cli::{ExportAuditArgs, ExportFormat, ExportVisitsArgs};
 use crate::config::Config;
 use anyhow::Context;
 use footfall_core::time::format_rfc3339;
@@ -86,4 +87,25 @@ pub fn visits(a: ExportVisitsArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `footfall export audit`: the audit log of audience exports, as CSV on stdout.
+pub fn audit(a: ExportAuditArgs) -> anyhow::Result<()> {
+    let store = analysis::open_existing(&a.db.db)?;
+    let mut out = String::from("at,actor,store,segment,format,from,to,size,file_sha256\n");
+    for e in store.export_audit()? {
+        out += &format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            format_rfc3339(e.at_ms),
+            csv_field(&e.actor),
+            csv_field(&e.store),
+            e.segment,
+            e.format,
+            format_rfc3339(e.from_ms),
+            format_rfc3339(e.to_ms),
+            e.size,
+            e.file_sha256
+        );
+    }
+    crate::output::print(&out)
 }

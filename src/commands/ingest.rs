@@ -1,6 +1,7 @@
 //! `footfall ingest`: files → pseudonymized observations → visits and passes → the store,
 //! in one transaction per run. Opted-out devices (the store's registry) are dropped at intake.
 
+use super::feeds::{self, Feed, FeedFile};
 use crate::cli::IngestArgs;
 use crate::config::Config;
 use crate::output::byte_progress;
@@ -38,6 +39,8 @@ pub struct Outcome {
     pub key_created: Option<PathBuf>,
     /// Rows deleted as past their retention period (`[retention]`).
     pub retained: Retained,
+    /// POS and app-ping files, in the order given.
+    pub feeds: Vec<super::feeds::FeedOutcome>,
 }
 
 pub struct Request<'a> {
@@ -53,6 +56,9 @@ pub struct Request<'a> {
     pub now_ms: i64,
     /// A trained fingerprint model (`footfall locate train`) for zones within stores.
     pub locate_model: Option<&'a Path>,
+    /// The operator states that an app-ping feed without consent flags holds only consented
+    /// pings.
+    pub feed_has_consent: bool,
 }
 
 fn content_hash(path: &Path) -> anyhow::Result<(String, u64)> {
@@ -81,9 +87,17 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
     let new_site = req.site.map(load_site).transpose()?;
     let opts = footfall_sources::OpenOptions { sensor: req.sensor.map(str::to_string) };
     let mut plan: Vec<(PathBuf, String, u64)> = Vec::new();
+    let mut feed_plan: Vec<FeedFile> = Vec::new();
     let mut skipped = Vec::new();
     for path in req.inputs {
         let (hash, bytes) = content_hash(path)?;
+        if let Some(feed) = feeds::sniff(path)? {
+            match feed_plan.iter().find(|f| f.hash == hash) {
+                Some(first) => skipped.push((path.clone(), format!("same content as {} earlier in this run", first.path.display()))),
+                None => feed_plan.push(FeedFile { path: path.clone(), feed, hash, bytes }),
+            }
+            continue;
+        }
         footfall_sources::open_path(path, &path.display().to_string(), &opts)?;
         match plan.iter().find(|p| p.1 == hash) {
             Some(first) => skipped.push((path.clone(), format!("same content as {} earlier in this run", first.0.display()))),
@@ -98,6 +112,9 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
         Some(s) => s,
         None => store.require_site()?,
     };
+    for f in &feed_plan {
+        feeds::check(&f.path, f.feed, &site, req.feed_has_consent)?;
+    }
     let site_model = match req.locate_model {
         Some(p) => {
             let model = super::locate::read_model(p)?;
@@ -179,8 +196,20 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
     })?;
     // Retention at every ingest: what has aged past its period goes, new or old.
     let (visits_before, passes_before) = req.config.retention.cutoffs(now);
+    let mut feed_outcomes = Vec::new();
+    for f in feed_plan {
+        if let Some(prev) = store.find_ingested(&f.hash)? {
+            skipped.push((f.path, format!("same content already ingested as {} ({} records)", prev.name, prev.records)));
+            continue;
+        }
+        feed_outcomes.push(match f.feed {
+            Feed::Pos => feeds::import_pos(&mut store, &site, &f, now)?,
+            Feed::Pings => feeds::import_pings(&mut store, &site, req.config, key, &f, now)?,
+        });
+    }
     let retained = store.apply_retention(visits_before, passes_before)?;
     Ok(Outcome {
+        feeds: feed_outcomes,
         retained,
         ingested,
         skipped,
@@ -208,6 +237,25 @@ pub fn print_outcome(o: &Outcome) {
         if !f.report.skipped.is_empty() {
             let parts: Vec<String> = f.report.skipped.iter().map(|(r, n)| format!("{n} {}", r.replace('_', " "))).collect();
             eprintln!("  skipped {} frames: {}", f.report.skipped.values().sum::<u64>(), parts.join(", "));
+        }
+    }
+    for f in &o.feeds {
+        eprintln!(
+            "{}: read as {}: {} records, {} bad lines; stored {}",
+            f.path.display(),
+            f.feed.name(),
+            f.report.records,
+            f.report.bad,
+            f.stored
+        );
+        for b in &f.report.bad_samples {
+            eprintln!("  {}:{}", f.path.display(), b);
+        }
+        if f.report.bad > f.report.bad_samples.len() as u64 {
+            eprintln!("  ... and {} more bad lines", f.report.bad - f.report.bad_samples.len() as u64);
+        }
+        for (why, n) in &f.report.skipped {
+            eprintln!("  skipped {n}: {why}");
         }
     }
     for (p, why) in &o.skipped {
@@ -247,6 +295,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         sensor: a.sensor.as_deref(),
         now_ms: super::now_ms(),
         locate_model: a.locate_model.as_deref(),
+        feed_has_consent: a.feed_has_consent,
     })?;
     print_outcome(&outcome);
     Ok(())

@@ -3,17 +3,20 @@
 
 mod accuracy;
 mod analysis;
+mod audience;
 mod calibrate;
 #[cfg(feature = "live")]
 mod capture;
 mod demo;
 mod eval;
 mod export;
+mod feeds;
 mod ingest;
 mod locate;
 mod occupancy;
 mod privacy;
 mod report;
+mod segments;
 mod sensor;
 mod serve;
 mod simulate;
@@ -30,8 +33,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(a) => report::run(a),
         Command::Export(a) => match a.what {
             ExportWhat::Visits(v) => export::visits(v),
+            ExportWhat::Segment(v) => audience::run(v),
+            ExportWhat::Audit(v) => export::audit(v),
         },
         Command::Eval(a) => eval::run(a),
+        Command::Segments(a) => segments::run(a),
         Command::Occupancy(a) => occupancy::run(a),
         Command::Calibrate(a) => calibrate::run(a),
         Command::Accuracy(AccuracyWhat::Headcount(a)) => accuracy::headcount(a),

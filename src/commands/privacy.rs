@@ -14,6 +14,7 @@ use anyhow::Context;
 use footfall_store::Store;
 use footfall_store::keyfile;
 use footfall_store::privacy::{Erased, Erasure};
+use footfall_transforms::geofence::AppTracker;
 use footfall_transforms::optout::Subject;
 use footfall_transforms::{Pipeline, Pseudonymizer};
 use std::io::Read;
@@ -35,7 +36,17 @@ pub fn erase(db: &Path, config: &Config, key: Option<&Path>, subject: &Subject, 
     })?;
     let ids = Pseudonymizer::new(key).subject_ids(subject);
     let (state, open_state) = forget_in_saved_state(&store, config, &ids)?;
-    let erased = store.erase_devices(Erasure { devices: &ids, pipeline_state: state.as_deref(), open_state, register_ms })?;
+    let app = match store.app_state()? {
+        Some(s) => Some(AppTracker::forget_in_snapshot(&s, &ids).context("reading the saved app-feed state")?),
+        None => None,
+    };
+    let erased = store.erase_devices(Erasure {
+        devices: &ids,
+        pipeline_state: state.as_deref(),
+        app_state: app.as_ref().map(|a| a.0.as_str()),
+        open_state: open_state + app.as_ref().map_or(0, |a| a.1 as u64),
+        register_ms,
+    })?;
     if register_ms.is_none() {
         // Check generically (every column of every table) that nothing is left.
         for id in &ids {

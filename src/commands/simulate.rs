@@ -14,6 +14,9 @@ pub fn config(a: &SimArgs) -> SimConfig {
         randomized_share: a.randomized_share,
         start_date: a.start.unwrap_or_else(|| recent_start(super::now_ms(), a.days)),
         phone_share: a.phone_share,
+        app_share: a.app_share,
+        app_consent_share: a.app_consent_share,
+        ping_interval_s: a.ping_interval,
         ..SimConfig::default()
     }
 }

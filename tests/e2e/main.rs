@@ -4,6 +4,7 @@
 mod calibrate;
 mod capture;
 mod cli;
+mod commerce;
 mod dashboard;
 mod ingest;
 mod invariance;

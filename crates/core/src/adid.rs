@@ -3,7 +3,8 @@
 //! An [`AdId`] is personal data, like a [`MacAddr`](crate::MacAddr). This module owns
 //! parsing it (a UUID: `8-4-4-4-12` hex digits, any case, or the 32 digits without dashes)
 //! and must not offer any way to serialize or print it: no `Serialize`, no `Display`, a
-//! redacted `Debug`. The only way out is [`AdId::bytes`], for the keyed hash.
+//! redacted `Debug`. The ways out are [`AdId::bytes`], for the keyed hash and the sealed
+//! vault, and [`AdId::uuid_for_audience_export`], for the audience export files only.
 
 use std::fmt;
 
@@ -51,9 +52,22 @@ impl AdId {
         Ok(AdId(out))
     }
 
-    /// The sixteen bytes, for hashing. Never store or print them.
+    /// The sixteen bytes, for hashing and sealing. Never store or print them.
     pub fn bytes(&self) -> [u8; 16] {
         self.0
+    }
+
+    /// From sixteen bytes (an unsealed vault entry); `None` for the all-zero ID.
+    pub fn from_bytes(b: [u8; 16]) -> Option<AdId> {
+        (b != [0; 16]).then_some(AdId(b))
+    }
+
+    /// The ID as a lowercase UUID, the one way out, for the audience export files that ad
+    /// platforms take (`footfall export segment`). Nothing else may call this: reports, logs,
+    /// API responses and the database never hold an advertising ID in clear.
+    pub fn uuid_for_audience_export(&self) -> String {
+        let h: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
     }
 }
 

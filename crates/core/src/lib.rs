@@ -13,15 +13,19 @@
 //! - [`observation`]: [`observation::RawObservation`] (carries a raw MAC, accepted by no
 //!   sink) and [`observation::Observation`] (pseudonymous, what the pipeline carries on).
 //! - [`device`]: [`device::DeviceId`], the keyed-hash pseudonym of a device.
-//! - [`site`] and [`geometry`]: stores, zones, sensors, polygons in metres, validation.
+//! - [`site`] and [`geometry`]: stores, zones, sensors, polygons in metres, validation;
+//!   [`geo`]: the site's anchor on the Earth (latitude/longitude ↔ metres).
 //! - [`visit`]: [`visit::Visit`], [`visit::Pass`], [`visit::ZoneStay`], the outputs of
 //!   sessionizing.
+//! - [`commerce`]: [`commerce::Transaction`], a point-of-sale record (no personal data).
 //! - [`metrics`]: the aggregate records reports and exports are made of.
 //! - [`time`]: timestamps (UTC milliseconds), RFC 3339 parsing, local days and hours.
 
 pub mod adid;
 pub mod clock;
+pub mod commerce;
 pub mod device;
+pub mod geo;
 pub mod geometry;
 pub mod mac;
 pub mod metrics;

@@ -5,6 +5,7 @@
 //! builds the lookups the pipeline needs (sensor name to index, sensor to store and zone).
 //! This module must not know about observations' contents or visits.
 
+use crate::geo::GeoRef;
 use crate::geometry::{Point, Polygon};
 use chrono::Weekday;
 use chrono_tz::Tz;
@@ -112,6 +113,10 @@ pub struct Store {
     pub competitors: Option<Vec<String>>,
     #[serde(default)]
     pub zones: Vec<Zone>,
+    /// Entrance points `[[x, y], ...]` on or near the store's boundary, m. App pings count as
+    /// walking by the store within `near_m` of one (of the polygon when none are given).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entrances: Vec<[f64; 2]>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -137,6 +142,9 @@ pub struct Site {
     pub timezone: String,
     pub stores: Vec<Store>,
     pub sensors: Vec<Sensor>,
+    /// Where the metre coordinates sit on the Earth; needed for app location pings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo: Option<GeoRef>,
     #[serde(skip)]
     index: SiteIndex,
 }
@@ -189,6 +197,13 @@ impl Site {
                 push(format!("{p}.id"), "duplicate store id".into());
             }
             check_polygon(&s.polygon, &format!("{p}.polygon"), &mut push);
+            for (j, &[x, y]) in s.entrances.iter().enumerate() {
+                if !(x.is_finite() && y.is_finite()) {
+                    push(format!("{p}.entrances[{j}]"), "coordinates must be finite numbers".into());
+                } else if s.polygon.0.len() >= 3 && s.polygon.boundary_distance(Point::new(x, y)) > 3.0 {
+                    push(format!("{p}.entrances[{j}]"), format!("({x}, {y}) is more than 3 m from the store's polygon"));
+                }
+            }
             for (day, why) in s.opening_hours.validate() {
                 push(format!("{p}.opening_hours.{day}"), why);
             }
@@ -278,6 +293,11 @@ impl Site {
                 && crate::mac::MacAddr::parse(m).is_err()
             {
                 push(format!("{p}.mac"), format!("{m:?} is not a MAC address"));
+            }
+        }
+        if let Some(g) = &self.geo {
+            for (field, why) in g.check() {
+                push(format!("geo.{field}"), why);
             }
         }
         if !issues.is_empty() {

@@ -195,10 +195,12 @@ impl Ingester {
         // Like every commit here, without the held observations: the retained journal
         // records give them back after a restart, minus the refused devices (see `restore`).
         let state = pipeline.snapshot_without_held();
+        let app = self.store.app_state()?.and_then(|s| footfall_transforms::geofence::AppTracker::forget_in_snapshot(&s, ids));
         let result = self.store.erase_devices(Erasure {
             devices: ids,
             pipeline_state: Some(&state),
-            open_state: open as u64,
+            app_state: app.as_ref().map(|a| a.0.as_str()),
+            open_state: (open + app.as_ref().map_or(0, |a| a.1)) as u64,
             register_ms: Some(self.clock.now_ms()),
         });
         match result {

@@ -6,11 +6,12 @@
 //! derived stream) and the time ordering of frames. It must not write files or format output;
 //! it hands frames to a callback.
 
+use crate::app::{self, App};
 use crate::layout::Layout;
 use crate::people::{self, Track};
 use crate::radio;
 use crate::rng::Rng;
-use crate::truth::TruthBuilder;
+use crate::truth::{PersonDay, PersonTruth, TruthBuilder};
 use crate::{Frame, SimConfig, SimError, SimOutput, Transaction};
 use chrono::{Datelike, Weekday};
 use footfall_core::Millis;
@@ -47,6 +48,9 @@ const TAG_SHOPPER: u64 = 6;
 const TAG_PHONE: u64 = 7;
 const TAG_STAFF_DAY: u64 = 8;
 const TAG_PHONELESS: u64 = 9;
+const TAG_APP: u64 = 10;
+const TAG_APP_DAY: u64 = 11;
+const TAG_PING: u64 = 12;
 
 /// One radio: its MAC, gain offset, probing rhythm, sequence counter and own random stream.
 #[derive(Clone, Debug)]
@@ -59,6 +63,11 @@ struct Phone {
     rng: Rng,
     mac_key: Option<(LocalDay, i64)>,
     rot_phase: Millis,
+}
+
+/// Lowercase colon hex, as the observation files write MACs.
+fn mac_text(m: &[u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 /// Hands out globally unique, universally administered MACs.
@@ -190,6 +199,12 @@ pub(crate) fn run(
             (Phone::new(r, &mut macs, &PHONE_OUIS, randomized, mean), false)
         })
         .collect();
+    let regular_apps: Vec<Option<App>> = (0..cfg.shoppers_per_day as u64)
+        .map(|i| App::draw(&mut Rng::derive(seed, &[TAG_APP, i]), cfg.app_share, cfg.app_consent_share))
+        .collect();
+    let mut people: std::collections::BTreeMap<String, PersonTruth> = Default::default();
+    let mut pings = Vec::new();
+    let mut app_counted: std::collections::HashSet<String> = Default::default();
     let mut staff: Vec<(u16, Phone)> = (0..n_stores * cfg.staff_per_store as usize)
         .map(|i| {
             let mut r = Rng::derive(seed, &[TAG_STAFF, i as u64]);
@@ -264,6 +279,15 @@ pub(crate) fn run(
                     }
                 }
                 let mut one_off;
+                let person = match regular {
+                    Some(k) if !phoneless => format!("r{k}"),
+                    _ => format!("d{d}-{i}"),
+                };
+                let app = match regular {
+                    _ if phoneless => None,
+                    Some(k) => regular_apps[k],
+                    None => App::draw(&mut Rng::derive(seed, &[TAG_APP_DAY, d as u64, i]), cfg.app_share, cfg.app_consent_share),
+                };
                 let phone = if phoneless {
                     truth.truth.devices.phoneless_shopper_days += 1;
                     None
@@ -292,12 +316,39 @@ pub(crate) fn run(
                 };
                 truth.truth.devices.shopper_days += 1;
                 let plan = people::shopper(layout, &popularity, &buy_p, open, close, &mut r);
-                truth.add_track(layout, &mut cal, plan.track.t0 / 1000, &plan.track.samples);
+                let seen = truth.add_track(layout, &mut cal, plan.track.t0 / 1000, &plan.track.samples);
                 for &(s, ts) in &plan.purchases {
                     day_tx.push((ts, s, (r.lognormal(40.0, 0.7) * 100.0).round() / 100.0));
                 }
+                let mac = phone.as_ref().filter(|p| !p.randomized).map(|p| p.mac);
                 if let Some(phone) = phone {
                     em.track(phone, day, &plan.track);
+                }
+                if let Some(a) = app {
+                    if app_counted.insert(person.clone()) {
+                        truth.truth.app.users += 1;
+                        truth.truth.app.consenting += a.consent as u64;
+                    }
+                    let before = pings.len();
+                    app::pings(a, &plan.track, cfg.ping_interval_s, &mut Rng::derive(seed, &[TAG_PING, d as u64, i]), &mut pings);
+                    let n = (pings.len() - before) as u64;
+                    truth.truth.app.pings += n;
+                    if !a.consent {
+                        truth.truth.app.pings_without_consent += n;
+                    }
+                }
+                let adid = app.filter(|a| a.consent).map(|a| a.adid_text());
+                if mac.is_some() || adid.is_some() {
+                    let entry = people.entry(person.clone()).or_insert_with(|| PersonTruth {
+                        id: person,
+                        mac: mac.map(|m| mac_text(&m)),
+                        adid: adid.clone(),
+                        days: Vec::new(),
+                    });
+                    for (s, visited, walked_by) in seen {
+                        let bought = plan.purchases.iter().any(|&(ps, _)| ps == s);
+                        entry.days.push(PersonDay { date, store: layout.site.stores[s as usize].id.clone(), visited, walked_by, bought });
+                    }
                 }
             }
             day_tx.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -319,7 +370,11 @@ pub(crate) fn run(
         em.out.clear();
         progress(d + 1, cfg.days);
     }
-    Ok(SimOutput { site: layout.site.clone(), truth: truth.truth, transactions, present: truth.present })
+    let mut t = truth.truth;
+    t.people = people.into_values().collect();
+    t.people.sort_by(|a, b| a.id.cmp(&b.id));
+    pings.sort_by(|a: &app::Ping, b: &app::Ping| a.ts.cmp(&b.ts).then(a.app.adid.cmp(&b.app.adid)));
+    Ok(SimOutput { site: layout.site.clone(), truth: t, transactions, present: truth.present, pings })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 use crate::SimError;
 use crate::rng::Rng;
 use footfall_core::Site;
+use footfall_core::geo::GeoRef;
 use footfall_core::geometry::{Point, Polygon};
 use footfall_core::site::{OpeningHours, Sensor, Store, Zone};
 
@@ -25,6 +26,8 @@ pub const CORRIDOR_NORTH: f64 = 23.0;
 pub const CORRIDOR_MID: f64 = 19.0;
 
 const CATEGORIES: [&str; 8] = ["fashion", "beauty", "fashion", "electronics", "beauty", "books", "fashion", "sports"];
+/// Where the simulated mall sits: a made-up place on the Earth, corridor running east.
+pub const GEO: GeoRef = GeoRef { lat: 48.8566, lon: 2.3522, bearing_deg: 90.0 };
 /// Zone ids from the façade inwards.
 pub const ZONE_IDS: [&str; 3] = ["front", "middle", "cashier"];
 
@@ -102,6 +105,7 @@ impl Layout {
                 ),
                 competitors: None,
                 zones,
+                entrances: vec![[g.door.x, g.door.y]],
             });
             geoms.push(g);
         }
@@ -122,6 +126,7 @@ impl Layout {
             "timezone": timezone,
             "stores": site_stores,
             "sensors": site_sensors,
+            "geo": GEO,
         }))
         .map_err(|source| SimError::Json { what: "site", source })?;
         let site = site.validated()?;

@@ -12,11 +12,13 @@
 //!   [`Frame`] (one frame heard by one sensor) in non-decreasing time order, returns the
 //!   [`footfall_core::Site`], the [`Truth`] and the [`Transaction`]s.
 //! - [`write_all`]`(cfg, out_dir, &mut |day_done, days| ..) -> Result<SimSummary, SimError>`:
-//!   writes `site.json`, `observations.csv`, `observations.jsonl`, `pos.csv`, `truth.json` and
+//!   writes `site.json`, `observations.csv`, `observations.jsonl`, `pos.csv`, `pings.csv`,
+//!   `truth.json` and
 //!   `counts.csv` (people inside each store per 5 minutes, door-counter style)
 //!   (formats in [`write`]); [`write_all_with`] can add `observations.pcapng`.
 //!
 //! ## Modules
+//! - [`app`]: the app feed (advertising IDs, consent, location pings).
 //! - [`rng`]: xoshiro256** and distributions. [`layout`]: the mall geometry and the `Site`.
 //! - [`radio`]: path loss and walls. [`people`]: shopper and staff trajectories.
 //! - [`survey`]: survey mode (a surveyor phone in every zone, notes and observations).
@@ -25,6 +27,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod app;
 pub mod engine;
 pub mod layout;
 pub mod pcap_out;
@@ -66,6 +69,12 @@ pub struct SimConfig {
     /// Share of shoppers carrying a phone with WiFi on; the others send nothing but are in
     /// the truth and in `counts.csv` (a door counter sees everyone).
     pub phone_share: f64,
+    /// Share of shoppers with a phone whose app reports location pings (see [`app`]).
+    pub app_share: f64,
+    /// Share of app users who consented to sharing; the others' pings carry `consent=0`.
+    pub app_consent_share: f64,
+    /// Mean seconds between an app's pings (each gap drawn within ±50%).
+    pub ping_interval_s: f64,
 }
 
 impl Default for SimConfig {
@@ -83,6 +92,9 @@ impl Default for SimConfig {
             fixed_per_store: 1,
             returning_share: 0.3,
             phone_share: 1.0,
+            app_share: 0.3,
+            app_consent_share: 0.9,
+            ping_interval_s: 30.0,
         }
     }
 }
@@ -97,15 +109,22 @@ impl SimConfig {
         if self.days > 3660 {
             return bad(format!("days must be at most 3660, got {}", self.days));
         }
-        for (name, v) in
-            [("randomized_share", self.randomized_share), ("returning_share", self.returning_share), ("phone_share", self.phone_share)]
-        {
+        for (name, v) in [
+            ("randomized_share", self.randomized_share),
+            ("returning_share", self.returning_share),
+            ("phone_share", self.phone_share),
+            ("app_share", self.app_share),
+            ("app_consent_share", self.app_consent_share),
+        ] {
             if !(0.0..=1.0).contains(&v) {
                 return bad(format!("{name} must be within 0..=1, got {v}"));
             }
         }
         if !(self.rotation_minutes.is_finite() && self.rotation_minutes >= 0.1) {
             return bad(format!("rotation_minutes must be at least 0.1, got {}", self.rotation_minutes));
+        }
+        if !(self.ping_interval_s.is_finite() && (1.0..=3600.0).contains(&self.ping_interval_s)) {
+            return bad(format!("ping_interval_s must be within 1..=3600, got {}", self.ping_interval_s));
         }
         if self.shoppers_per_day > 1_000_000 || self.staff_per_store > 1000 || self.fixed_per_store > 1000 {
             return bad("shoppers_per_day, staff_per_store or fixed_per_store is implausibly large".into());
@@ -150,6 +169,8 @@ pub struct SimOutput {
     pub present: std::collections::BTreeMap<(u16, Millis), u32>,
     /// In time order.
     pub transactions: Vec<Transaction>,
+    /// The app feed's location pings, in time order (consenting or not).
+    pub pings: Vec<app::Ping>,
 }
 
 #[derive(Debug, thiserror::Error)]

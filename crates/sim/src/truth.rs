@@ -152,6 +152,44 @@ pub struct FrameCounts {
     pub broadcast: u64,
 }
 
+/// What one shopper did at one store on one local date.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonDay {
+    pub date: NaiveDate,
+    pub store: String,
+    pub visited: bool,
+    /// An episode near the store front that was not a visit.
+    pub walked_by: bool,
+    pub bought: bool,
+}
+
+/// One shopper with an identifier the segments can be built on: the phone's MAC when it does
+/// not randomize, the app's advertising ID when the shopper consented to sharing. Shoppers
+/// with neither (randomizing phone and no consenting app, or no phone) are not listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonTruth {
+    /// `r<k>` for the k-th regular, `d<day>-<i>` for a one-off shopper.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adid: Option<String>,
+    /// Date, then store order.
+    pub days: Vec<PersonDay>,
+}
+
+/// The app feed's totals.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AppCounts {
+    /// Distinct shoppers with the app (a regular counts once).
+    pub users: u64,
+    /// Of which consented to sharing.
+    pub consenting: u64,
+    pub pings: u64,
+    /// Pings flagged without consent (the pipeline must reject them).
+    pub pings_without_consent: u64,
+}
+
 /// The truth file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Truth {
@@ -162,6 +200,11 @@ pub struct Truth {
     pub store_days: Vec<StoreDay>,
     pub devices: DeviceCounts,
     pub frames: FrameCounts,
+    #[serde(default)]
+    pub app: AppCounts,
+    /// Shoppers with a stable identifier and what they did (segment evaluation).
+    #[serde(default)]
+    pub people: Vec<PersonTruth>,
 }
 
 /// Accumulates truth while the engine runs.
@@ -195,6 +238,8 @@ impl TruthBuilder {
             store_days,
             devices: DeviceCounts::default(),
             frames: FrameCounts::default(),
+            app: AppCounts::default(),
+            people: Vec::new(),
         };
         Self { first_day, n_stores: layout.stores.len(), truth, present: Default::default() }
     }
@@ -205,8 +250,11 @@ impl TruthBuilder {
         self.truth.store_days.get_mut(i)
     }
 
-    pub(crate) fn add_track(&mut self, layout: &Layout, cal: &mut LocalCalendar, t0_s: i64, samples: &[Point]) {
+    /// Add one shopper's day; returns (store, visited, walked by) per store they came near.
+    pub(crate) fn add_track(&mut self, layout: &Layout, cal: &mut LocalCalendar, t0_s: i64, samples: &[Point]) -> Vec<(u16, bool, bool)> {
+        let mut seen = Vec::new();
         for (store, ivs) in presence(layout, t0_s, samples) {
+            let (mut visited, mut walked) = (false, false);
             let mut last = None;
             for iv in ivs.iter().filter(|iv| iv.kind == Presence::Inside) {
                 let mut w = iv.start.div_euclid(COUNT_WINDOW_S);
@@ -221,6 +269,7 @@ impl TruthBuilder {
             for o in classify(&ivs) {
                 match o {
                     Outcome::Visit { start, end } => {
+                        visited = true;
                         let zones = &layout.site.stores[store as usize].zones;
                         let mut zone_s = vec![0u64; zones.len()];
                         for t in start..=end {
@@ -236,13 +285,16 @@ impl TruthBuilder {
                         }
                     }
                     Outcome::WalkBy { start, .. } => {
+                        walked = true;
                         if let Some(sd) = self.slot(cal, store, start * 1000) {
                             sd.walk_bys += 1;
                         }
                     }
                 }
             }
+            seen.push((store, visited, walked));
         }
+        seen
     }
 
     pub(crate) fn add_transaction(&mut self, cal: &mut LocalCalendar, store: u16, t: &Transaction) {

@@ -6,6 +6,9 @@
 //! - `observations.jsonl`: the same frames, one object per line:
 //!   `{"ts":"…Z","sensor":"s1-front","mac":"…","rssi":-61,"freq":2412,"seq":17,"kind":"wifi"}`.
 //! - `pos.csv`: header `transaction_id,store,time,amount` (amount with two decimals).
+//! - `pings.csv`: the app feed, header `time,adid,lat,lon,accuracy_m,consent`: advertising ID
+//!   as an uppercase UUID, WGS84 degrees with 7 decimals, accuracy (68% radius, m) with one
+//!   decimal, consent `1` or `0`.
 //! - `truth.json`: the [`crate::Truth`], pretty JSON.
 //! - `counts.csv`: header `store,time,count`: shoppers inside each store at some time in each
 //!   5-minute window (with or without a phone; staff not counted), as a door counter or camera
@@ -42,6 +45,7 @@ pub struct SimSummary {
     pub visits: u64,
     pub walk_bys: u64,
     pub transactions: u64,
+    pub pings: u64,
     /// File name and size in bytes, in writing order.
     pub files: Vec<(String, u64)>,
 }
@@ -229,6 +233,14 @@ pub fn write_all_with(
         let _ = writeln!(line, ",{:.2}", t.amount);
         pos.write(&line)?;
     }
+    let mut pings = TmpFile::create(out_dir, "pings.csv")?;
+    pings.write(b"time,adid,lat,lon,accuracy_m,consent\n")?;
+    for p in &out.pings {
+        line.clear();
+        line.extend_from_slice(&fmt.format(p.ts));
+        let _ = writeln!(line, ",{},{:.7},{:.7},{:.1},{}", p.app.adid_text(), p.lat, p.lon, p.accuracy_m, p.app.consent as u8);
+        pings.write(&line)?;
+    }
     let mut truth = TmpFile::create(out_dir, "truth.json")?;
     truth.write(&pretty("truth", &out.truth)?)?;
     let mut counts = TmpFile::create(out_dir, "counts.csv")?;
@@ -260,7 +272,7 @@ pub fn write_all_with(
 
     let mut files = vec![site, csv, jsonl];
     files.extend(pcap.map(|p| p.0));
-    files.extend([pos, truth, counts]);
+    files.extend([pos, pings, truth, counts]);
     let mut sizes = Vec::new();
     for f in &mut files {
         let n = f.close()?;
@@ -278,6 +290,7 @@ pub fn write_all_with(
         visits: sd.iter().map(|s| s.visits as u64).sum(),
         walk_bys: sd.iter().map(|s| s.walk_bys as u64).sum(),
         transactions: out.transactions.len() as u64,
+        pings: out.pings.len() as u64,
         files: sizes,
     })
 }
@@ -310,7 +323,10 @@ mod tests {
         let s = write_all(&cfg, &dir, &mut |d, n| calls.push((d, n))).unwrap();
         assert_eq!(calls, vec![(1, 2), (2, 2)]);
         let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        assert_eq!(names.len(), 6, "{names:?}");
+        assert_eq!(names.len(), 7, "{names:?}");
+        let pings = fs::read_to_string(dir.join("pings.csv")).unwrap();
+        assert_eq!(pings.lines().next(), Some("time,adid,lat,lon,accuracy_m,consent"));
+        assert_eq!(pings.lines().count() as u64, 1 + s.pings);
         let csv = fs::read_to_string(dir.join("observations.csv")).unwrap();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], "time,sensor,mac,rssi");
@@ -356,7 +372,16 @@ mod tests {
         let names: Vec<&str> = s.files.iter().map(|f| f.0.as_str()).collect();
         assert_eq!(
             names,
-            vec!["site.json", "observations.csv", "observations.jsonl", "observations.pcapng", "pos.csv", "truth.json", "counts.csv"]
+            vec![
+                "site.json",
+                "observations.csv",
+                "observations.jsonl",
+                "observations.pcapng",
+                "pos.csv",
+                "pings.csv",
+                "truth.json",
+                "counts.csv"
+            ]
         );
         let b = fs::read(dir.join("observations.pcapng")).unwrap();
         assert_eq!(b.len() as u64, s.files[3].1);

@@ -23,6 +23,9 @@
 //!   a capture's, one row at a time.
 //! - `live` (feature `live`): frames from libpcap (a monitor-mode interface, or a file read
 //!   by libpcap itself), decoded by the same per-frame step as capture files.
+//! - Business feeds, read whole through [`table`] (header-driven CSV or JSON lines):
+//!   [`pos`] (point-of-sale transactions) and [`pings`] (app location pings with
+//!   advertising IDs and consent flags).
 //! - [`detect`]: picks the format of an input from its first bytes ([`open_path`] also
 //!   recognises Kismet logs, which need a file path).
 
@@ -38,7 +41,10 @@ pub mod live;
 pub mod meraki;
 pub mod meraki_fast;
 pub mod pcap;
+pub mod pings;
+pub mod pos;
 pub mod radiotap;
+pub mod table;
 
 use footfall_core::RawObservation;
 use std::collections::BTreeMap;

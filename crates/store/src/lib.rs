@@ -7,11 +7,15 @@
 //! there is no way to hand it a raw MAC. [`keyfile`] keeps the deployment's secret
 //! pseudonymization key in its own file (mode 0600), never in the database.
 //!
+//! [`commerce`] holds POS transactions, the app feed's visits and passes (per advertising-ID
+//! pseudonym), the sealed advertising-ID vault and the export audit log.
+//!
 //! [`privacy`] holds the opt-out registry (pseudonyms only), erasure of a device from every
 //! table, and retention.
 //!
 //! A PostgreSQL implementation for server mode joins later behind the same operations.
 
+pub mod commerce;
 pub mod keyfile;
 pub mod privacy;
 pub mod sqlite;

@@ -1,4 +1,5 @@
-//! Privacy operations on the store: the opt-out registry, erasure of a device, retention.
+//! Privacy operations on the store: the opt-out registry, erasure of a device (WiFi rows, and
+//! an advertising ID's app visits, passes and sealed vault entry), retention.
 //!
 //! The registry (`optouts`) holds only pseudonyms: the keyed hashes the pipeline gives a
 //! device (one per radio kind for a MAC), never a MAC or an advertising ID. Erasure deletes
@@ -24,13 +25,25 @@ pub struct Erased {
     pub device_days: u64,
     /// Per-minute presence rows (what `occupancy --db` counts).
     pub presence_minutes: u64,
+    /// The app feed's visits and passes of an advertising ID, and its sealed vault entry.
+    pub app_visits: u64,
+    pub app_passes: u64,
+    pub vault: u64,
     /// Observations, location windows and open episodes removed from the saved pipeline state.
     pub open_state: u64,
 }
 
 impl Erased {
     pub fn total(&self) -> u64 {
-        self.visits + self.zone_stays + self.passes + self.device_days + self.presence_minutes + self.open_state
+        self.visits
+            + self.zone_stays
+            + self.passes
+            + self.device_days
+            + self.presence_minutes
+            + self.app_visits
+            + self.app_passes
+            + self.vault
+            + self.open_state
     }
 }
 
@@ -40,6 +53,8 @@ pub struct Erasure<'a> {
     /// The pipeline state without the devices (`Pipeline::forget` then `snapshot`); `None`
     /// when the database has none yet.
     pub pipeline_state: Option<&'a str>,
+    /// The app feed's state without the devices (`AppTracker::forget`), when there is one.
+    pub app_state: Option<&'a str>,
     /// How much of the open state `Pipeline::forget` removed (reported only).
     pub open_state: u64,
     /// Register the devices as opted out at this time (`None`: erase only).
@@ -54,6 +69,13 @@ pub struct Retained {
     pub device_days: u64,
     /// Per-minute presence rows, kept as long as walk-bys (they are finer-grained).
     pub presence_minutes: u64,
+    /// The app feed's visits (as visits) and passes (as passes).
+    pub app_visits: u64,
+    pub app_passes: u64,
+    /// Sealed advertising IDs not seen since the visits' cutoff.
+    pub vault: u64,
+    /// Transactions, kept as long as visits.
+    pub transactions: u64,
 }
 
 impl Store {
@@ -79,10 +101,17 @@ impl Store {
             out.passes += tx.execute("DELETE FROM passes WHERE device = ?1", [id]).map_err(err)? as u64;
             out.device_days += tx.execute("DELETE FROM device_days WHERE device = ?1", [id]).map_err(err)? as u64;
             out.presence_minutes += tx.execute("DELETE FROM presence_minutes WHERE device = ?1", [id]).map_err(err)? as u64;
+            out.app_visits += tx.execute("DELETE FROM app_visits WHERE device = ?1", [id]).map_err(err)? as u64;
+            out.app_passes += tx.execute("DELETE FROM app_passes WHERE device = ?1", [id]).map_err(err)? as u64;
+            out.vault += tx.execute("DELETE FROM adid_vault WHERE device = ?1", [id]).map_err(err)? as u64;
             if let Some(ms) = e.register_ms {
                 tx.execute("INSERT INTO optouts (device, created_ms) VALUES (?1, ?2) ON CONFLICT (device) DO NOTHING", params![id, ms])
                     .map_err(err)?;
             }
+        }
+        if let Some(state) = e.app_state {
+            tx.execute("INSERT INTO app_state (id, json) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET json = excluded.json", [state])
+                .map_err(err)?;
         }
         if let Some(state) = e.pipeline_state {
             tx.execute("INSERT INTO pipeline_state (id, json) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET json = excluded.json", [state])
@@ -105,6 +134,10 @@ impl Store {
             passes: tx.execute("DELETE FROM passes WHERE end_ms < ?1", [passes_before]).map_err(err)? as u64,
             device_days: tx.execute("DELETE FROM device_days WHERE last_ms < ?1", [visits_before]).map_err(err)? as u64,
             presence_minutes: tx.execute("DELETE FROM presence_minutes WHERE last_ms < ?1", [passes_before]).map_err(err)? as u64,
+            app_visits: tx.execute("DELETE FROM app_visits WHERE end_ms < ?1", [visits_before]).map_err(err)? as u64,
+            app_passes: tx.execute("DELETE FROM app_passes WHERE end_ms < ?1", [passes_before]).map_err(err)? as u64,
+            vault: tx.execute("DELETE FROM adid_vault WHERE last_seen_ms < ?1", [visits_before]).map_err(err)? as u64,
+            transactions: tx.execute("DELETE FROM transactions WHERE ts_ms < ?1", [visits_before]).map_err(err)? as u64,
         };
         tx.commit().map_err(err)?;
         Ok(out)
@@ -208,16 +241,18 @@ mod tests {
             .erase_devices(Erasure {
                 devices: &[gone],
                 pipeline_state: Some(&format!("{{\"open\":[\"{kept}\"]}}")),
+                app_state: None,
                 open_state: 1,
                 register_ms: None,
             })
             .unwrap();
-        assert_eq!(erased, Erased { visits: 2, zone_stays: 2, passes: 1, device_days: 1, presence_minutes: 0, open_state: 1 });
+        assert_eq!(erased, Erased { visits: 2, zone_stays: 2, passes: 1, device_days: 1, open_state: 1, ..Erased::default() });
         assert_eq!(store.tables_holding(gone).unwrap(), vec![]);
         assert!(!store.tables_holding(kept).unwrap().is_empty(), "others are kept");
         assert!(store.optouts().unwrap().is_empty(), "forgetting does not register");
-        let again =
-            store.erase_devices(Erasure { devices: &[gone, kept], pipeline_state: None, open_state: 0, register_ms: Some(5) }).unwrap();
+        let again = store
+            .erase_devices(Erasure { devices: &[gone, kept], pipeline_state: None, app_state: None, open_state: 0, register_ms: Some(5) })
+            .unwrap();
         assert_eq!(again.visits, 2);
         assert_eq!(store.optouts().unwrap(), vec![kept, gone], "in id order");
         assert_eq!(store.tables_holding(gone).unwrap(), vec![("optouts".to_string(), "device".to_string())], "only the registry");
@@ -229,9 +264,9 @@ mod tests {
         let mut store = Store::open(&dir.path().join("r.db")).unwrap();
         fill(&mut store, &[1, 2], "{}");
         let r = store.apply_retention(5_000_000, 15).unwrap();
-        assert_eq!(r, Retained { visits: 2, passes: 0, device_days: 0, presence_minutes: 0 });
+        assert_eq!(r, Retained { visits: 2, ..Retained::default() });
         let r = store.apply_retention(9_000_001, 21).unwrap();
-        assert_eq!(r, Retained { visits: 2, passes: 2, device_days: 2, presence_minutes: 0 });
+        assert_eq!(r, Retained { visits: 2, passes: 2, device_days: 2, ..Retained::default() });
         assert!(store.visits(&site()).unwrap().is_empty());
         let n: i64 = store.conn().query_row("SELECT count(*) FROM zone_stays", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 0);

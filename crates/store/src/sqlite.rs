@@ -115,6 +115,52 @@ CREATE TABLE presence_minutes (
     PRIMARY KEY (sensor, minute_ms, device, ie)
 ) WITHOUT ROWID;
 "#,
+    // Commerce (issue 7): POS transactions (no personal data), the app feed's visits and
+    // passes per advertising-ID pseudonym (kept apart from the WiFi visits so nobody is
+    // counted twice), the sealed advertising IDs the audience export needs, the audit log
+    // of exports, and the app feed's saved state.
+    r#"
+CREATE TABLE transactions (
+    id TEXT PRIMARY KEY,
+    store TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    till TEXT,
+    zone TEXT
+);
+CREATE INDEX transactions_store_ts ON transactions (store, ts_ms);
+CREATE TABLE app_visits (
+    id INTEGER PRIMARY KEY,
+    device INTEGER NOT NULL,
+    store TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    zones TEXT NOT NULL
+);
+CREATE INDEX app_visits_device ON app_visits (device);
+CREATE TABLE app_passes (
+    id INTEGER PRIMARY KEY,
+    device INTEGER NOT NULL,
+    store TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL
+);
+CREATE INDEX app_passes_device ON app_passes (device);
+CREATE TABLE adid_vault (device INTEGER PRIMARY KEY, sealed BLOB NOT NULL, last_seen_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE app_state (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
+CREATE TABLE export_audit (
+    id INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    store TEXT NOT NULL,
+    segment TEXT NOT NULL,
+    format TEXT NOT NULL,
+    from_ms INTEGER NOT NULL,
+    to_ms INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    file_sha256 TEXT NOT NULL
+);
+"#,
 ];
 
 const PUT_SITE: &str = "INSERT INTO site (id, json, updated_ms) VALUES (1, ?1, ?2) \

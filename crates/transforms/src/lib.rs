@@ -18,6 +18,11 @@
 //! [`calibrate`] fits per store and hour a factor from those estimates to people counted by a
 //! door counter or camera system (ratio of sums, bootstrap interval).
 //!
+//! Commerce: [`geofence`] turns app location pings into the same location fixes (and, with
+//! the sessionizer, visits and passes per advertising-ID pseudonym); [`seal`] keeps consented
+//! advertising IDs sealed for the audience export; [`attribute`] assigns point-of-sale
+//! transactions to the visit at the cashier.
+//!
 //! [`optout`] parses what an owner submits to opt out or be forgotten (a MAC or an
 //! advertising ID); [`intake::Intake`] and [`Pipeline::forget`] act on its pseudonyms.
 //!
@@ -30,10 +35,12 @@
 
 pub mod activity;
 pub mod aggregate;
+pub mod attribute;
 pub mod calibrate;
 pub mod config;
 pub mod exclude;
 pub mod filter;
+pub mod geofence;
 pub mod intake;
 pub mod link;
 pub mod locate;
@@ -43,6 +50,7 @@ pub mod pipeline;
 pub mod pseudonymize;
 pub mod reorder;
 pub mod runner;
+pub mod seal;
 pub mod sessionize;
 pub mod wire;
 

@@ -1,0 +1,235 @@
+//! The five audience segments of a store over a window, as sets of pseudonymous IDs.
+//!
+//! Definitions (configurable through `[segments]`, documented in `docs/privacy.md`), for store
+//! S and the window `[from, to)`:
+//! - **outside potential**: walked by S in the window and never visited S in the window;
+//! - **just looking**: visited S in the window, no purchase attributed at S in the window;
+//! - **best customers**: a purchase attributed at S in the window;
+//! - **lost customers**: visited S in the window before its last `lost_after_days` (30) days
+//!   and not within them;
+//! - **competitors' customers**: visited a competitor of S (the site's list, default the same
+//!   category) in the window and never S.
+//!
+//! Who can be in a segment: WiFi devices with a globally unique MAC (a randomizing phone has
+//! asked not to be followed: its visits count in traffic but never enter a segment; fixed and
+//! staff devices are already removed by the dataset) and advertising IDs of the consented app
+//! feed. The two are kept apart ([`Identity`]): nothing links a MAC to an advertising ID, and
+//! only advertising IDs can be exported. The set logic is generic over the ID type so the
+//! evaluation can run the very same definitions on the simulator's truth. This module decides
+//! membership; it does not publish (sizes go through the k-threshold, exports through the
+//! audience k).
+
+use crate::Dataset;
+use crate::commerce::Commerce;
+use footfall_core::{DeviceId, Millis, Site};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// `[segments]` in the config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SegmentConfig {
+    /// Default window: the last `window_days` local days.
+    pub window_days: u32,
+    /// A customer not seen in the last `lost_after_days` days of the window is lost.
+    pub lost_after_days: u32,
+}
+
+impl Default for SegmentConfig {
+    fn default() -> Self {
+        Self { window_days: 90, lost_after_days: 30 }
+    }
+}
+
+/// The five segments, in the order reports list them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Segment {
+    OutsidePotential,
+    JustLooking,
+    BestCustomers,
+    LostCustomers,
+    CompetitorsCustomers,
+}
+
+impl Segment {
+    pub const ALL: [Segment; 5] =
+        [Segment::OutsidePotential, Segment::JustLooking, Segment::BestCustomers, Segment::LostCustomers, Segment::CompetitorsCustomers];
+
+    /// The kebab-case name used on the command line, in the API and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Segment::OutsidePotential => "outside-potential",
+            Segment::JustLooking => "just-looking",
+            Segment::BestCustomers => "best-customers",
+            Segment::LostCustomers => "lost-customers",
+            Segment::CompetitorsCustomers => "competitors-customers",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Segment::OutsidePotential => "Outside potential",
+            Segment::JustLooking => "Just looking",
+            Segment::BestCustomers => "Best customers",
+            Segment::LostCustomers => "Lost customers",
+            Segment::CompetitorsCustomers => "Competitors' customers",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Segment> {
+        Segment::ALL.into_iter().find(|g| g.name() == s)
+    }
+}
+
+/// Which identifiers a segment holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Identity {
+    /// WiFi devices with a globally unique MAC: counted, never exported.
+    Wifi,
+    /// Advertising IDs from the consented app feed: the only exportable ones.
+    App,
+}
+
+/// What an ID did at a store at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    Visit,
+    Pass,
+    Purchase,
+}
+
+/// One event of the set logic.
+#[derive(Clone, Debug)]
+pub struct Event<K> {
+    pub id: K,
+    pub store: u16,
+    pub at: Millis,
+    pub act: Act,
+}
+
+/// Segment members per store: `out[store][segment]`.
+pub type Members<K> = Vec<BTreeMap<Segment, BTreeSet<K>>>;
+
+/// Run the definitions over events in `[from, to)`.
+pub fn members<K: Ord + Clone>(site: &Site, events: &[Event<K>], from: Millis, to: Millis, lost_after_ms: Millis) -> Members<K> {
+    let n = site.stores.len();
+    let mut visited: Vec<BTreeSet<K>> = vec![BTreeSet::new(); n];
+    let mut recent: Vec<BTreeSet<K>> = vec![BTreeSet::new(); n];
+    let mut earlier: Vec<BTreeSet<K>> = vec![BTreeSet::new(); n];
+    let mut passed: Vec<BTreeSet<K>> = vec![BTreeSet::new(); n];
+    let mut bought: Vec<BTreeSet<K>> = vec![BTreeSet::new(); n];
+    let recent_from = to - lost_after_ms;
+    for e in events.iter().filter(|e| (from..to).contains(&e.at) && (e.store as usize) < n) {
+        let s = e.store as usize;
+        match e.act {
+            Act::Visit => {
+                visited[s].insert(e.id.clone());
+                if e.at >= recent_from {
+                    recent[s].insert(e.id.clone());
+                } else {
+                    earlier[s].insert(e.id.clone());
+                }
+            }
+            Act::Pass => {
+                passed[s].insert(e.id.clone());
+            }
+            Act::Purchase => {
+                bought[s].insert(e.id.clone());
+            }
+        }
+    }
+    (0..n)
+        .map(|s| {
+            let mut m = BTreeMap::new();
+            m.insert(Segment::OutsidePotential, passed[s].difference(&visited[s]).cloned().collect());
+            m.insert(Segment::JustLooking, visited[s].difference(&bought[s]).cloned().collect());
+            m.insert(Segment::BestCustomers, bought[s].clone());
+            m.insert(Segment::LostCustomers, earlier[s].difference(&recent[s]).cloned().collect());
+            let rivals: BTreeSet<K> = site.competitors(s as u16).iter().flat_map(|&c| visited[c as usize].iter().cloned()).collect();
+            m.insert(Segment::CompetitorsCustomers, rivals.difference(&visited[s]).cloned().collect());
+            m
+        })
+        .collect()
+}
+
+/// The events of one identity space of a dataset: non-randomized WiFi devices, or the app
+/// feed's advertising-ID pseudonyms; purchases are the attributed transactions.
+pub fn events(ds: &Dataset, c: &Commerce, identity: Identity) -> Vec<Event<DeviceId>> {
+    let mut out = Vec::new();
+    match identity {
+        Identity::Wifi => {
+            out.extend(ds.visits.iter().filter(|v| !v.randomized).map(|v| Event {
+                id: v.device,
+                store: v.store,
+                at: v.start,
+                act: Act::Visit,
+            }));
+            out.extend(ds.passes.iter().filter(|p| !p.randomized).map(|p| Event {
+                id: p.device,
+                store: p.store,
+                at: p.start,
+                act: Act::Pass,
+            }));
+            for (t, v) in c.transactions.iter().zip(&c.wifi_visit) {
+                if let Some(v) = v.map(|i| &ds.visits[i]).filter(|v| !v.randomized) {
+                    out.push(Event { id: v.device, store: t.store, at: t.ts, act: Act::Purchase });
+                }
+            }
+        }
+        Identity::App => {
+            out.extend(c.app_visits.iter().map(|v| Event { id: v.device, store: v.store, at: v.start, act: Act::Visit }));
+            out.extend(c.app_passes.iter().map(|p| Event { id: p.device, store: p.store, at: p.start, act: Act::Pass }));
+            for (t, v) in c.transactions.iter().zip(&c.app_visit) {
+                if let Some(i) = v {
+                    out.push(Event { id: c.app_visits[*i].device, store: t.store, at: t.ts, act: Act::Purchase });
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site() -> Site {
+        Site::from_json(
+            r#"{"venue":"T","timezone":"UTC","stores":[
+              {"id":"a","name":"A","category":"shoes","polygon":[[0,0],[1,0],[1,1],[0,1]]},
+              {"id":"b","name":"B","category":"shoes","polygon":[[2,0],[3,0],[3,1],[2,1]]},
+              {"id":"c","name":"C","category":"books","polygon":[[4,0],[5,0],[5,1],[4,1]]}],
+            "sensors":[]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_five_definitions() {
+        const DAY: Millis = 86_400_000;
+        let e = |id: u8, store: u16, day: i64, act: Act| Event { id, store, at: day * DAY + 1, act };
+        let events = vec![
+            e(1, 0, 1, Act::Pass),     // 1: walked by a only → outside potential of a
+            e(2, 0, 1, Act::Pass),     // 2: walked by a, visited a later → not outside potential
+            e(2, 0, 9, Act::Visit),    //    visited a recently, no purchase → just looking
+            e(3, 0, 2, Act::Visit),    // 3: visited a early, bought → best; not recent → lost
+            e(3, 0, 2, Act::Purchase), //
+            e(4, 1, 3, Act::Visit),    // 4: visited b (a's competitor), never a → competitors' of a
+            e(5, 2, 3, Act::Visit),    // 5: visited c (not a competitor of a)
+            e(6, 0, 20, Act::Visit),   // 6: outside the window
+        ];
+        let m = members(&site(), &events, 0, 10 * DAY, 5 * DAY);
+        let a = &m[0];
+        let ids = |s: Segment| a[&s].iter().copied().collect::<Vec<u8>>();
+        assert_eq!(ids(Segment::OutsidePotential), vec![1]);
+        assert_eq!(ids(Segment::JustLooking), vec![2]);
+        assert_eq!(ids(Segment::BestCustomers), vec![3]);
+        assert_eq!(ids(Segment::LostCustomers), vec![3]);
+        assert_eq!(ids(Segment::CompetitorsCustomers), vec![4]);
+        assert_eq!(m[1][&Segment::CompetitorsCustomers].iter().copied().collect::<Vec<u8>>(), vec![2, 3]);
+        assert!(m[2][&Segment::CompetitorsCustomers].is_empty());
+        assert!(Segment::ALL.iter().all(|s| Segment::parse(s.name()) == Some(*s)));
+    }
+}

@@ -1,0 +1,273 @@
+//! `footfall segments`: the sizes of a store's five audience segments over a window, and
+//! their evaluation against a simulator's truth (membership F1, printed by `footfall eval`).
+//!
+//! Sizes are published through the k-threshold like every report cell; the members never
+//! leave this command (exporting them is `footfall export segment`, advertising IDs only).
+
+use super::analysis;
+use crate::cli::{SegmentWindowArgs, SegmentsArgs};
+use crate::config::Config;
+use crate::output::{Table, num};
+use anyhow::Context;
+use footfall_core::time::{DAY, LocalCalendar, LocalDay, date_of_day, day_of_date};
+use footfall_core::{DeviceId, Millis, RadioKind};
+use footfall_query::Dataset;
+use footfall_query::commerce::Commerce;
+use footfall_query::segments::{self, Act, Event, Identity, Members, Segment};
+use footfall_store::Store;
+use footfall_transforms::Pseudonymizer;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// A segment window: local days `first..=last`, as UTC instants `[from, to)`.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Window {
+    pub first: chrono::NaiveDate,
+    pub last: chrono::NaiveDate,
+    #[serde(skip)]
+    pub from: Millis,
+    #[serde(skip)]
+    pub to: Millis,
+    pub lost_after_days: u32,
+}
+
+impl Window {
+    /// From the flags, else the configured number of days ending with the last day with data.
+    pub fn of(ds: &Dataset, config: &Config, a: &SegmentWindowArgs) -> anyhow::Result<Window> {
+        let span = ds.day_span().context("the database has no visits or walk-bys yet")?;
+        let last = a.to.map(day_of_date).unwrap_or(span.1);
+        let first = a.from.map(day_of_date).unwrap_or(last - config.segments.window_days.max(1) as LocalDay + 1);
+        if first > last {
+            anyhow::bail!("--from {} is after --to {}", date_of_day(first), date_of_day(last));
+        }
+        let cal = LocalCalendar::new(ds.site.tz());
+        Ok(Window {
+            first: date_of_day(first),
+            last: date_of_day(last),
+            from: cal.utc_of_local(first, 0, 0),
+            to: cal.utc_of_local(last + 1, 0, 0),
+            lost_after_days: a.lost_after_days.unwrap_or(config.segments.lost_after_days),
+        })
+    }
+
+    fn lost_after_ms(&self) -> Millis {
+        self.lost_after_days as Millis * DAY
+    }
+}
+
+/// Members of every store's segments, per identity space.
+pub struct Computed {
+    pub wifi: Members<DeviceId>,
+    pub app: Members<DeviceId>,
+}
+
+pub fn compute(ds: &Dataset, c: &Commerce, w: Window) -> Computed {
+    let run = |id| segments::members(&ds.site, &segments::events(ds, c, id), w.from, w.to, w.lost_after_ms());
+    Computed { wifi: run(Identity::Wifi), app: run(Identity::App) }
+}
+
+pub fn load(db: &Path, config: &Config) -> anyhow::Result<(Store, Dataset, Commerce)> {
+    let store = analysis::open_existing(db)?;
+    let ds = Dataset::load(&store, &config.pipeline(), &config.exclude, false).with_context(|| format!("reading {}", db.display()))?;
+    let c = Commerce::load(&store, &ds, &config.pos).with_context(|| format!("reading {}", db.display()))?;
+    Ok((store, ds, c))
+}
+
+#[derive(Serialize)]
+struct SizeRow {
+    segment: Segment,
+    title: &'static str,
+    /// WiFi devices with a globally unique MAC (never exported); `null` below k.
+    wifi_devices: Option<u64>,
+    /// Advertising IDs of the consented app feed; `null` below k.
+    ad_ids: Option<u64>,
+    /// Whether `footfall export segment` would write it (ad IDs at least the audience k).
+    exportable: bool,
+}
+
+#[derive(Serialize)]
+struct StoreSizes {
+    store: String,
+    name: String,
+    segments: Vec<SizeRow>,
+}
+
+pub fn run(a: SegmentsArgs) -> anyhow::Result<()> {
+    let config = Config::load(a.db.config.as_deref())?;
+    let (_, ds, c) = load(&a.db.db, &config)?;
+    let w = Window::of(&ds, &config, &a.window)?;
+    let stores: Vec<u16> = match &a.store {
+        Some(s) => vec![ds.store(s)?],
+        None => (0..ds.site.stores.len() as u16).collect(),
+    };
+    let seg = compute(&ds, &c, w);
+    let t = config.threshold();
+    let audience_k = config.audience.k;
+    let out: Vec<StoreSizes> = stores
+        .iter()
+        .map(|&s| StoreSizes {
+            store: ds.site.stores[s as usize].id.clone(),
+            name: ds.site.stores[s as usize].name.clone(),
+            segments: Segment::ALL
+                .iter()
+                .map(|&g| {
+                    let ads = seg.app[s as usize][&g].len() as u64;
+                    SizeRow {
+                        segment: g,
+                        title: g.title(),
+                        wifi_devices: t.count(seg.wifi[s as usize][&g].len() as u64),
+                        ad_ids: t.count(ads),
+                        exportable: ads >= audience_k,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    if a.json {
+        let doc = serde_json::json!({ "window": w, "k": t.k(), "audience_k": audience_k, "stores": out });
+        return crate::output::print(&(serde_json::to_string_pretty(&doc)? + "\n"));
+    }
+    let mut text = format!(
+        "Segments {} to {} (lost = not seen in the last {} days); sizes below k = {} are shown as <k\n",
+        w.first,
+        w.last,
+        w.lost_after_days,
+        t.k()
+    );
+    for s in &out {
+        let mut tab = Table::new(["segment", "WiFi devices", "ad IDs", &format!("exportable (>= {audience_k} ad IDs)")]);
+        let cell = |n: Option<u64>| n.map_or("<k".to_string(), |n| n.to_string());
+        for r in &s.segments {
+            tab.row([r.title.to_string(), cell(r.wifi_devices), cell(r.ad_ids), if r.exportable { "yes" } else { "no" }.to_string()]);
+        }
+        text += &format!("\n{} ({})\n{}", s.name, s.store, tab.render());
+    }
+    text += "\nWiFi devices are phones with a globally unique MAC (randomizing phones are never put in a segment); only advertising IDs of the consented app feed can be exported.\n";
+    crate::output::print(&text)
+}
+
+/// The simulator's truth about people (`truth.json`, `people`).
+#[derive(Deserialize)]
+struct TruthPeople {
+    #[serde(default)]
+    people: Vec<Person>,
+}
+
+#[derive(Deserialize)]
+struct Person {
+    #[serde(default)]
+    mac: Option<String>,
+    #[serde(default)]
+    adid: Option<String>,
+    days: Vec<PersonDay>,
+}
+
+#[derive(Deserialize)]
+struct PersonDay {
+    date: chrono::NaiveDate,
+    store: String,
+    visited: bool,
+    walked_by: bool,
+    bought: bool,
+}
+
+/// Membership accuracy of one segment in one identity space, over all stores.
+#[derive(Serialize, Clone, Debug)]
+pub struct SegmentScore {
+    pub segment: Segment,
+    pub identity: Identity,
+    pub truth: u64,
+    pub estimated: u64,
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+    pub f1: Option<f64>,
+}
+
+/// The F1 target of the commerce issue.
+pub const F1_TARGET: f64 = 0.9;
+
+/// Score the segments against the truth's people: their MACs and advertising IDs are hashed
+/// under the deployment key in memory, as ingest would, to meet the pseudonyms.
+pub fn evaluate(ds: &Dataset, c: &Commerce, key: [u8; 32], truth_path: &Path, w: Window) -> anyhow::Result<Vec<SegmentScore>> {
+    let text = std::fs::read_to_string(truth_path).with_context(|| format!("reading {}", truth_path.display()))?;
+    let truth: TruthPeople = serde_json::from_str(&text).with_context(|| format!("{} is not a truth file", truth_path.display()))?;
+    let mut p = Pseudonymizer::new(key);
+    let cal = LocalCalendar::new(ds.site.tz());
+    let (mut wifi, mut app) = (Vec::new(), Vec::new());
+    for person in &truth.people {
+        let mac = person.mac.as_deref().and_then(|m| footfall_core::MacAddr::parse(m).ok()).map(|m| p.device_id(RadioKind::Wifi, &m));
+        let ad = person.adid.as_deref().and_then(|a| footfall_core::AdId::parse(a).ok()).map(|a| p.ad_id(&a));
+        for d in &person.days {
+            let Some(store) = ds.site.store_index(&d.store) else { continue };
+            let at = cal.utc_of_local(day_of_date(d.date), 12, 0);
+            let acts = [(d.visited, Act::Visit), (d.walked_by, Act::Pass), (d.bought, Act::Purchase)];
+            for (_, act) in acts.iter().filter(|(yes, _)| *yes) {
+                for (id, list) in [(mac, &mut wifi), (ad, &mut app)] {
+                    if let Some(id) = id {
+                        list.push(Event { id, store, at, act: *act });
+                    }
+                }
+            }
+        }
+    }
+    let est = compute(ds, c, w);
+    let lost = w.lost_after_ms();
+    let truth_wifi = segments::members(&ds.site, &wifi, w.from, w.to, lost);
+    let truth_app = segments::members(&ds.site, &app, w.from, w.to, lost);
+    let mut out = Vec::new();
+    for (identity, t, e) in [(Identity::Wifi, &truth_wifi, &est.wifi), (Identity::App, &truth_app, &est.app)] {
+        for g in Segment::ALL {
+            let (mut tp, mut nt, mut ne) = (0u64, 0u64, 0u64);
+            for (ts, es) in t.iter().zip(e) {
+                let (a, b): (&BTreeSet<DeviceId>, &BTreeSet<DeviceId>) = (&ts[&g], &es[&g]);
+                tp += a.intersection(b).count() as u64;
+                nt += a.len() as u64;
+                ne += b.len() as u64;
+            }
+            let precision = (ne > 0).then(|| tp as f64 / ne as f64);
+            let recall = (nt > 0).then(|| tp as f64 / nt as f64);
+            let f1 = match (precision, recall) {
+                (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+                (Some(_), Some(_)) => Some(0.0),
+                _ => None,
+            };
+            out.push(SegmentScore { segment: g, identity, truth: nt, estimated: ne, precision, recall, f1 });
+        }
+    }
+    Ok(out)
+}
+
+pub fn render_scores(w: &Window, scores: &[SegmentScore]) -> String {
+    let mut t = Table::new(["segment", "identity", "truth", "estimated", "precision", "recall", "F1", "target"]);
+    let pct = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{}%", num(v * 100.0, 1)));
+    for s in scores {
+        let verdict = match s.f1 {
+            Some(f) if f >= F1_TARGET => "PASS",
+            Some(_) => "FAIL",
+            None => "n/a (empty)",
+        };
+        t.row([
+            s.segment.title().to_string(),
+            match s.identity {
+                Identity::Wifi => "WiFi devices",
+                Identity::App => "ad IDs",
+            }
+            .to_string(),
+            s.truth.to_string(),
+            s.estimated.to_string(),
+            pct(s.precision),
+            pct(s.recall),
+            pct(s.f1),
+            verdict.to_string(),
+        ]);
+    }
+    format!(
+        "\nsegments {} to {} (lost = not seen in the last {} days), membership summed over stores; target F1 >= {}%:\n{}",
+        w.first,
+        w.last,
+        w.lost_after_days,
+        F1_TARGET * 100.0,
+        t.render()
+    )
+}
