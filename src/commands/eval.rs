@@ -1,12 +1,13 @@
 //! `footfall eval`: how close the ingested figures are to a simulator's ground truth, per
 //! store: visits per store-day, capture rate, median dwell and walk-bys, with the targets.
 
-use super::analysis::{self, Analysis};
+use super::analysis::Analysis;
 use super::segments;
 use crate::cli::EvalArgs;
 use crate::config::Config;
 use crate::output::{Table, num};
 use anyhow::Context;
+use footfall_query::commerce::Commerce;
 use footfall_transforms::aggregate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -254,26 +255,24 @@ pub fn render(r: &EvalReport) -> String {
 
 /// Segment membership scores, when the database has a key file (it always has after ingest)
 /// and the truth lists people.
-pub fn evaluate_segments(
-    db: &Path,
+fn evaluate_segments(
+    ds: &Analysis,
+    c: &Commerce,
     config: &Config,
-    key: Option<&Path>,
-    truth: &Path,
-    window: &crate::cli::SegmentWindowArgs,
+    a: &EvalArgs,
 ) -> anyhow::Result<Option<(segments::Window, Vec<segments::SegmentScore>)>> {
-    let key_path = config.key_path(db, key);
-    let Ok(key) = footfall_store::keyfile::load(&key_path) else { return Ok(None) };
-    let (_, ds, c) = segments::load(db, config)?;
-    let w = segments::Window::of(&ds, config, window)?;
-    let scores = segments::evaluate(&ds, &c, key, truth, w)?;
+    let Ok(key) = footfall_store::keyfile::load(&config.key_path(&a.db.db, a.key.as_deref())) else { return Ok(None) };
+    let w = segments::Window::of(ds, config, &a.window)?;
+    let truth = a.truth.as_path();
+    let scores = segments::evaluate(ds, c, key, truth, w)?;
     Ok((scores.iter().any(|s| s.truth > 0)).then_some((w, scores)))
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let config = Config::load(a.db.config.as_deref())?;
-    let analysis = analysis::load(&a.db.db, &config, false)?;
+    let (_, analysis, commerce) = segments::load(&a.db.db, &config)?;
     let report = evaluate(&analysis, &a.truth)?;
-    let seg = evaluate_segments(&a.db.db, &config, a.key.as_deref(), &a.truth, &a.window)?;
+    let seg = evaluate_segments(&analysis, &commerce, &config, &a)?;
     if a.json {
         let mut doc = serde_json::to_value(&report)?;
         doc["segments"] = serde_json::json!(seg.as_ref().map(|(w, s)| serde_json::json!({"window": w, "scores": s})));

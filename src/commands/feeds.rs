@@ -38,8 +38,6 @@ impl Feed {
     }
 }
 
-const ADID_NAMES: [&str; 5] = ["adid", "ad_id", "idfa", "gaid", "maid"];
-
 /// Which feed a file is, from its first line (CSV header or first JSON object); `None` for
 /// anything else (observation formats included).
 pub fn sniff(path: &Path) -> anyhow::Result<Option<Feed>> {
@@ -58,7 +56,7 @@ pub fn sniff(path: &Path) -> anyhow::Result<Option<Feed>> {
         first.split(',').map(|s| s.trim().trim_matches('"').to_string()).collect()
     };
     let has = |n: &str| names.iter().any(|x| x == n);
-    if ADID_NAMES.iter().any(|n| has(n)) {
+    if pings::ADID_COLUMNS.iter().any(|n| has(n)) {
         return Ok(Some(Feed::Pings));
     }
     if has("transaction_id") || (has("amount") && has("store") && (has("time") || has("ts"))) {

@@ -2,6 +2,7 @@
 //! truth, k-gated audience exports with their audit log, no advertising ID in the database,
 //! opt-out and erasure of an advertising ID, and the consent rule of ping feeds.
 
+use super::privacy::{contains, db_files};
 use super::{footfall, ok, s, simulate};
 use std::path::{Path, PathBuf};
 
@@ -24,16 +25,6 @@ fn adids(sim: &Path, consent: &str) -> Vec<String> {
     v
 }
 
-fn db_bytes(db: &Path) -> Vec<u8> {
-    let mut out = std::fs::read(db).unwrap();
-    for ext in ["db-wal", "db-journal"] {
-        if let Ok(b) = std::fs::read(db.with_extension(ext)) {
-            out.extend(b);
-        }
-    }
-    out
-}
-
 fn spellings(adid: &str) -> Vec<Vec<u8>> {
     let hex: String = adid.chars().filter(|c| *c != '-').collect();
     let bytes: Vec<u8> = (0..16).map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).unwrap()).collect();
@@ -44,10 +35,6 @@ fn spellings(adid: &str) -> Vec<Vec<u8>> {
         hex.to_uppercase().into_bytes(),
         bytes,
     ]
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[test]
@@ -126,12 +113,12 @@ fn segments_exports_audit_and_erasure() {
 
     // No advertising ID, consented or not, in the database files; none of the refused
     // (no-consent) ones in the export either.
-    let bytes = db_bytes(&db);
+    let files = db_files(&db);
     let refused_ids = adids(&sim, "0");
     assert!(!refused_ids.is_empty());
     for a in consented.iter().chain(&refused_ids) {
         for needle in spellings(a) {
-            assert!(!contains(&bytes, &needle), "advertising ID found in the database");
+            assert!(!files.iter().any(|f| contains(f, &needle)), "advertising ID found in the database");
         }
     }
     for a in &refused_ids {

@@ -21,7 +21,7 @@ fn spellings(mac: &str) -> Vec<Vec<u8>> {
     ]
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub(super) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
@@ -113,7 +113,7 @@ fn halves(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std
     (sim.join("site.json"), write("a.csv", a), write("b.csv", b), mac)
 }
 
-fn db_files(db: &std::path::Path) -> Vec<Vec<u8>> {
+pub(super) fn db_files(db: &std::path::Path) -> Vec<Vec<u8>> {
     let mut files = vec![std::fs::read(db).unwrap()];
     for ext in ["db-wal", "db-journal"] {
         if let Ok(b) = std::fs::read(db.with_extension(ext)) {

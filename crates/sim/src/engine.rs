@@ -65,11 +65,6 @@ struct Phone {
     rot_phase: Millis,
 }
 
-/// Lowercase colon hex, as the observation files write MACs.
-fn mac_text(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
-}
-
 /// Hands out globally unique, universally administered MACs.
 struct MacFactory {
     counter: u32,
@@ -341,7 +336,7 @@ pub(crate) fn run(
                 if mac.is_some() || adid.is_some() {
                     let entry = people.entry(person.clone()).or_insert_with(|| PersonTruth {
                         id: person,
-                        mac: mac.map(|m| mac_text(&m)),
+                        mac: mac.map(|m| String::from_utf8_lossy(&crate::write::mac_hex(&m)).into_owned()),
                         adid: adid.clone(),
                         days: Vec::new(),
                     });

@@ -142,7 +142,7 @@ impl TsFmt {
     }
 }
 
-fn mac_hex(mac: &[u8; 6]) -> [u8; 17] {
+pub(crate) fn mac_hex(mac: &[u8; 6]) -> [u8; 17] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [b':'; 17];
     for (i, b) in mac.iter().enumerate() {

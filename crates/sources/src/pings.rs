@@ -18,7 +18,9 @@ use std::io::Read;
 
 pub const FORMAT: &str = "pings";
 const TIME: &[&str] = &["time", "ts", "timestamp"];
-const ADID: &[&str] = &["adid", "ad_id", "idfa", "gaid", "maid"];
+/// Accepted names of the advertising-ID column (what tells a pings feed from other files).
+pub const ADID_COLUMNS: &[&str] = &["adid", "ad_id", "idfa", "gaid", "maid"];
+const ADID: &[&str] = ADID_COLUMNS;
 const LAT: &[&str] = &["lat", "latitude"];
 const LON: &[&str] = &["lon", "lng", "longitude"];
 const ACCURACY: &[&str] = &["accuracy_m", "accuracy", "horizontal_accuracy"];

@@ -41,6 +41,8 @@ pub struct Table<R> {
     lines: LineReader<R>,
     layout: Layout,
     header: Vec<String>,
+    /// JSON lines: the first record, read to recognise the format and not handed out yet.
+    pending: Option<Vec<u8>>,
 }
 
 /// Split one CSV line (RFC 4180: fields in double quotes may hold commas and `""`).
@@ -108,16 +110,14 @@ impl<R: Read> Table<R> {
             if let Some(missing) = required.iter().find(|alts| !alts.iter().any(|a| keys.contains(a))) {
                 return Err(not(format!("line 1 has no {:?} key (keys: {})", missing[0], keys.join(", "))));
             }
-            let mut t = Table { lines, layout: Layout::Jsonl, header: Vec::new() };
-            t.header = vec![String::from_utf8_lossy(&first).into_owned()];
-            return Ok(t);
+            return Ok(Table { lines, layout: Layout::Jsonl, header: Vec::new(), pending: Some(first) });
         }
         let text = std::str::from_utf8(&first).map_err(|_| not("the header line is not UTF-8".into()))?;
         let header: Vec<String> = split_csv(text).map_err(not)?.into_iter().map(|h| h.to_ascii_lowercase()).collect();
         if let Some(missing) = required.iter().find(|alts| !alts.iter().any(|a| header.iter().any(|h| h == a))) {
             return Err(not(format!("the header {} has no {:?} column", excerpt(&first), missing[0])));
         }
-        Ok(Table { lines, layout: Layout::Csv, header })
+        Ok(Table { lines, layout: Layout::Csv, header, pending: None })
     }
 
     pub fn layout(&self) -> Layout {
@@ -141,9 +141,8 @@ impl<R: Read> Table<R> {
     /// its line number and why (the caller counts it as bad and goes on).
     #[allow(clippy::type_complexity)]
     pub fn next_row(&mut self) -> Result<Option<(u64, Result<Row, String>)>, SourceError> {
-        if self.layout == Layout::Jsonl && self.header.len() == 1 {
-            let first = self.header.pop().unwrap_or_default();
-            return Ok(Some((1, json_row(first.as_bytes()))));
+        if let Some(first) = self.pending.take() {
+            return Ok(Some((1, json_row(&first))));
         }
         loop {
             let Some((n, line)) = self.lines.next_line()? else { return Ok(None) };

@@ -7,11 +7,12 @@
 //! returns opaque bytes and never sees a key. Every write is one transaction with the
 //! ingested-file records, like [`Store::commit_ingest`].
 
+use crate::sqlite::record_file;
 use crate::{IngestedFile, Store, StoreError};
 use footfall_core::commerce::Transaction;
 use footfall_core::{DeviceId, Millis, Pass, Site, Visit, ZoneStay};
 use footfall_transforms::sessionize::Sessions;
-use rusqlite::{OptionalExtension, Transaction as SqlTx, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -47,13 +48,6 @@ pub struct ExportAudit {
     pub to_ms: Millis,
     pub size: u64,
     pub file_sha256: String,
-}
-
-fn record_file(tx: &SqlTx<'_>, f: &IngestedFile) -> rusqlite::Result<usize> {
-    tx.execute(
-        "INSERT INTO ingested_files (name, content_hash, bytes, format, records, bad, ingested_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![f.name, f.content_hash, f.bytes as i64, f.format, f.records as i64, f.bad as i64, f.ingested_ms],
-    )
 }
 
 fn zones_text(site: &Site, v: &Visit) -> String {

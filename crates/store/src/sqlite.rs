@@ -166,6 +166,15 @@ CREATE TABLE export_audit (
 const PUT_SITE: &str = "INSERT INTO site (id, json, updated_ms) VALUES (1, ?1, ?2) \
     ON CONFLICT (id) DO UPDATE SET json = excluded.json, updated_ms = excluded.updated_ms";
 
+/// Record one input as ingested, inside the caller's transaction (observation files, POS and
+/// ping files alike), so the same content is never counted twice.
+pub(crate) fn record_file(tx: &rusqlite::Transaction<'_>, f: &IngestedFile) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "INSERT INTO ingested_files (name, content_hash, bytes, format, records, bad, ingested_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![f.name, f.content_hash, f.bytes as i64, f.format, f.records as i64, f.bad as i64, f.ingested_ms])
+}
+
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// One input recorded as ingested.
@@ -354,12 +363,8 @@ impl Store {
         let tx = self.conn.transaction().map_err(err)?;
         tx.execute(PUT_SITE, params![b.site.to_json(), b.now_ms]).map_err(err)?;
         {
-            let mut ins = tx
-                .prepare("INSERT INTO ingested_files (name, content_hash, bytes, format, records, bad, ingested_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-                .map_err(err)?;
             for f in b.files {
-                ins.execute(params![f.name, f.content_hash, f.bytes as i64, f.format, f.records as i64, f.bad as i64, f.ingested_ms])
-                    .map_err(err)?;
+                record_file(&tx, f).map_err(err)?;
             }
             let mut vis =
                 tx.prepare("INSERT INTO visits (device, store, start_ms, end_ms, randomized) VALUES (?1, ?2, ?3, ?4, ?5)").map_err(err)?;

@@ -176,14 +176,12 @@ impl AppTracker {
         let sd = acc / 1.509;
         let n = self.disc.len() as f64;
         let pts: Vec<Point> = self.disc.iter().map(|d| Point::new(q.x + d.x * sd, q.y + d.y * sd)).collect();
+        let at: Vec<Option<usize>> = pts.iter().map(|p| self.store_at(*p)).collect();
         let mut inside = vec![0usize; self.shapes.len()];
-        let mut outside = Vec::new();
-        for &p in &pts {
-            match self.store_at(p) {
-                Some(s) => inside[s] += 1,
-                None => outside.push(p),
-            }
+        for s in at.iter().flatten() {
+            inside[*s] += 1;
         }
+        let outside: Vec<Point> = pts.iter().zip(&at).filter(|(_, s)| s.is_none()).map(|(p, _)| *p).collect();
         let fix = |store: usize, zone: Option<u16>, inside: bool| Fix {
             device,
             randomized: false,
@@ -197,7 +195,7 @@ impl AppTracker {
             && k as f64 >= self.config.inside_p * n
         {
             let shape = &self.shapes[s];
-            let in_store: Vec<Point> = pts.iter().copied().filter(|p| shape.polygon.contains(*p)).collect();
+            let in_store: Vec<Point> = pts.iter().zip(&at).filter(|(_, a)| **a == Some(s)).map(|(p, _)| *p).collect();
             let zone = shape
                 .zones
                 .iter()
