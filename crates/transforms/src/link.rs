@@ -36,8 +36,9 @@
 //! modern iPhones and Androids draw a fresh random sequence number with every MAC. In the
 //! Baccichet files only the iPhone 7 carries its counter over a MAC change (27 of 27 changes
 //! within 60 s continue by +1..64; the other phones 0-3%, chance being 1.6%), and it has a
-//! fingerprint of its own, so sequence-number continuity (Vanhoef et al. 2016) is not used
-//! yet. Splitting concurrent MACs of a class separates same-model phones only when their
+//! fingerprint of its own, so the batch rules do not use sequence-number continuity (Vanhoef
+//! et al. 2016); the streaming linker below does, for phones that carry their counter over.
+//! Splitting concurrent MACs of a class separates same-model phones only when their
 //! bursts interleave, and on Brno it adds more spurious estimates than it separates real
 //! ones, hence off by default.
 //!

@@ -385,4 +385,33 @@ mod tests {
         let allow = DeviceLists { allow: [DeviceId(1)].into_iter().collect(), ..Default::default() };
         assert_eq!(run(&o, &allow)[0].people, 1);
     }
+
+    #[test]
+    fn each_estimate_is_bridged_by_its_own_rhythm() {
+        let cfg = OccupancyConfig::default();
+        let gap = 600_000;
+        // Bursts every 10 s (two frames each): 3 x 10 s is under the 60 s floor.
+        let chatty: Vec<Millis> = (0..20).flat_map(|i| [i * 10_000, i * 10_000 + 20]).collect();
+        assert_eq!(bridge_ms(&cfg, gap, &chatty), 60_000);
+        // Bursts every 4 minutes: 12 minutes, beyond the link gap.
+        let quiet: Vec<Millis> = (0..5).map(|i| i * 240_000).collect();
+        assert_eq!(bridge_ms(&cfg, gap, &quiet), 720_000);
+        // Every 10 minutes: capped at bridge_max_s.
+        let rare: Vec<Millis> = (0..5).map(|i| i * 600_000).collect();
+        assert_eq!(bridge_ms(&cfg, gap, &rare), 1_200_000);
+        // Two bursts: no rhythm yet, the link gap. Off: the link gap for all.
+        assert_eq!(bridge_ms(&cfg, gap, &[0, 100_000]), gap);
+        let off = OccupancyConfig { rhythm_k: 0.0, ..cfg.clone() };
+        assert_eq!(bridge_ms(&off, gap, &chatty), gap);
+        // In counts: a chatty phone silent for 9.5 minutes (under the link gap) had left.
+        let t0 = 20_000 * 24 * HOUR + 10 * HOUR;
+        let mut o: Vec<Observation> = (0..10).map(|i| obs(t0 + i * 10_000, 1, None, false, -55)).collect();
+        o.extend((0..10).map(|i| obs(t0 + 11 * MINUTE + i * 10_000, 1, None, false, -55)));
+        o.sort_by_key(|o| o.ts);
+        let c = run(&o, &DeviceLists::default());
+        assert_eq!(c.iter().map(|w| w.people).collect::<Vec<_>>(), vec![1, 0, 1]);
+        let mut cal = LocalCalendar::new(chrono_tz::UTC);
+        let fixed_gap = count(&off, &LinkConfig::default(), &mut cal, &o, |_| 0, 5 * MINUTE, &DeviceLists::default());
+        assert_eq!(fixed_gap.iter().map(|w| w.people).collect::<Vec<_>>(), vec![1, 1, 1]);
+    }
 }
