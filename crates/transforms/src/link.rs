@@ -455,7 +455,8 @@ impl Linker {
         for &i in &active {
             let e = &self.estimates[i as usize];
             // A phone uses one MAC at a time; the same sensor must have heard it recently.
-            if e.last >= o.ts || !e.sensors.iter().any(|&(s, t)| s == o.sensor && o.ts - t <= gap) {
+            let heard = |&(s, t): &(u16, Millis)| s == o.sensor && (cfg.scope == LinkScope::Day || o.ts - t <= gap);
+            if e.last >= o.ts || !e.sensors.iter().any(heard) {
                 continue;
             }
             let e_ie = e.ie;
@@ -487,7 +488,8 @@ impl Linker {
         let i = match best {
             Some((_, i)) => i,
             None => {
-                let seed = o.ie.unwrap_or(o.device.0);
+                // The estimate's rank in the day tells apart two of one class starting at once.
+                let seed = o.ie.unwrap_or(o.device.0) ^ (self.estimates.len() as u64).rotate_left(48);
                 self.estimates.push(Open {
                     id: estimate_id(seed, day as u32, o.ts).0,
                     ie: o.ie,

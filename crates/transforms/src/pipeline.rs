@@ -56,7 +56,7 @@ pub enum RestoreError {
     #[error("saved pipeline state is unreadable: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error(
-        "the saved pipeline state was built with other [locate] or [sessionize] thresholds; use the same configuration, or re-ingest into a new database to change them"
+        "the saved pipeline state was built with other [locate], [sessionize] or [link] thresholds; use the same configuration, or re-ingest into a new database to change them"
     )]
     ConfigChanged,
 }
