@@ -427,10 +427,10 @@ impl Linker {
             *self = Linker { day: Some(day), ..Linker::default() };
         }
         if let Some(&(i, first_ie)) = self.macs.get(&o.device.0) {
-            if let (Some(a), Some(b)) = (first_ie, o.ie) {
-                if a != b {
-                    self.union(a, b);
-                }
+            if let (Some(a), Some(b)) = (first_ie, o.ie)
+                && a != b
+            {
+                self.union(a, b);
             }
             let e = &mut self.estimates[i as usize];
             if o.ts >= e.last {
