@@ -125,7 +125,12 @@ impl Config {
     }
 
     pub fn pipeline(&self) -> PipelineConfig {
-        PipelineConfig { locate: self.locate.clone(), sessionize: self.sessionize.clone(), exclude: self.exclude.clone() }
+        PipelineConfig {
+            link: self.link.clone(),
+            locate: self.locate.clone(),
+            sessionize: self.sessionize.clone(),
+            exclude: self.exclude.clone(),
+        }
     }
 
     /// The key file for a database: the flag, else `key_file`, else the store's default

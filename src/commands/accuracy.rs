@@ -211,10 +211,13 @@ pub fn headcount(a: HeadcountArgs) -> anyhow::Result<()> {
     fit_row(&mut t, "footfall", "time-mean headcount", &s.est_mean);
     out.push_str(&t.render());
     out.push_str(&format!(
-        "\nsettings: presence_rssi {} dBm, link gap {} s ({:?} scope), fixed_share {}, fixed_min_span {} s\n",
+        "\nsettings: presence_rssi {} dBm, link gap {} s ({:?} scope), rhythm_k {} (bridge {}-{} s), fixed_share {}, fixed_min_span {} s\n",
         config.occupancy.presence_rssi,
         config.link.gap_s,
         config.link.scope,
+        config.occupancy.rhythm_k,
+        config.occupancy.bridge_min_s,
+        config.occupancy.bridge_max_s,
         config.occupancy.fixed_share,
         config.occupancy.fixed_min_span_s
     ));
@@ -244,6 +247,16 @@ pub fn headcount(a: HeadcountArgs) -> anyhow::Result<()> {
             (config.link, config.occupancy) = (base.0.clone(), base.1.clone());
             config.link.gap_s = gap;
             run("link gap_s", gap.to_string(), &config);
+        }
+        for k in [0.0, 2.0, 3.0, 5.0, 10.0] {
+            (config.link, config.occupancy) = (base.0.clone(), base.1.clone());
+            config.occupancy.rhythm_k = k;
+            run("rhythm_k", if k == 0.0 { "off".into() } else { k.to_string() }, &config);
+        }
+        for max in [600u32, 900, 1200, 1800] {
+            (config.link, config.occupancy) = (base.0.clone(), base.1.clone());
+            config.occupancy.bridge_max_s = max;
+            run("bridge_max_s", max.to_string(), &config);
         }
         for share in [0.5, 0.75, 0.9, 1.01] {
             (config.link, config.occupancy) = (base.0.clone(), base.1.clone());

@@ -71,6 +71,8 @@ impl Default for ExcludeConfig {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
+    /// Randomized-MAC linking before location (the streaming rules of [`crate::link`]).
+    pub link: LinkConfig,
     pub locate: LocateConfig,
     pub sessionize: SessionizeConfig,
     pub exclude: ExcludeConfig,

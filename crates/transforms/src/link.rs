@@ -36,10 +36,30 @@
 //! modern iPhones and Androids draw a fresh random sequence number with every MAC. In the
 //! Baccichet files only the iPhone 7 carries its counter over a MAC change (27 of 27 changes
 //! within 60 s continue by +1..64; the other phones 0-3%, chance being 1.6%), and it has a
-//! fingerprint of its own, so sequence-number continuity (Vanhoef et al. 2016) is not used
-//! yet. Splitting concurrent MACs of a class separates same-model phones only when their
+//! fingerprint of its own, so the batch rules do not use sequence-number continuity (Vanhoef
+//! et al. 2016); the streaming linker below does, for phones that carry their counter over.
+//! Splitting concurrent MACs of a class separates same-model phones only when their
 //! bursts interleave, and on Brno it adds more spurious estimates than it separates real
 //! ones, hence off by default.
+//!
+//! **Streaming** ([`Linker`], used by the ingest pipeline and the server): the same idea
+//! decided online, one observation at a time in event-time order, so that visits are built
+//! on device estimates. Its rules are a strict subset of the batch ones, because a stream
+//! cannot revisit a decision and a site has many sensors and many phones of one model:
+//!
+//! - a randomized MAC already heard today keeps its estimate;
+//! - a new randomized MAC joins the open estimate (heard within the gap, or today under the
+//!   day scope; its own MAC silent at that instant; same fingerprint class when both carry
+//!   one) whose 802.11 sequence number it continues (+1..[`LinkConfig::seq_window`]),
+//!   smallest step first, among those the same sensor heard within the gap;
+//! - failing that, with a fingerprint, it joins an open estimate of its class that the same
+//!   sensor heard within the gap, RSSI-close first, then the most recent (the batch rule 4,
+//!   scoped to a sensor's neighbourhood instead of a whole capture);
+//! - otherwise it starts an estimate. No rare-class folding and no retroactive class
+//!   merging (both need the whole day).
+//!
+//! All of its state is dropped at local midnight: estimate ids are derived from (fingerprint
+//! or MAC, day, first instant) and are never reused on another day.
 //!
 //! This module decides membership only: it never sees a MAC (only pseudonyms) and it must
 //! not persist estimate ids of randomized devices beyond their day.
@@ -76,11 +96,25 @@ pub struct LinkConfig {
     /// A MAC that starts while every estimate of its class still has a MAC on air is another
     /// phone (a phone uses one MAC at a time).
     pub split_concurrent: bool,
+    /// Streaming linker: a new MAC whose first sequence number is 1 to this many steps after
+    /// an estimate's last one continues it (0: sequence numbers are not used).
+    pub seq_window: u16,
+    /// Link randomized MACs in the ingest pipeline (visits built on estimates). Off: every
+    /// randomized MAC is its own device for the day.
+    pub ingest: bool,
 }
 
 impl Default for LinkConfig {
     fn default() -> Self {
-        Self { gap_s: 600, scope: LinkScope::Visit, rare_macs: 2, rssi_tolerance_db: 6, split_concurrent: false }
+        Self {
+            gap_s: 600,
+            scope: LinkScope::Visit,
+            rare_macs: 2,
+            rssi_tolerance_db: 6,
+            split_concurrent: false,
+            seq_window: 64,
+            ingest: true,
+        }
     }
 }
 
@@ -339,6 +373,160 @@ pub fn link(cfg: &LinkConfig, cal: &mut LocalCalendar, obs: &[Observation], scop
     out
 }
 
+/// One open device estimate of the streaming [`Linker`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Open {
+    id: u64,
+    /// A fingerprint of the estimate (its class is found through the union-find).
+    ie: Option<u64>,
+    /// The MAC in use and the time of its last frame.
+    mac: u64,
+    last: Millis,
+    seq: Option<u16>,
+    rssi: i16,
+    /// Sensors that heard it, each with its last time (a handful per estimate).
+    sensors: Vec<(u16, Millis)>,
+}
+
+/// The streaming linker of the ingest pipeline (see the module doc). Its state serializes
+/// with the pipeline's, so a stream linked whole or in chunks gives the same estimates.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Linker {
+    day: Option<i32>,
+    /// Randomized MAC pseudonym → (index of its estimate, its first fingerprint), today.
+    macs: FxHashMap<u64, (u32, Option<u64>)>,
+    estimates: Vec<Open>,
+    /// Estimates that may still take a new MAC (pruned as they fall silent).
+    active: Vec<u32>,
+    /// Fingerprint classes heard today: union-find parent links.
+    classes: FxHashMap<u64, u64>,
+}
+
+impl Linker {
+    fn find(&mut self, x: u64) -> u64 {
+        let mut uf = UnionFind { parent: std::mem::take(&mut self.classes) };
+        let r = uf.find(x);
+        self.classes = uf.parent;
+        r
+    }
+
+    fn union(&mut self, a: u64, b: u64) {
+        let mut uf = UnionFind { parent: std::mem::take(&mut self.classes) };
+        uf.union(a, b);
+        self.classes = uf.parent;
+    }
+
+    /// The device id observation `o` (of local day `day`, in event-time order) counts under:
+    /// its MAC pseudonym when globally unique, else its estimate for the day.
+    pub fn assign(&mut self, cfg: &LinkConfig, day: i32, o: &Observation) -> DeviceId {
+        if !o.randomized {
+            return o.device;
+        }
+        if self.day != Some(day) {
+            // Never across days: everything of the previous day is forgotten.
+            *self = Linker { day: Some(day), ..Linker::default() };
+        }
+        if let Some(&(i, first_ie)) = self.macs.get(&o.device.0) {
+            if let (Some(a), Some(b)) = (first_ie, o.ie)
+                && a != b
+            {
+                self.union(a, b);
+            }
+            let e = &mut self.estimates[i as usize];
+            if o.ts >= e.last {
+                e.last = o.ts;
+                e.seq = o.seq.or(e.seq);
+                e.rssi = o.rssi;
+            }
+            e.mac = o.device.0;
+            match e.sensors.iter_mut().find(|s| s.0 == o.sensor) {
+                Some(s) => s.1 = s.1.max(o.ts),
+                None => e.sensors.push((o.sensor, o.ts)),
+            }
+            return DeviceId(e.id);
+        }
+        let gap = cfg.gap_s as Millis * 1000;
+        let within = |e: &Open| cfg.scope == LinkScope::Day || o.ts - e.last <= gap;
+        let mut active = std::mem::take(&mut self.active);
+        active.retain(|&i| within(&self.estimates[i as usize]));
+        let class = o.ie.map(|ie| self.find(ie));
+        // (sequence step or MAX, not RSSI-close, -last) : smaller is better.
+        let mut best: Option<((u16, bool, Millis), u32)> = None;
+        for &i in &active {
+            let e = &self.estimates[i as usize];
+            // A phone uses one MAC at a time; the same sensor must have heard it recently.
+            let heard = |&(s, t): &(u16, Millis)| s == o.sensor && (cfg.scope == LinkScope::Day || o.ts - t <= gap);
+            if e.last >= o.ts || !e.sensors.iter().any(heard) {
+                continue;
+            }
+            let e_ie = e.ie;
+            let same_class = match (e_ie, class) {
+                (Some(a), Some(c)) => self.find(a) == c,
+                (None, None) => true,
+                _ => false,
+            };
+            if !same_class {
+                continue;
+            }
+            let e = &self.estimates[i as usize];
+            let step = match (e.seq, o.seq) {
+                (Some(a), Some(b)) if cfg.seq_window > 0 => {
+                    let d = b.wrapping_sub(a) & 0x0fff;
+                    (1..=cfg.seq_window).contains(&d).then_some(d)
+                }
+                _ => None,
+            };
+            if step.is_none() && class.is_none() {
+                continue; // no fingerprint and no continuity: nothing links it
+            }
+            let far = (e.rssi - o.rssi).unsigned_abs() > cfg.rssi_tolerance_db as u16;
+            let key = (step.unwrap_or(u16::MAX), far, -e.last);
+            if best.is_none_or(|(k, _)| key < k) {
+                best = Some((key, i));
+            }
+        }
+        let i = match best {
+            Some((_, i)) => i,
+            None => {
+                // The estimate's rank in the day tells apart two of one class starting at once.
+                let seed = o.ie.unwrap_or(o.device.0) ^ (self.estimates.len() as u64).rotate_left(48);
+                self.estimates.push(Open {
+                    id: estimate_id(seed, day as u32, o.ts).0,
+                    ie: o.ie,
+                    mac: o.device.0,
+                    last: o.ts,
+                    seq: o.seq,
+                    rssi: o.rssi,
+                    sensors: Vec::new(),
+                });
+                let i = (self.estimates.len() - 1) as u32;
+                active.push(i);
+                i
+            }
+        };
+        self.active = active;
+        self.macs.insert(o.device.0, (i, o.ie));
+        let e = &mut self.estimates[i as usize];
+        e.mac = o.device.0;
+        e.last = e.last.max(o.ts);
+        e.seq = o.seq.or(e.seq);
+        e.rssi = o.rssi;
+        match e.sensors.iter_mut().find(|s| s.0 == o.sensor) {
+            Some(s) => s.1 = s.1.max(o.ts),
+            None => e.sensors.push((o.sensor, o.ts)),
+        }
+        DeviceId(e.id)
+    }
+
+    /// Forget `device` (a MAC pseudonym) for opt-out and erasure: its estimate stops taking
+    /// new MACs. Returns the estimate's id, under which its open state is held.
+    pub fn forget(&mut self, device: DeviceId) -> Option<DeviceId> {
+        let (i, _) = self.macs.remove(&device.0)?;
+        self.active.retain(|&a| a != i);
+        Some(DeviceId(self.estimates[i as usize].id))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,5 +641,86 @@ mod tests {
         assert!(e[3] == e[0] || e[3] == e[1]);
         let e = link(&LinkConfig::default(), &mut cal(), &o, |_| 0);
         assert_eq!(e[0], e[1]);
+    }
+
+    fn frame(ts: Millis, sensor: u16, mac: u64, ie: Option<u64>, seq: Option<u16>) -> Observation {
+        let mut o = obs(ts, mac, ie, true);
+        o.sensor = sensor;
+        o.seq = seq;
+        o
+    }
+
+    fn stream(cfg: &LinkConfig, o: &[Observation]) -> Vec<DeviceId> {
+        let mut c = cal();
+        let mut l = Linker::default();
+        o.iter().map(|x| l.assign(cfg, c.day_hour(x.ts).0, x)).collect()
+    }
+
+    #[test]
+    fn streaming_follows_a_sequence_number_across_a_mac_change() {
+        let t = 20_000 * 24 * HOUR + 10 * HOUR;
+        let cfg = LinkConfig::default();
+        // Phone A: MAC 1 (seq 100-101) then MAC 2 (seq 103). Phone B: MAC 3, seq far away.
+        let o = vec![
+            frame(t, 0, 1, None, Some(100)),
+            frame(t + 5000, 0, 1, None, Some(101)),
+            frame(t + 9000, 0, 3, None, Some(2000)),
+            frame(t + 20_000, 0, 2, None, Some(103)),
+            frame(t + 21_000, 0, 4, None, Some(2500)),
+        ];
+        let e = stream(&cfg, &o);
+        assert_eq!(e[0], e[1]);
+        assert_eq!(e[3], e[0], "seq 101 -> 103 continues phone A");
+        assert_ne!(e[2], e[0]);
+        assert_ne!(e[4], e[2], "no fingerprint and no continuity: a new estimate");
+        // Without sequence numbers, nothing links a MAC that has no fingerprint.
+        let e = stream(&LinkConfig { seq_window: 0, ..cfg.clone() }, &o);
+        assert_ne!(e[3], e[0]);
+        // Another sensor that never heard phone A does not take its estimate.
+        let mut far = o.clone();
+        far[3].sensor = 5;
+        assert_ne!(stream(&cfg, &far)[3], e[0]);
+        // Globally unique MACs are themselves.
+        let g = obs(t, 77, None, false);
+        assert_eq!(stream(&cfg, &[g]), vec![DeviceId(77)]);
+    }
+
+    #[test]
+    fn streaming_chains_a_class_within_the_gap_and_never_across_midnight() {
+        let t = 20_000 * 24 * HOUR + 23 * HOUR + 40 * MINUTE;
+        let cfg = LinkConfig::default();
+        let o = vec![
+            frame(t, 0, 1, Some(7), None),
+            frame(t + MINUTE, 0, 2, Some(7), None),
+            frame(t + 2 * MINUTE, 0, 3, Some(8), None),  // another class
+            frame(t + 15 * MINUTE, 0, 4, Some(7), None), // 14 min of silence: past the gap
+            frame(t + 19 * MINUTE, 0, 5, Some(7), None),
+            frame(t + 21 * MINUTE, 0, 6, Some(7), None), // after midnight
+        ];
+        let e = stream(&cfg, &o);
+        assert_eq!(e[0], e[1]);
+        assert_ne!(e[2], e[0]);
+        assert_ne!(e[3], e[1]);
+        assert_eq!(e[4], e[3]);
+        assert_ne!(e[5], e[4], "midnight ends every estimate");
+        // The day scope bridges the silence, still not midnight.
+        let e = stream(&LinkConfig { scope: LinkScope::Day, ..cfg }, &o);
+        assert_eq!(e[3], e[0]);
+        assert_ne!(e[5], e[4]);
+    }
+
+    #[test]
+    fn streaming_never_gives_two_macs_on_air_one_estimate() {
+        let t = 20_000 * 24 * HOUR + 10 * HOUR;
+        // MAC 2 starts in the same instant MAC 1 is heard: two phones of one model.
+        let o = vec![frame(t, 0, 1, Some(7), None), frame(t, 0, 2, Some(7), None), frame(t + 1000, 0, 1, Some(7), None)];
+        let e = stream(&LinkConfig::default(), &o);
+        assert_ne!(e[0], e[1]);
+        assert_eq!(e[2], e[0]);
+        let mut l = Linker::default();
+        let mut c = cal();
+        let first = l.assign(&LinkConfig::default(), c.day_hour(t).0, &o[0]);
+        assert_eq!(l.forget(DeviceId(1)), Some(first));
+        assert_eq!(l.forget(DeviceId(1)), None);
     }
 }

@@ -5,9 +5,18 @@
 //!
 //! - **Present**: a device estimate is present from a frame heard at or above
 //!   `presence_rssi` (dBm; default -68: "in the room", not next door) until its next such
-//!   frame, if that comes within the link gap (a phone lying in a pocket probes every few
-//!   minutes; the same silence that ends a visit ends presence). It counts in every window its
-//!   presence touches: a window's figure is the number of people there at some time in it.
+//!   frame, if the silence between them is *usual for that estimate*. It counts in every
+//!   window its presence touches: a window's figure is the number of people there at some
+//!   time in it.
+//! - **Its own rhythm**: phones probe at very different rates (a phone in use every few
+//!   seconds, one asleep in a pocket every few minutes), so one fixed bridge either keeps a
+//!   chatty phone "present" long after it left or drops a pocketed one between its probes.
+//!   An estimate's strong frames are grouped into bursts (frames under 1 s apart); its
+//!   rhythm is the median interval between its bursts in the scope-day, and a silence up to
+//!   `rhythm_k` times that (default 3), clamped to `bridge_min_s`..`bridge_max_s` (60 s to
+//!   1,200 s, twice the visit idle timeout), is bridged. An estimate with fewer than three
+//!   bursts has no rhythm: the link gap bridges it. `rhythm_k = 0` turns the rule off (the
+//!   link gap for every estimate).
 //! - **Deny list**: devices the operator names (fixed computers, the sensor's own
 //!   neighbours) are removed before linking, so they neither count nor bridge a fingerprint.
 //! - **Present most of the day** (fixed or staff): an estimate present in at least
@@ -37,12 +46,48 @@ pub struct OccupancyConfig {
     pub fixed_share: f64,
     /// ...when the scope heard frames for at least this long that day (seconds).
     pub fixed_min_span_s: u32,
+    /// A silence up to this many times the estimate's median interval between bursts is
+    /// bridged (0: bridge by the link gap alone).
+    pub rhythm_k: f64,
+    /// Bounds of the rhythm bridge (seconds).
+    pub bridge_min_s: u32,
+    pub bridge_max_s: u32,
 }
 
 impl Default for OccupancyConfig {
     fn default() -> Self {
-        Self { presence_rssi: -68, fixed_share: 0.75, fixed_min_span_s: 2 * 3600 }
+        Self { presence_rssi: -68, fixed_share: 0.75, fixed_min_span_s: 2 * 3600, rhythm_k: 3.0, bridge_min_s: 60, bridge_max_s: 1200 }
     }
+}
+
+/// Strong frames under this far apart are one probe burst.
+const BURST_MS: Millis = 1000;
+
+/// The longest silence bridged for an estimate whose strong frames are `ts` (time order).
+pub fn bridge_ms(cfg: &OccupancyConfig, link_gap_ms: Millis, ts: &[Millis]) -> Millis {
+    if cfg.rhythm_k <= 0.0 {
+        return link_gap_ms;
+    }
+    let mut intervals: Vec<Millis> = Vec::new();
+    let mut burst = None;
+    for &t in ts {
+        match burst {
+            Some(b) if t - b < BURST_MS => {}
+            Some(b) => {
+                intervals.push(t - b);
+                burst = Some(t);
+            }
+            None => burst = Some(t),
+        }
+    }
+    if intervals.len() < 2 {
+        return link_gap_ms;
+    }
+    let mid = intervals.len() / 2;
+    let median = *intervals.select_nth_unstable(mid).1;
+    let lo = cfg.bridge_min_s as Millis * 1000;
+    let hi = (cfg.bridge_max_s as Millis * 1000).max(lo);
+    ((median as f64 * cfg.rhythm_k) as Millis).clamp(lo, hi)
 }
 
 /// Devices named by the operator, already pseudonymized under the run's key.
@@ -172,21 +217,35 @@ pub fn count(
     }
     let kept: Vec<Observation> = obs.iter().filter(|o| !lists.deny.contains(&o.device)).copied().collect();
     let est = link::link(link_cfg, cal, &kept, scope_of);
-    // Presence intervals per (scope, estimate), from strong frames bridged by the link gap.
+    // Presence intervals per (scope, estimate, day), from strong frames bridged by the
+    // estimate's own rhythm (or the link gap).
     let gap = link_cfg.gap_s as Millis * 1000;
     let mut allowed: FxHashSet<Estimate> = FxHashSet::default();
-    let mut intervals: FxHashMap<(u32, Estimate), Vec<(Millis, Millis)>> = FxHashMap::default();
+    let mut strong: FxHashMap<(u32, Estimate), Vec<Millis>> = FxHashMap::default();
     for (o, e) in kept.iter().zip(&est) {
         if lists.allow.contains(&o.device) {
             allowed.insert(*e);
         }
-        if o.rssi < cfg.presence_rssi {
-            continue;
+        if o.rssi >= cfg.presence_rssi {
+            strong.entry((scope_of(o), *e)).or_default().push(o.ts);
         }
-        let iv = intervals.entry((scope_of(o), *e)).or_default();
-        match iv.last_mut() {
-            Some(last) if o.ts - last.1 <= gap => last.1 = last.1.max(o.ts),
-            _ => iv.push((o.ts, o.ts)),
+    }
+    let mut intervals: FxHashMap<(u32, Estimate), Vec<(Millis, Millis)>> = FxHashMap::default();
+    for (key, ts) in &strong {
+        // A global MAC's estimate spans days: its rhythm is taken per local day.
+        let mut days: BTreeMap<i32, Vec<Millis>> = BTreeMap::new();
+        for &t in ts {
+            days.entry(cal.day_hour(t).0).or_default().push(t);
+        }
+        let iv = intervals.entry(*key).or_default();
+        for ts in days.values() {
+            let bridge = bridge_ms(cfg, gap, ts);
+            for &t in ts {
+                match iv.last_mut() {
+                    Some(last) if t - last.1 <= bridge => last.1 = last.1.max(t),
+                    _ => iv.push((t, t)),
+                }
+            }
         }
     }
     // Windows each estimate is present in, per local day.
@@ -325,5 +384,34 @@ mod tests {
         // Allowed: the PC counts.
         let allow = DeviceLists { allow: [DeviceId(1)].into_iter().collect(), ..Default::default() };
         assert_eq!(run(&o, &allow)[0].people, 1);
+    }
+
+    #[test]
+    fn each_estimate_is_bridged_by_its_own_rhythm() {
+        let cfg = OccupancyConfig::default();
+        let gap = 600_000;
+        // Bursts every 10 s (two frames each): 3 x 10 s is under the 60 s floor.
+        let chatty: Vec<Millis> = (0..20).flat_map(|i| [i * 10_000, i * 10_000 + 20]).collect();
+        assert_eq!(bridge_ms(&cfg, gap, &chatty), 60_000);
+        // Bursts every 4 minutes: 12 minutes, beyond the link gap.
+        let quiet: Vec<Millis> = (0..5).map(|i| i * 240_000).collect();
+        assert_eq!(bridge_ms(&cfg, gap, &quiet), 720_000);
+        // Every 10 minutes: capped at bridge_max_s.
+        let rare: Vec<Millis> = (0..5).map(|i| i * 600_000).collect();
+        assert_eq!(bridge_ms(&cfg, gap, &rare), 1_200_000);
+        // Two bursts: no rhythm yet, the link gap. Off: the link gap for all.
+        assert_eq!(bridge_ms(&cfg, gap, &[0, 100_000]), gap);
+        let off = OccupancyConfig { rhythm_k: 0.0, ..cfg.clone() };
+        assert_eq!(bridge_ms(&off, gap, &chatty), gap);
+        // In counts: a chatty phone silent for 9.5 minutes (under the link gap) had left.
+        let t0 = 20_000 * 24 * HOUR + 10 * HOUR;
+        let mut o: Vec<Observation> = (0..10).map(|i| obs(t0 + i * 10_000, 1, None, false, -55)).collect();
+        o.extend((0..10).map(|i| obs(t0 + 11 * MINUTE + i * 10_000, 1, None, false, -55)));
+        o.sort_by_key(|o| o.ts);
+        let c = run(&o, &DeviceLists::default());
+        assert_eq!(c.iter().map(|w| w.people).collect::<Vec<_>>(), vec![1, 0, 1]);
+        let mut cal = LocalCalendar::new(chrono_tz::UTC);
+        let fixed_gap = count(&off, &LinkConfig::default(), &mut cal, &o, |_| 0, 5 * MINUTE, &DeviceLists::default());
+        assert_eq!(fixed_gap.iter().map(|w| w.people).collect::<Vec<_>>(), vec![1, 1, 1]);
     }
 }

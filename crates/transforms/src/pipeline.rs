@@ -1,4 +1,8 @@
-//! The pipeline state machine: reorder → activity → locate → sessionize, on event time.
+//! The pipeline state machine: reorder → link → activity → locate → sessionize, on event
+//! time. Linking ([`crate::link::Linker`]) replaces a randomized MAC's pseudonym by its
+//! day-scoped device estimate, so visits, passes and activity are per estimate; the
+//! per-minute presence records keep the MAC pseudonyms (occupancy links them again at query
+//! time, with the batch rules).
 //!
 //! [`Pipeline`] takes pseudonymous observations one at a time (`push`) and emits finished
 //! visits and passes. Its whole state serializes (`snapshot`/`restore`), so ingesting a
@@ -30,6 +34,10 @@ struct State {
     /// (Exclusion rules apply at query time and may change freely.)
     locate: LocateConfig,
     sessionize: SessionizeConfig,
+    #[serde(default)]
+    link: crate::link::LinkConfig,
+    #[serde(default)]
+    linker: crate::link::Linker,
     /// Sensor and store ids in index order, to remap indexes when the site file changes.
     sensors: Vec<String>,
     stores: Vec<String>,
@@ -48,7 +56,7 @@ pub enum RestoreError {
     #[error("saved pipeline state is unreadable: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error(
-        "the saved pipeline state was built with other [locate] or [sessionize] thresholds; use the same configuration, or re-ingest into a new database to change them"
+        "the saved pipeline state was built with other [locate], [sessionize] or [link] thresholds; use the same configuration, or re-ingest into a new database to change them"
     )]
     ConfigChanged,
 }
@@ -73,6 +81,7 @@ pub type PipelineOutput = Sessions;
 #[derive(Clone)]
 pub struct Pipeline {
     map: SensorMap,
+    cal: LocalCalendar,
     state: State,
     activity: Activity,
     presence: PresenceRecorder,
@@ -89,6 +98,8 @@ impl Pipeline {
             next_sweep: Millis::MIN,
             processed: 0,
             last_ts: None,
+            link: config.link,
+            linker: Default::default(),
             locate: config.locate,
             sessionize: config.sessionize,
             sensors: site.sensors.iter().map(|s| s.id.clone()).collect(),
@@ -100,6 +111,7 @@ impl Pipeline {
     fn with_state(site: &Site, state: State) -> Self {
         Self {
             map: SensorMap::new(site, &state.locate),
+            cal: LocalCalendar::new(site.tz()),
             activity: Activity::new(LocalCalendar::new(site.tz())),
             presence: PresenceRecorder::default(),
             state,
@@ -111,7 +123,7 @@ impl Pipeline {
     /// Continue from a [`Pipeline::snapshot`].
     pub fn restore(site: &Site, config: &PipelineConfig, snapshot: &str) -> Result<Self, RestoreError> {
         let mut state: State = serde_json::from_str(snapshot)?;
-        if state.locate != config.locate || state.sessionize != config.sessionize {
+        if state.locate != config.locate || state.sessionize != config.sessionize || state.link != config.link {
             return Err(RestoreError::ConfigChanged);
         }
         // The site may have gained, lost or reordered sensors and stores since the state was
@@ -180,11 +192,15 @@ impl Pipeline {
         }
     }
 
-    fn process(&mut self, o: Observation, out: &mut Sessions) {
+    fn process(&mut self, mut o: Observation, out: &mut Sessions) {
         self.state.processed += 1;
         self.state.last_ts = Some(self.state.last_ts.map_or(o.ts, |t| t.max(o.ts)));
-        self.activity.record(&o);
         self.presence.record(&o);
+        if o.randomized && self.state.link.ingest {
+            let (day, _) = self.cal.day_hour(o.ts);
+            o.device = self.state.linker.assign(&self.state.link, day, &o);
+        }
+        self.activity.record(&o);
         if o.ts >= self.state.next_sweep {
             self.sweep(o.ts, out);
             self.state.next_sweep = (o.ts.div_euclid(SWEEP_MS) + 1) * SWEEP_MS;
@@ -239,13 +255,12 @@ impl Pipeline {
     /// [`Pipeline::snapshot`] afterwards, in the same transaction as the stored rows' erasure.
     pub fn forget(&mut self, device: DeviceId) -> Forgotten {
         self.ready.retain(|o| o.device != device);
-        self.fixes.retain(|f| f.device != device);
-        self.activity.forget(device);
-        Forgotten {
-            observations: self.state.reorder.forget(device),
-            windows: usize::from(self.state.locator.forget(device)),
-            episodes: self.state.sessionizer.forget(device),
-        }
+        let observations = self.state.reorder.forget(device);
+        // A randomized MAC's open state is held under its estimate.
+        let held = self.state.linker.forget(device).unwrap_or(device);
+        self.fixes.retain(|f| f.device != held);
+        self.activity.forget(held);
+        Forgotten { observations, windows: usize::from(self.state.locator.forget(held)), episodes: self.state.sessionizer.forget(held) }
     }
 
     /// Activity recorded since the last call.

@@ -47,7 +47,9 @@ impl Reorder {
                 break;
             }
             let Some((_, mut v)) = self.buckets.pop_front() else { break };
-            v.sort_by_key(|o| o.ts);
+            // A total order, so that ties (one burst heard by several sensors) reach the
+            // linker in the same order whatever order they arrived in.
+            v.sort_by_key(|o| (o.ts, o.sensor, o.device, o.rssi, o.seq, o.ie));
             out.extend(v);
             self.released = end;
         }
