@@ -75,9 +75,22 @@ pub struct MinutePresence {
 }
 
 /// Per-minute presence records of a stream of observations (see [`MinutePresence`]).
+///
+/// The pipeline records observations in time order, so only the newest minute's records can
+/// still change: they are kept in a small map and moved to a plain list when a later minute
+/// starts (a map of every record of a long run would grow to millions of entries and was
+/// most of the pipeline's time). An observation of an earlier minute (out of order) goes to
+/// a map of its own and is merged at [`PresenceRecorder::drain`], so any order of input gives
+/// the same records.
 #[derive(Clone, Debug, Default)]
 pub struct PresenceRecorder {
-    rows: FxHashMap<(u16, Millis, DeviceId, Option<u64>), MinutePresence>,
+    /// The newest minute seen (`None` before any observation) and its records.
+    minute: Option<Millis>,
+    current: FxHashMap<(u16, DeviceId, Option<u64>), MinutePresence>,
+    /// Records of earlier minutes, each key once.
+    done: Vec<MinutePresence>,
+    /// Records of observations that came after a later minute had started.
+    out_of_order: FxHashMap<(u16, Millis, DeviceId, Option<u64>), MinutePresence>,
 }
 
 impl PresenceRecorder {
@@ -86,7 +99,7 @@ impl PresenceRecorder {
             return;
         }
         let minute = o.ts.div_euclid(PRESENCE_MINUTE_MS) * PRESENCE_MINUTE_MS;
-        let r = self.rows.entry((o.sensor, minute, o.device, o.ie)).or_insert(MinutePresence {
+        let fresh = MinutePresence {
             sensor: o.sensor,
             minute,
             device: o.device,
@@ -95,15 +108,46 @@ impl PresenceRecorder {
             first: o.ts,
             last: o.ts,
             max_rssi: o.rssi,
-        });
-        r.first = r.first.min(o.ts);
-        r.last = r.last.max(o.ts);
-        r.max_rssi = r.max_rssi.max(o.rssi);
+        };
+        let r = match self.minute {
+            Some(m) if m == minute => self.current.entry((o.sensor, o.device, o.ie)).or_insert(fresh),
+            Some(m) if m > minute => self.out_of_order.entry((o.sensor, minute, o.device, o.ie)).or_insert(fresh),
+            _ => {
+                self.done.extend(self.current.drain().map(|(_, r)| r));
+                self.minute = Some(minute);
+                self.current.entry((o.sensor, o.device, o.ie)).or_insert(fresh)
+            }
+        };
+        Self::merge(r, &fresh);
+    }
+
+    /// Fold `o` (of the same key) into `r`; `r` keeps its own `randomized` (the first one).
+    fn merge(r: &mut MinutePresence, o: &MinutePresence) {
+        r.first = r.first.min(o.first);
+        r.last = r.last.max(o.last);
+        r.max_rssi = r.max_rssi.max(o.max_rssi);
     }
 
     /// The records since the last call, sorted.
     pub fn drain(&mut self) -> Vec<MinutePresence> {
-        let mut v: Vec<MinutePresence> = self.rows.drain().map(|(_, r)| r).collect();
+        let mut v = std::mem::take(&mut self.done);
+        v.extend(self.current.drain().map(|(_, r)| r));
+        self.minute = None;
+        if !self.out_of_order.is_empty() {
+            let key = |r: &MinutePresence| (r.sensor, r.minute, r.device, r.ie);
+            let mut at: FxHashMap<(u16, Millis, DeviceId, Option<u64>), usize> = v.iter().enumerate().map(|(i, r)| (key(r), i)).collect();
+            // Merging is order-free except for `randomized`, which the record seen first
+            // keeps: one in `done` or `current` came before any out-of-order one.
+            for (k, r) in self.out_of_order.drain() {
+                match at.get(&k) {
+                    Some(&i) => Self::merge(&mut v[i], &r),
+                    None => {
+                        at.insert(k, v.len());
+                        v.push(r);
+                    }
+                }
+            }
+        }
         v.sort_unstable();
         v
     }
@@ -283,6 +327,48 @@ mod tests {
         let from_rows = run(&observations_of(&whole), &DeviceLists::default());
         let from_frames = run(&o, &DeviceLists::default());
         assert_eq!(from_rows, from_frames);
+    }
+
+    #[test]
+    fn minute_records_do_not_depend_on_input_order() {
+        // The reference: one map of every record, first observation's `randomized` kept.
+        let reference = |o: &[Observation]| {
+            let mut m: BTreeMap<(u16, Millis, DeviceId, Option<u64>), MinutePresence> = BTreeMap::new();
+            for x in o {
+                let minute = x.ts.div_euclid(PRESENCE_MINUTE_MS) * PRESENCE_MINUTE_MS;
+                let r = m.entry((x.sensor, minute, x.device, x.ie)).or_insert(MinutePresence {
+                    sensor: x.sensor,
+                    minute,
+                    device: x.device,
+                    ie: x.ie,
+                    randomized: x.randomized,
+                    first: x.ts,
+                    last: x.ts,
+                    max_rssi: x.rssi,
+                });
+                r.first = r.first.min(x.ts);
+                r.last = r.last.max(x.ts);
+                r.max_rssi = r.max_rssi.max(x.rssi);
+            }
+            m.into_values().collect::<Vec<_>>()
+        };
+        let t0 = 20_000 * 24 * HOUR;
+        let mut o: Vec<Observation> = (0..3_000u64)
+            .map(|i| {
+                let mut x = obs(t0 + (i as i64 * 7_919) % 600_000, i % 7, if i % 3 == 0 { None } else { Some(i % 2) }, i % 5 == 0, -40 - (i % 50) as i16);
+                x.sensor = (i % 4) as u16;
+                x
+            })
+            .collect();
+        for sorted in [false, true] {
+            if sorted {
+                o.sort_by_key(|x| x.ts);
+            }
+            let mut r = PresenceRecorder::default();
+            o.iter().for_each(|x| r.record(x));
+            assert_eq!(r.drain(), reference(&o), "sorted: {sorted}");
+            assert!(r.drain().is_empty());
+        }
     }
 
     #[test]
