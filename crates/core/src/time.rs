@@ -204,11 +204,14 @@ pub struct LocalCalendar {
     tz: Tz,
     cached_hour: i64,
     cached_offset_ms: i64,
+    /// The UTC span `[lo, hi)` over which [`LocalCalendar::day_hour`] last answered, and
+    /// the answer: one UTC hour (one offset) and one local hour.
+    span: (Millis, Millis, LocalDay, u8),
 }
 
 impl LocalCalendar {
     pub fn new(tz: Tz) -> Self {
-        Self { tz, cached_hour: i64::MIN, cached_offset_ms: 0 }
+        Self { tz, cached_hour: i64::MIN, cached_offset_ms: 0, span: (0, 0, 0, 0) }
     }
 
     pub fn tz(&self) -> Tz {
@@ -238,10 +241,20 @@ impl LocalCalendar {
 
     /// Local day and hour of day (0-23).
     pub fn day_hour(&mut self, ts: Millis) -> (LocalDay, u8) {
-        let l = self.local_ms(ts);
-        let day = l.div_euclid(DAY);
+        let (lo, hi, day, hour) = self.span;
+        if lo <= ts && ts < hi {
+            return (day, hour);
+        }
+        let off = self.offset_ms(ts);
+        let l = ts + off;
+        let day = l.div_euclid(DAY) as LocalDay;
         let hour = (l.rem_euclid(DAY) / HOUR) as u8;
-        (day as LocalDay, hour)
+        // The same answer holds while both the UTC hour (so the offset) and the local hour
+        // stay the same.
+        let utc_hour = ts.div_euclid(HOUR) * HOUR;
+        let local_hour = l.div_euclid(HOUR) * HOUR - off;
+        self.span = (utc_hour.max(local_hour), (utc_hour + HOUR).min(local_hour + HOUR), day, hour);
+        (day, hour)
     }
 
     /// The UTC instant at which local day `day` begins at `hour`:`minute`.
@@ -326,6 +339,24 @@ mod tests {
             assert_eq!(cached.parse(&s), fresh, "{}", String::from_utf8_lossy(&s));
             if let Ok(t) = fresh {
                 assert_eq!(Ok(t), cached.parse(&s), "a hit gives the same");
+            }
+        }
+    }
+
+    #[test]
+    fn day_hour_spans_give_the_plain_answers() {
+        for tz in [chrono_tz::Europe::Paris, chrono_tz::Asia::Kolkata, chrono_tz::Asia::Kathmandu, chrono_tz::America::St_Johns, chrono_tz::UTC] {
+            let mut cached = LocalCalendar::new(tz);
+            let start = parse_rfc3339(b"2026-03-27T00:00:00Z").unwrap();
+            let mut t = start;
+            // Three days around a DST change, in 7-minute steps, with jumps back and forth.
+            while t < start + 3 * DAY {
+                for ts in [t, t - 13 * MINUTE, t + 1, t + 59 * MINUTE] {
+                    let l = ts + LocalCalendar::new(tz).offset_ms(ts);
+                    let plain = (l.div_euclid(DAY) as LocalDay, (l.rem_euclid(DAY) / HOUR) as u8);
+                    assert_eq!(cached.day_hour(ts), plain, "{tz} {ts}");
+                }
+                t += 7 * MINUTE;
             }
         }
     }

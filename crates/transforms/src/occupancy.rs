@@ -77,21 +77,28 @@ pub struct MinutePresence {
 /// Per-minute presence records of a stream of observations (see [`MinutePresence`]).
 ///
 /// The pipeline records observations in time order, so only the newest minute's records can
-/// still change: they are kept in a small map and moved to a plain list when a later minute
-/// starts (a map of every record of a long run would grow to millions of entries and was
-/// most of the pipeline's time). An observation of an earlier minute (out of order) goes to
-/// a map of its own and is merged at [`PresenceRecorder::drain`], so any order of input gives
-/// the same records.
+/// still change: records are appended to a plain list, and only the newest minute's are
+/// found through a small open-addressing table of their places (a map of every record of a
+/// long run would grow to millions of entries and was most of the pipeline's time). An
+/// observation of an earlier minute (out of order) goes to a map of its own and is merged at
+/// [`PresenceRecorder::drain`], so any order of input gives the same records.
 #[derive(Clone, Debug, Default)]
 pub struct PresenceRecorder {
-    /// The newest minute seen (`None` before any observation) and its records.
+    /// The newest minute seen (`None` before any observation).
     minute: Option<Millis>,
-    current: FxHashMap<(u16, DeviceId, Option<u64>), MinutePresence>,
-    /// Records of earlier minutes, each key once.
+    /// The newest minute's records: 1 + their index in `done`, 0 for an empty slot; a power
+    /// of two long, at most half full.
+    slots: Vec<usize>,
+    /// Where the newest minute's records start in `done`.
+    minute_start: usize,
+    /// The records of the newest and earlier minutes, each key once.
     done: Vec<MinutePresence>,
     /// Records of observations that came after a later minute had started.
     out_of_order: FxHashMap<(u16, Millis, DeviceId, Option<u64>), MinutePresence>,
 }
+
+/// Slots of an empty table.
+const SLOTS: usize = 1024;
 
 impl PresenceRecorder {
     pub fn record(&mut self, o: &Observation) {
@@ -109,16 +116,62 @@ impl PresenceRecorder {
             last: o.ts,
             max_rssi: o.rssi,
         };
-        let r = match self.minute {
-            Some(m) if m == minute => self.current.entry((o.sensor, o.device, o.ie)).or_insert(fresh),
-            Some(m) if m > minute => self.out_of_order.entry((o.sensor, minute, o.device, o.ie)).or_insert(fresh),
-            _ => {
-                self.done.extend(self.current.drain().map(|(_, r)| r));
-                self.minute = Some(minute);
-                self.current.entry((o.sensor, o.device, o.ie)).or_insert(fresh)
+        match self.minute {
+            Some(m) if m > minute => {
+                let r = self.out_of_order.entry((o.sensor, minute, o.device, o.ie)).or_insert(fresh);
+                Self::merge(r, &fresh);
+                return;
             }
-        };
-        Self::merge(r, &fresh);
+            Some(m) if m == minute => {}
+            _ => {
+                self.minute = Some(minute);
+                self.minute_start = self.done.len();
+                if self.slots.len() == SLOTS {
+                    self.slots.fill(0);
+                } else {
+                    self.slots = vec![0; SLOTS];
+                }
+            }
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = Self::slot_of(&fresh) & mask;
+        loop {
+            match self.slots[i] {
+                0 => break,
+                s => {
+                    let r = &mut self.done[s - 1];
+                    if (r.sensor, r.device, r.ie) == (fresh.sensor, fresh.device, fresh.ie) {
+                        Self::merge(r, &fresh);
+                        return;
+                    }
+                    i = (i + 1) & mask;
+                }
+            }
+        }
+        self.done.push(fresh);
+        self.slots[i] = self.done.len();
+        if 2 * (self.done.len() - self.minute_start) > self.slots.len() {
+            self.grow();
+        }
+    }
+
+    /// Where a record's key starts probing (device ids are keyed hashes: well spread).
+    fn slot_of(r: &MinutePresence) -> usize {
+        let k = r.device.0 ^ ((r.sensor as u64) << 48) ^ r.ie.map_or(0x5bd1_e995, |x| x.rotate_left(29));
+        (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
+    }
+
+    /// Double the table and place the newest minute's records again.
+    fn grow(&mut self) {
+        self.slots = vec![0; self.slots.len() * 2];
+        let mask = self.slots.len() - 1;
+        for (j, r) in self.done.iter().enumerate().skip(self.minute_start) {
+            let mut i = Self::slot_of(r) & mask;
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = j + 1;
+        }
     }
 
     /// Fold `o` (of the same key) into `r`; `r` keeps its own `randomized` (the first one).
@@ -131,13 +184,12 @@ impl PresenceRecorder {
     /// The records since the last call, sorted.
     pub fn drain(&mut self) -> Vec<MinutePresence> {
         let mut v = std::mem::take(&mut self.done);
-        v.extend(self.current.drain().map(|(_, r)| r));
         self.minute = None;
         if !self.out_of_order.is_empty() {
             let key = |r: &MinutePresence| (r.sensor, r.minute, r.device, r.ie);
             let mut at: FxHashMap<(u16, Millis, DeviceId, Option<u64>), usize> = v.iter().enumerate().map(|(i, r)| (key(r), i)).collect();
             // Merging is order-free except for `randomized`, which the record seen first
-            // keeps: one in `done` or `current` came before any out-of-order one.
+            // keeps: one in `done` came before any out-of-order one.
             for (k, r) in self.out_of_order.drain() {
                 match at.get(&k) {
                     Some(&i) => Self::merge(&mut v[i], &r),
@@ -360,6 +412,12 @@ mod tests {
                 x
             })
             .collect();
+        // Many records in one minute (the table grows), some of them heard again.
+        o.extend((0..6_000u64).map(|i| {
+            let mut x = obs(t0 + 600_000 + (i as i64 % 59_000), (i * 13) % 2_500, None, false, -60 + (i % 7) as i16);
+            x.sensor = (i % 3) as u16;
+            x
+        }));
         for sorted in [false, true] {
             if sorted {
                 o.sort_by_key(|x| x.ts);
