@@ -174,6 +174,29 @@ impl PresenceRecorder {
         }
     }
 
+    /// `v` (records in increasing minute order, each key once) sorted: a counting sort by
+    /// sensor keeps the minutes in order, then each sensor-minute is sorted on its own. The
+    /// same order as sorting the whole, since keys are unique.
+    fn sorted_in_minute_order(v: Vec<MinutePresence>) -> Vec<MinutePresence> {
+        let Some(top) = v.iter().map(|r| r.sensor as usize).max() else { return v };
+        let mut at = vec![0usize; top + 2];
+        for r in &v {
+            at[r.sensor as usize + 1] += 1;
+        }
+        for i in 1..at.len() {
+            at[i] += at[i - 1];
+        }
+        let mut out = v.clone();
+        for r in v {
+            out[at[r.sensor as usize]] = r;
+            at[r.sensor as usize] += 1;
+        }
+        for group in out.chunk_by_mut(|a, b| (a.sensor, a.minute) == (b.sensor, b.minute)) {
+            group.sort_unstable();
+        }
+        out
+    }
+
     /// Fold `o` (of the same key) into `r`; `r` keeps its own `randomized` (the first one).
     fn merge(r: &mut MinutePresence, o: &MinutePresence) {
         r.first = r.first.min(o.first);
@@ -185,18 +208,19 @@ impl PresenceRecorder {
     pub fn drain(&mut self) -> Vec<MinutePresence> {
         let mut v = std::mem::take(&mut self.done);
         self.minute = None;
-        if !self.out_of_order.is_empty() {
-            let key = |r: &MinutePresence| (r.sensor, r.minute, r.device, r.ie);
-            let mut at: FxHashMap<(u16, Millis, DeviceId, Option<u64>), usize> = v.iter().enumerate().map(|(i, r)| (key(r), i)).collect();
-            // Merging is order-free except for `randomized`, which the record seen first
-            // keeps: one in `done` came before any out-of-order one.
-            for (k, r) in self.out_of_order.drain() {
-                match at.get(&k) {
-                    Some(&i) => Self::merge(&mut v[i], &r),
-                    None => {
-                        at.insert(k, v.len());
-                        v.push(r);
-                    }
+        if self.out_of_order.is_empty() {
+            return Self::sorted_in_minute_order(v);
+        }
+        let key = |r: &MinutePresence| (r.sensor, r.minute, r.device, r.ie);
+        let mut at: FxHashMap<(u16, Millis, DeviceId, Option<u64>), usize> = v.iter().enumerate().map(|(i, r)| (key(r), i)).collect();
+        // Merging is order-free except for `randomized`, which the record seen first
+        // keeps: one in `done` came before any out-of-order one.
+        for (k, r) in self.out_of_order.drain() {
+            match at.get(&k) {
+                Some(&i) => Self::merge(&mut v[i], &r),
+                None => {
+                    at.insert(k, v.len());
+                    v.push(r);
                 }
             }
         }
