@@ -78,7 +78,10 @@ fn bench(c: &mut Criterion) {
     let (csv, site_path) = inputs();
     let site = Site::from_json(&std::fs::read_to_string(&site_path).expect("site")).expect("valid site");
     let (rows, visits, hourly, records) = run_once(&csv, &site);
-    eprintln!("bench input {}: {rows} rows -> {visits} visits, {hourly} hourly rows, {records} activity and presence records", csv.display());
+    eprintln!(
+        "bench input {}: {rows} rows -> {visits} visits, {hourly} hourly rows, {records} activity and presence records",
+        csv.display()
+    );
     let mut g = c.benchmark_group("csv_to_hourly");
     g.throughput(Throughput::Elements(rows));
     g.sample_size(10);
@@ -95,7 +98,8 @@ fn bench(c: &mut Criterion) {
     // The second stage alone, from observations in memory.
     let mut obs = Vec::new();
     let mut intake = Intake::new(&site, Pseudonymizer::new([7; 32]));
-    let (_, mut source) = footfall_sources::open(std::fs::File::open(&csv).expect("bench csv"), "bench", &Default::default()).expect("bench csv format");
+    let (_, mut source) =
+        footfall_sources::open(std::fs::File::open(&csv).expect("bench csv"), "bench", &Default::default()).expect("bench csv format");
     source.run(&mut |raw| obs.extend(intake.accept(&raw)), &mut |_| {}).expect("bench read");
     let mut g = c.benchmark_group("pipeline_stateful");
     g.throughput(Throughput::Elements(rows));

@@ -345,7 +345,9 @@ mod tests {
 
     #[test]
     fn day_hour_spans_give_the_plain_answers() {
-        for tz in [chrono_tz::Europe::Paris, chrono_tz::Asia::Kolkata, chrono_tz::Asia::Kathmandu, chrono_tz::America::St_Johns, chrono_tz::UTC] {
+        for tz in
+            [chrono_tz::Europe::Paris, chrono_tz::Asia::Kolkata, chrono_tz::Asia::Kathmandu, chrono_tz::America::St_Johns, chrono_tz::UTC]
+        {
             let mut cached = LocalCalendar::new(tz);
             let start = parse_rfc3339(b"2026-03-27T00:00:00Z").unwrap();
             let mut t = start;

@@ -308,8 +308,11 @@ mod tests {
         assert_eq!(out, vec![(footfall_core::time::parse_rfc3339(b"2026-03-02T10:00:00Z").unwrap(), "door".into(), -55)]);
     }
 
-    /// The general way only: every line split at commas by `parse_line`.
-    fn run_general(text: &[u8]) -> (Vec<(i64, String, [u8; 6], i16)>, Vec<(u64, String)>) {
+    /// (time, sensor, MAC octets, RSSI) of an emitted observation.
+    type Row = (i64, String, [u8; 6], i16);
+
+    /// The general way only: every line split at commas by `parse_line`; rows and bad lines.
+    fn run_general(text: &[u8]) -> (Vec<Row>, Vec<(u64, String)>) {
         let mut lines = LineReader::new(text, "t.csv");
         let cols = parse_header(lines.next_line().unwrap().unwrap().1).unwrap();
         let mut times = Rfc3339Parser::default();

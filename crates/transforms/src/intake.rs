@@ -82,7 +82,14 @@ impl Intake {
         for (i, s) in site.sensors.iter().enumerate() {
             sensors.insert(s.id.clone(), i as u16);
         }
-        Self { pseudo, sensors: SensorNames::new(sensors), drops: DropCounts::default(), unknown_sensors: BTreeSet::new(), accepted: 0, refused: FxHashSet::default() }
+        Self {
+            pseudo,
+            sensors: SensorNames::new(sensors),
+            drops: DropCounts::default(),
+            unknown_sensors: BTreeSet::new(),
+            accepted: 0,
+            refused: FxHashSet::default(),
+        }
     }
 
     /// Turn a raw observation into a pseudonymous one, or count why not.
@@ -160,7 +167,18 @@ mod tests {
 
     #[test]
     fn sensor_names_of_any_length() {
-        let names = ["", "a", "a\0", "door", "s1-front", "s1-front!", "0123456789abcdef", "0123456789abcdeg", "a much longer sensor name", "ünïcode-ß"];
+        let names = [
+            "",
+            "a",
+            "a\0",
+            "door",
+            "s1-front",
+            "s1-front!",
+            "0123456789abcdef",
+            "0123456789abcdeg",
+            "a much longer sensor name",
+            "ünïcode-ß",
+        ];
         let map: FxHashMap<String, u16> = names.iter().enumerate().map(|(i, n)| (n.to_string(), i as u16)).collect();
         let t = SensorNames::new(map);
         for (i, n) in names.iter().enumerate() {

@@ -431,7 +431,13 @@ mod tests {
         let t0 = 20_000 * 24 * HOUR;
         let mut o: Vec<Observation> = (0..3_000u64)
             .map(|i| {
-                let mut x = obs(t0 + (i as i64 * 7_919) % 600_000, i % 7, if i % 3 == 0 { None } else { Some(i % 2) }, i % 5 == 0, -40 - (i % 50) as i16);
+                let mut x = obs(
+                    t0 + (i as i64 * 7_919) % 600_000,
+                    i % 7,
+                    if i % 3 == 0 { None } else { Some(i % 2) },
+                    i % 5 == 0,
+                    -40 - (i % 50) as i16,
+                );
                 x.sensor = (i % 4) as u16;
                 x
             })
