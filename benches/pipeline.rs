@@ -1,13 +1,15 @@
 //! CSV → visits → hourly metrics, the core hot path, measured end to end in memory:
-//! parse the CSV, pseudonymize, filter, reorder, locate, sessionize, then aggregate per
-//! store and hour. The SQLite write is left out (it is per visit, not per observation).
+//! parse the CSV, pseudonymize, filter, reorder, locate, sessionize, take the activity and
+//! presence records (as `footfall ingest` does before its commit), then aggregate per store
+//! and hour. The SQLite write is left out (it is per visit, not per observation). Two more
+//! groups time each of the runner's two stages alone, to show which one bounds the run.
 //!
 //! Input: `FOOTFALL_BENCH_CSV` and `FOOTFALL_BENCH_SITE` (as written by `footfall simulate`;
 //! `scripts/bench` sets them and runs DuckDB on the same file). Without them, a small mall
 //! is simulated into `target/bench/default/` first.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use footfall_core::Site;
+use footfall_core::{Observation, Site};
 use footfall_transforms::intake::Intake;
 use footfall_transforms::sessionize::Sessions;
 use footfall_transforms::{Pipeline, PipelineConfig, Pseudonymizer, aggregate, runner};
@@ -26,8 +28,8 @@ fn inputs() -> (PathBuf, PathBuf) {
     (dir.join("observations.csv"), dir.join("site.json"))
 }
 
-/// One full run; returns (rows read, visits, hourly rows).
-pub fn run_once(csv: &std::path::Path, site: &Site) -> (u64, usize, usize) {
+/// One full run; returns (rows read, visits, hourly rows, activity and presence records).
+pub fn run_once(csv: &std::path::Path, site: &Site) -> (u64, usize, usize, usize) {
     let mut intake = Intake::new(site, Pseudonymizer::new([7; 32]));
     let mut pipeline = Pipeline::new(site, PipelineConfig::default());
     let mut sessions = Sessions::default();
@@ -35,8 +37,23 @@ pub fn run_once(csv: &std::path::Path, site: &Site) -> (u64, usize, usize) {
     let (_, mut source) = footfall_sources::open(file, "bench", &Default::default()).expect("bench csv format");
     let report = runner::run(&mut intake, &mut pipeline, &mut sessions, |emit| source.run(emit, &mut |_| {})).expect("bench read");
     pipeline.finish(&mut sessions);
+    let records = pipeline.take_activity().len() + pipeline.take_presence().len();
     let agg = aggregate::aggregate(site, &sessions.visits, &sessions.passes);
-    (report.records, sessions.visits.len(), agg.hourly.len())
+    (report.records, sessions.visits.len(), agg.hourly.len(), records)
+}
+
+/// The second stage alone (reorder, locate, sessionize, activity and presence records, then
+/// aggregate) on observations already parsed and pseudonymized.
+fn stateful_only(obs: &[Observation], site: &Site) -> (usize, usize) {
+    let mut pipeline = Pipeline::new(site, PipelineConfig::default());
+    let mut sessions = Sessions::default();
+    for o in obs {
+        pipeline.push(*o, &mut sessions);
+    }
+    pipeline.finish(&mut sessions);
+    let records = pipeline.take_activity().len() + pipeline.take_presence().len();
+    let agg = aggregate::aggregate(site, &sessions.visits, &sessions.passes);
+    (agg.hourly.len(), records)
 }
 
 fn parse_only(csv: &std::path::Path, site: &Site) -> u64 {
@@ -60,8 +77,11 @@ fn parse_only(csv: &std::path::Path, site: &Site) -> u64 {
 fn bench(c: &mut Criterion) {
     let (csv, site_path) = inputs();
     let site = Site::from_json(&std::fs::read_to_string(&site_path).expect("site")).expect("valid site");
-    let (rows, visits, hourly) = run_once(&csv, &site);
-    eprintln!("bench input {}: {rows} rows -> {visits} visits, {hourly} hourly rows", csv.display());
+    let (rows, visits, hourly, records) = run_once(&csv, &site);
+    eprintln!(
+        "bench input {}: {rows} rows -> {visits} visits, {hourly} hourly rows, {records} activity and presence records",
+        csv.display()
+    );
     let mut g = c.benchmark_group("csv_to_hourly");
     g.throughput(Throughput::Elements(rows));
     g.sample_size(10);
@@ -74,6 +94,18 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(10));
     g.bench_function("footfall", |b| b.iter(|| parse_only(&csv, &site)));
+    g.finish();
+    // The second stage alone, from observations in memory.
+    let mut obs = Vec::new();
+    let mut intake = Intake::new(&site, Pseudonymizer::new([7; 32]));
+    let (_, mut source) =
+        footfall_sources::open(std::fs::File::open(&csv).expect("bench csv"), "bench", &Default::default()).expect("bench csv format");
+    source.run(&mut |raw| obs.extend(intake.accept(&raw)), &mut |_| {}).expect("bench read");
+    let mut g = c.benchmark_group("pipeline_stateful");
+    g.throughput(Throughput::Elements(rows));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(10));
+    g.bench_function("footfall", |b| b.iter(|| stateful_only(&obs, &site)));
     g.finish();
 }
 

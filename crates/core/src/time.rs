@@ -50,16 +50,27 @@ pub fn parse_rfc3339(s: &[u8]) -> Result<Millis, TimeParseError> {
 }
 
 /// An RFC 3339 parser that remembers the last date it converted: inputs are sorted by time,
-/// so consecutive lines almost always share the date and skip the calendar arithmetic.
+/// so consecutive lines almost always share the date and skip the calendar arithmetic. It
+/// also remembers the last `YYYY-MM-DDTHH:MM` it accepted: a time in that minute, in UTC
+/// (`Z`), only has its seconds and fraction read. Results are those of [`parse_rfc3339`].
 #[derive(Default, Clone, Debug)]
 pub struct Rfc3339Parser {
     date: [u8; 10],
     days: i64,
+    /// The last minute prefix of an accepted time and its UTC milliseconds (as if `Z`).
+    minute: Option<([u8; 16], Millis)>,
 }
 
 impl Rfc3339Parser {
     pub fn parse(&mut self, s: &[u8]) -> Result<Millis, TimeParseError> {
-        parse_with(s, |y, mo, d, date| {
+        if let Some((prefix, base)) = &self.minute
+            && s.len() >= 20
+            && s[..16] == *prefix
+            && let Some(ms) = seconds_utc(&s[16..])
+        {
+            return Ok(base + ms);
+        }
+        let t = parse_with(s, |y, mo, d, date| {
             if date == self.date {
                 return Ok(self.days);
             }
@@ -69,8 +80,46 @@ impl Rfc3339Parser {
             self.days = days_from_civil(y, mo, d);
             self.date.copy_from_slice(date);
             Ok(self.days)
-        })
+        })?;
+        // Accepted, so the prefix is a valid date, hour and minute, and `self.days` is its day.
+        let (h, mi) = (digits(s, 11, 2)? as i64, digits(s, 14, 2)? as i64);
+        let mut prefix = [0u8; 16];
+        prefix.copy_from_slice(&s[..16]);
+        self.minute = Some((prefix, (self.days * 86_400 + h * 3600 + mi * 60) * 1000));
+        Ok(t)
     }
+}
+
+/// `:SS`, an optional fraction and `Z` (the rest of a UTC time after its minute), as
+/// milliseconds into the minute; `None` for anything else (an offset, or not a time).
+fn seconds_utc(rest: &[u8]) -> Option<Millis> {
+    let d = |i: usize| rest.get(i).filter(|c| c.is_ascii_digit()).map(|c| (c - b'0') as i64);
+    if rest.first() != Some(&b':') {
+        return None;
+    }
+    let se = d(1)? * 10 + d(2)?;
+    if se > 60 {
+        return None;
+    }
+    let mut i = 3;
+    let mut ms = 0;
+    if rest.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while let Some(v) = d(i) {
+            if i - start < 3 {
+                ms = ms * 10 + v;
+            }
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        for _ in (i - start)..3 {
+            ms *= 10;
+        }
+    }
+    (matches!(rest.get(i), Some(b'Z' | b'z')) && i + 1 == rest.len()).then_some(se * 1000 + ms)
 }
 
 fn parse_with(s: &[u8], mut days_of: impl FnMut(i64, u32, u32, &[u8]) -> Result<i64, TimeParseError>) -> Result<Millis, TimeParseError> {
@@ -155,11 +204,14 @@ pub struct LocalCalendar {
     tz: Tz,
     cached_hour: i64,
     cached_offset_ms: i64,
+    /// The UTC span `[lo, hi)` over which [`LocalCalendar::day_hour`] last answered, and
+    /// the answer: one UTC hour (one offset) and one local hour.
+    span: (Millis, Millis, LocalDay, u8),
 }
 
 impl LocalCalendar {
     pub fn new(tz: Tz) -> Self {
-        Self { tz, cached_hour: i64::MIN, cached_offset_ms: 0 }
+        Self { tz, cached_hour: i64::MIN, cached_offset_ms: 0, span: (0, 0, 0, 0) }
     }
 
     pub fn tz(&self) -> Tz {
@@ -189,10 +241,20 @@ impl LocalCalendar {
 
     /// Local day and hour of day (0-23).
     pub fn day_hour(&mut self, ts: Millis) -> (LocalDay, u8) {
-        let l = self.local_ms(ts);
-        let day = l.div_euclid(DAY);
+        let (lo, hi, day, hour) = self.span;
+        if lo <= ts && ts < hi {
+            return (day, hour);
+        }
+        let off = self.offset_ms(ts);
+        let l = ts + off;
+        let day = l.div_euclid(DAY) as LocalDay;
         let hour = (l.rem_euclid(DAY) / HOUR) as u8;
-        (day as LocalDay, hour)
+        // The same answer holds while both the UTC hour (so the offset) and the local hour
+        // stay the same.
+        let utc_hour = ts.div_euclid(HOUR) * HOUR;
+        let local_hour = l.div_euclid(HOUR) * HOUR - off;
+        self.span = (utc_hour.max(local_hour), (utc_hour + HOUR).min(local_hour + HOUR), day, hour);
+        (day, hour)
     }
 
     /// The UTC instant at which local day `day` begins at `hour`:`minute`.
@@ -242,6 +304,62 @@ mod tests {
             "2026-03-01T10:15:00Zjunk",
         ] {
             assert!(parse_rfc3339(s.as_bytes()).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_minute_cache_gives_the_plain_parsers_answers() {
+        // Mutations of a few base times, parsed in sequence by one cached parser (so the
+        // cache is hit, missed and primed by bad inputs) and each alone by a fresh one.
+        let bases = ["2026-03-01T10:15:07.250Z", "2026-03-01T10:15:59Z", "2024-02-29T23:59:60.1234Z", "2026-03-01T10:15:07+01:00"];
+        let alphabet = b"0123456789:.-+TZz ";
+        let mut cached = Rfc3339Parser::default();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200_000 {
+            let mut s = bases[(rnd() % 4) as usize].as_bytes().to_vec();
+            match rnd() % 4 {
+                0 => {}
+                1 => {
+                    let i = (rnd() % s.len() as u64) as usize;
+                    s[i] = alphabet[(rnd() % alphabet.len() as u64) as usize];
+                }
+                2 => {
+                    let i = 16 + (rnd() % (s.len() as u64 - 16)) as usize;
+                    s.truncate(i);
+                }
+                _ => s.insert(16 + (rnd() % (s.len() as u64 - 15)) as usize, alphabet[(rnd() % alphabet.len() as u64) as usize]),
+            }
+            let fresh = Rfc3339Parser::default().parse(&s);
+            assert_eq!(cached.parse(&s), fresh, "{}", String::from_utf8_lossy(&s));
+            if let Ok(t) = fresh {
+                assert_eq!(Ok(t), cached.parse(&s), "a hit gives the same");
+            }
+        }
+    }
+
+    #[test]
+    fn day_hour_spans_give_the_plain_answers() {
+        for tz in
+            [chrono_tz::Europe::Paris, chrono_tz::Asia::Kolkata, chrono_tz::Asia::Kathmandu, chrono_tz::America::St_Johns, chrono_tz::UTC]
+        {
+            let mut cached = LocalCalendar::new(tz);
+            let start = parse_rfc3339(b"2026-03-27T00:00:00Z").unwrap();
+            let mut t = start;
+            // Three days around a DST change, in 7-minute steps, with jumps back and forth.
+            while t < start + 3 * DAY {
+                for ts in [t, t - 13 * MINUTE, t + 1, t + 59 * MINUTE] {
+                    let l = ts + LocalCalendar::new(tz).offset_ms(ts);
+                    let plain = (l.div_euclid(DAY) as LocalDay, (l.rem_euclid(DAY) / HOUR) as u8);
+                    assert_eq!(cached.day_hour(ts), plain, "{tz} {ts}");
+                }
+                t += 7 * MINUTE;
+            }
         }
     }
 

@@ -1,8 +1,9 @@
 //! A chunked line reader shared by the text formats.
 //!
 //! It reads large blocks, hands out complete lines (without `\n` or `\r\n`) with their
-//! 1-based numbers, and keeps the byte offset for progress and error messages. It does not
-//! interpret the lines.
+//! 1-based numbers, and keeps the byte offset for progress and error messages. A reader
+//! that splits lines itself can take whole blocks of complete lines instead
+//! ([`LineReader::next_block`]). It does not interpret the lines.
 
 use crate::SourceError;
 use std::io::Read;
@@ -28,6 +29,11 @@ impl<R: Read> LineReader<R> {
     /// Bytes handed out so far.
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// Lines handed out by [`LineReader::next_line`] so far.
+    pub fn line_no(&self) -> u64 {
+        self.line_no
     }
 
     pub fn what(&self) -> &str {
@@ -94,6 +100,26 @@ impl<R: Read> LineReader<R> {
             self.fill()?;
         }
     }
+
+    /// The next block of whole lines: every buffered byte up to and including the last
+    /// `\n` (at the end of input, the rest), or `None` at the end. Lines in a block are not
+    /// numbered: the caller counts them (this reader's numbering stops at the first block).
+    pub fn next_block(&mut self) -> Result<Option<&[u8]>, SourceError> {
+        loop {
+            let pending = &self.buf[self.start..self.end];
+            let cut = if self.eof { Some(pending.len()) } else { memchr::memrchr(b'\n', pending).map(|i| i + 1) };
+            match cut {
+                Some(0) => return Ok(None),
+                Some(n) => {
+                    let s = self.start;
+                    self.start += n;
+                    self.offset += n as u64;
+                    return Ok(Some(&self.buf[s..s + n]));
+                }
+                None => self.fill()?,
+            }
+        }
+    }
 }
 
 /// A short, printable excerpt of a line for error messages.
@@ -124,5 +150,23 @@ mod tests {
         assert_eq!(n, 200_001);
         assert_eq!(last, b"last");
         assert_eq!(r.offset(), text.len() as u64);
+    }
+
+    #[test]
+    fn blocks_hold_whole_lines() {
+        let mut text = Vec::new();
+        for i in 0..200_000 {
+            text.extend_from_slice(format!("line{i}\n").as_bytes());
+        }
+        text.extend_from_slice(b"last");
+        let mut r = LineReader::new(&text[..], "t");
+        assert_eq!(r.next_line().unwrap(), Some((1, &b"line0"[..])));
+        let mut got = Vec::new();
+        while let Some(b) = r.next_block().unwrap() {
+            assert!(b.ends_with(b"\n") || b.ends_with(b"last"));
+            got.extend_from_slice(b);
+            assert_eq!(r.offset(), 6 + got.len() as u64);
+        }
+        assert_eq!(got, text[6..]);
     }
 }

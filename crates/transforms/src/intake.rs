@@ -17,9 +17,52 @@ use std::collections::BTreeSet;
 
 const MAX_UNKNOWN_NAMES: usize = 20;
 
+/// Sensor names to site indexes. A name of at most 16 bytes is looked up by its bytes packed
+/// into integers (its length, first and last 8 bytes: together they are the whole name), so
+/// the per-observation lookup hashes and compares three words instead of a string.
+struct SensorNames {
+    short: FxHashMap<(u64, u64, u8), u16>,
+    long: FxHashMap<String, u16>,
+}
+
+impl SensorNames {
+    fn pack(name: &[u8]) -> Option<(u64, u64, u8)> {
+        let n = name.len();
+        let word = |b: &[u8]| {
+            let mut w = [0u8; 8];
+            w[..b.len()].copy_from_slice(b);
+            u64::from_le_bytes(w)
+        };
+        match n {
+            0..8 => Some((word(name), 0, n as u8)),
+            8..=16 => Some((word(&name[..8]), word(&name[n - 8..]), n as u8)),
+            _ => None,
+        }
+    }
+
+    fn new(names: FxHashMap<String, u16>) -> Self {
+        let mut short = FxHashMap::default();
+        let mut long = FxHashMap::default();
+        for (name, i) in names {
+            match Self::pack(name.as_bytes()) {
+                Some(k) => short.insert(k, i),
+                None => long.insert(name, i),
+            };
+        }
+        Self { short, long }
+    }
+
+    fn get(&self, name: &str) -> Option<u16> {
+        match Self::pack(name.as_bytes()) {
+            Some(k) => self.short.get(&k).copied(),
+            None => self.long.get(name).copied(),
+        }
+    }
+}
+
 pub struct Intake {
     pseudo: Pseudonymizer,
-    sensors: FxHashMap<String, u16>,
+    sensors: SensorNames,
     pub drops: DropCounts,
     pub unknown_sensors: BTreeSet<String>,
     pub accepted: u64,
@@ -39,7 +82,14 @@ impl Intake {
         for (i, s) in site.sensors.iter().enumerate() {
             sensors.insert(s.id.clone(), i as u16);
         }
-        Self { pseudo, sensors, drops: DropCounts::default(), unknown_sensors: BTreeSet::new(), accepted: 0, refused: FxHashSet::default() }
+        Self {
+            pseudo,
+            sensors: SensorNames::new(sensors),
+            drops: DropCounts::default(),
+            unknown_sensors: BTreeSet::new(),
+            accepted: 0,
+            refused: FxHashSet::default(),
+        }
     }
 
     /// Turn a raw observation into a pseudonymous one, or count why not.
@@ -48,7 +98,7 @@ impl Intake {
             self.drops.add(r, 1);
             return None;
         }
-        let Some(&sensor) = self.sensors.get(raw.sensor) else {
+        let Some(sensor) = self.sensors.get(raw.sensor) else {
             self.drops.add(DropReason::UnknownSensor, 1);
             if self.unknown_sensors.len() < MAX_UNKNOWN_NAMES {
                 self.unknown_sensors.insert(raw.sensor.to_string());
@@ -56,7 +106,7 @@ impl Intake {
             return None;
         };
         let o = self.pseudo.apply(raw, sensor);
-        if self.refused.contains(&o.device) {
+        if !self.refused.is_empty() && self.refused.contains(&o.device) {
             self.drops.add(DropReason::OptedOut, 1);
             return None;
         }
@@ -113,5 +163,29 @@ mod tests {
         assert!(intake.accept(&raw("00:11:22:33:44:56", RadioKind::Wifi)).is_some());
         assert_eq!(intake.drops.0.get(&DropReason::OptedOut), Some(&2));
         assert_eq!(intake.accepted, 2);
+    }
+
+    #[test]
+    fn sensor_names_of_any_length() {
+        let names = [
+            "",
+            "a",
+            "a\0",
+            "door",
+            "s1-front",
+            "s1-front!",
+            "0123456789abcdef",
+            "0123456789abcdeg",
+            "a much longer sensor name",
+            "ünïcode-ß",
+        ];
+        let map: FxHashMap<String, u16> = names.iter().enumerate().map(|(i, n)| (n.to_string(), i as u16)).collect();
+        let t = SensorNames::new(map);
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(t.get(n), Some(i as u16), "{n:?}");
+        }
+        for n in ["b", "a\0\0", "s1-fron", "s1-front\0", "0123456789abcdeh", "a much longer sensor namf", "door "] {
+            assert_eq!(t.get(n), None, "{n:?}");
+        }
     }
 }

@@ -121,11 +121,17 @@ pub struct StrongestSensor {
     window_ms: Millis,
     pass_rssi: i16,
     open: FxHashMap<DeviceId, Window>,
+    /// Emptied per-sensor accumulators of closed windows, reused (allocations only).
+    #[serde(skip)]
+    spare: Vec<Vec<(u16, i32, u32)>>,
 }
+
+/// Emptied accumulators kept for reuse, at most.
+const SPARE: usize = 256;
 
 impl StrongestSensor {
     pub fn new(cfg: &LocateConfig) -> Self {
-        Self { window_ms: cfg.window_s as Millis * 1000, pass_rssi: cfg.pass_rssi, open: FxHashMap::default() }
+        Self { window_ms: cfg.window_s as Millis * 1000, pass_rssi: cfg.pass_rssi, open: FxHashMap::default(), spare: Vec::new() }
     }
 
     fn close(pass_rssi: i16, map: &SensorMap, device: DeviceId, w: &Window, out: &mut Vec<Fix>, refine: &mut Refine<'_>) {
@@ -162,17 +168,19 @@ impl StrongestSensor {
     }
 
     fn push_with(&mut self, map: &SensorMap, o: &Observation, out: &mut Vec<Fix>, refine: &mut Refine<'_>) {
-        let fresh = || Window { start: o.ts, last: o.ts, randomized: o.randomized, acc: Vec::new() };
+        let fresh = |acc| Window { start: o.ts, last: o.ts, randomized: o.randomized, acc };
         let w = match self.open.entry(o.device) {
             Entry::Occupied(e) => {
                 let w = e.into_mut();
                 if o.ts >= w.start + self.window_ms {
-                    let done = std::mem::replace(w, fresh());
+                    let done = std::mem::replace(w, fresh(Vec::new()));
                     Self::close(self.pass_rssi, map, o.device, &done, out, refine);
+                    w.acc = done.acc;
+                    w.acc.clear();
                 }
                 w
             }
-            Entry::Vacant(e) => e.insert(fresh()),
+            Entry::Vacant(e) => e.insert(fresh(self.spare.pop().unwrap_or_default())),
         };
         w.last = w.last.max(o.ts);
         match w.acc.iter_mut().find(|a| a.0 == o.sensor) {
@@ -194,8 +202,12 @@ impl StrongestSensor {
             self.open.iter().filter(|(_, w)| w.start + self.window_ms <= now).map(|(d, w)| (w.start, *d)).collect();
         done.sort_unstable();
         for (_, d) in done {
-            if let Some(w) = self.open.remove(&d) {
+            if let Some(mut w) = self.open.remove(&d) {
                 Self::close(self.pass_rssi, map, d, &w, out, refine);
+                if self.spare.len() < SPARE {
+                    w.acc.clear();
+                    self.spare.push(w.acc);
+                }
             }
         }
     }

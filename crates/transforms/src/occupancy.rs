@@ -120,10 +120,30 @@ pub struct MinutePresence {
 }
 
 /// Per-minute presence records of a stream of observations (see [`MinutePresence`]).
+///
+/// The pipeline records observations in time order, so only the newest minute's records can
+/// still change: records are appended to a plain list, and only the newest minute's are
+/// found through a small open-addressing table of their places (a map of every record of a
+/// long run would grow to millions of entries and was most of the pipeline's time). An
+/// observation of an earlier minute (out of order) goes to a map of its own and is merged at
+/// [`PresenceRecorder::drain`], so any order of input gives the same records.
 #[derive(Clone, Debug, Default)]
 pub struct PresenceRecorder {
-    rows: FxHashMap<(u16, Millis, DeviceId, Option<u64>), MinutePresence>,
+    /// The newest minute seen (`None` before any observation).
+    minute: Option<Millis>,
+    /// The newest minute's records: 1 + their index in `done`, 0 for an empty slot; a power
+    /// of two long, at most half full.
+    slots: Vec<usize>,
+    /// Where the newest minute's records start in `done`.
+    minute_start: usize,
+    /// The records of the newest and earlier minutes, each key once.
+    done: Vec<MinutePresence>,
+    /// Records of observations that came after a later minute had started.
+    out_of_order: FxHashMap<(u16, Millis, DeviceId, Option<u64>), MinutePresence>,
 }
+
+/// Slots of an empty table.
+const SLOTS: usize = 1024;
 
 impl PresenceRecorder {
     pub fn record(&mut self, o: &Observation) {
@@ -131,7 +151,7 @@ impl PresenceRecorder {
             return;
         }
         let minute = o.ts.div_euclid(PRESENCE_MINUTE_MS) * PRESENCE_MINUTE_MS;
-        let r = self.rows.entry((o.sensor, minute, o.device, o.ie)).or_insert(MinutePresence {
+        let fresh = MinutePresence {
             sensor: o.sensor,
             minute,
             device: o.device,
@@ -140,15 +160,115 @@ impl PresenceRecorder {
             first: o.ts,
             last: o.ts,
             max_rssi: o.rssi,
-        });
-        r.first = r.first.min(o.ts);
-        r.last = r.last.max(o.ts);
-        r.max_rssi = r.max_rssi.max(o.rssi);
+        };
+        match self.minute {
+            Some(m) if m > minute => {
+                let r = self.out_of_order.entry((o.sensor, minute, o.device, o.ie)).or_insert(fresh);
+                Self::merge(r, &fresh);
+                return;
+            }
+            Some(m) if m == minute => {}
+            _ => {
+                self.minute = Some(minute);
+                self.minute_start = self.done.len();
+                if self.slots.len() == SLOTS {
+                    self.slots.fill(0);
+                } else {
+                    self.slots = vec![0; SLOTS];
+                }
+            }
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = Self::slot_of(&fresh) & mask;
+        loop {
+            match self.slots[i] {
+                0 => break,
+                s => {
+                    let r = &mut self.done[s - 1];
+                    if (r.sensor, r.device, r.ie) == (fresh.sensor, fresh.device, fresh.ie) {
+                        Self::merge(r, &fresh);
+                        return;
+                    }
+                    i = (i + 1) & mask;
+                }
+            }
+        }
+        self.done.push(fresh);
+        self.slots[i] = self.done.len();
+        if 2 * (self.done.len() - self.minute_start) > self.slots.len() {
+            self.grow();
+        }
+    }
+
+    /// Where a record's key starts probing (device ids are keyed hashes: well spread).
+    fn slot_of(r: &MinutePresence) -> usize {
+        let k = r.device.0 ^ ((r.sensor as u64) << 48) ^ r.ie.map_or(0x5bd1_e995, |x| x.rotate_left(29));
+        (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
+    }
+
+    /// Double the table and place the newest minute's records again.
+    fn grow(&mut self) {
+        self.slots = vec![0; self.slots.len() * 2];
+        let mask = self.slots.len() - 1;
+        for (j, r) in self.done.iter().enumerate().skip(self.minute_start) {
+            let mut i = Self::slot_of(r) & mask;
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = j + 1;
+        }
+    }
+
+    /// `v` (records in increasing minute order, each key once) sorted: a counting sort by
+    /// sensor keeps the minutes in order, then each sensor-minute is sorted on its own. The
+    /// same order as sorting the whole, since keys are unique.
+    fn sorted_in_minute_order(v: Vec<MinutePresence>) -> Vec<MinutePresence> {
+        let Some(top) = v.iter().map(|r| r.sensor as usize).max() else { return v };
+        let mut at = vec![0usize; top + 2];
+        for r in &v {
+            at[r.sensor as usize + 1] += 1;
+        }
+        for i in 1..at.len() {
+            at[i] += at[i - 1];
+        }
+        let mut out = v.clone();
+        for r in v {
+            out[at[r.sensor as usize]] = r;
+            at[r.sensor as usize] += 1;
+        }
+        for group in out.chunk_by_mut(|a, b| (a.sensor, a.minute) == (b.sensor, b.minute)) {
+            group.sort_unstable();
+        }
+        out
+    }
+
+    /// Fold `o` (of the same key) into `r`; `r` keeps its own `randomized` (the first one).
+    fn merge(r: &mut MinutePresence, o: &MinutePresence) {
+        r.first = r.first.min(o.first);
+        r.last = r.last.max(o.last);
+        r.max_rssi = r.max_rssi.max(o.max_rssi);
     }
 
     /// The records since the last call, sorted.
     pub fn drain(&mut self) -> Vec<MinutePresence> {
-        let mut v: Vec<MinutePresence> = self.rows.drain().map(|(_, r)| r).collect();
+        let mut v = std::mem::take(&mut self.done);
+        self.minute = None;
+        if self.out_of_order.is_empty() {
+            return Self::sorted_in_minute_order(v);
+        }
+        let key = |r: &MinutePresence| (r.sensor, r.minute, r.device, r.ie);
+        let mut at: FxHashMap<(u16, Millis, DeviceId, Option<u64>), usize> = v.iter().enumerate().map(|(i, r)| (key(r), i)).collect();
+        // Merging is order-free except for `randomized`, which the record seen first
+        // keeps: one in `done` came before any out-of-order one.
+        for (k, r) in self.out_of_order.drain() {
+            match at.get(&k) {
+                Some(&i) => Self::merge(&mut v[i], &r),
+                None => {
+                    at.insert(k, v.len());
+                    v.push(r);
+                }
+            }
+        }
         v.sort_unstable();
         v
     }
@@ -342,6 +462,60 @@ mod tests {
         let from_rows = run(&observations_of(&whole), &DeviceLists::default());
         let from_frames = run(&o, &DeviceLists::default());
         assert_eq!(from_rows, from_frames);
+    }
+
+    #[test]
+    fn minute_records_do_not_depend_on_input_order() {
+        // The reference: one map of every record, first observation's `randomized` kept.
+        let reference = |o: &[Observation]| {
+            let mut m: BTreeMap<(u16, Millis, DeviceId, Option<u64>), MinutePresence> = BTreeMap::new();
+            for x in o {
+                let minute = x.ts.div_euclid(PRESENCE_MINUTE_MS) * PRESENCE_MINUTE_MS;
+                let r = m.entry((x.sensor, minute, x.device, x.ie)).or_insert(MinutePresence {
+                    sensor: x.sensor,
+                    minute,
+                    device: x.device,
+                    ie: x.ie,
+                    randomized: x.randomized,
+                    first: x.ts,
+                    last: x.ts,
+                    max_rssi: x.rssi,
+                });
+                r.first = r.first.min(x.ts);
+                r.last = r.last.max(x.ts);
+                r.max_rssi = r.max_rssi.max(x.rssi);
+            }
+            m.into_values().collect::<Vec<_>>()
+        };
+        let t0 = 20_000 * 24 * HOUR;
+        let mut o: Vec<Observation> = (0..3_000u64)
+            .map(|i| {
+                let mut x = obs(
+                    t0 + (i as i64 * 7_919) % 600_000,
+                    i % 7,
+                    if i % 3 == 0 { None } else { Some(i % 2) },
+                    i % 5 == 0,
+                    -40 - (i % 50) as i16,
+                );
+                x.sensor = (i % 4) as u16;
+                x
+            })
+            .collect();
+        // Many records in one minute (the table grows), some of them heard again.
+        o.extend((0..6_000u64).map(|i| {
+            let mut x = obs(t0 + 600_000 + (i as i64 % 59_000), (i * 13) % 2_500, None, false, -60 + (i % 7) as i16);
+            x.sensor = (i % 3) as u16;
+            x
+        }));
+        for sorted in [false, true] {
+            if sorted {
+                o.sort_by_key(|x| x.ts);
+            }
+            let mut r = PresenceRecorder::default();
+            o.iter().for_each(|x| r.record(x));
+            assert_eq!(r.drain(), reference(&o), "sorted: {sorted}");
+            assert!(r.drain().is_empty());
+        }
     }
 
     #[test]

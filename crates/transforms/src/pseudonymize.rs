@@ -41,9 +41,10 @@ pub fn epoch_key(master: &[u8; KEY_LEN], epoch: i64) -> [u8; KEY_LEN] {
 pub struct Pseudonymizer {
     key: [u8; KEY_LEN],
     ie_key: [u8; KEY_LEN],
-    cache: FxHashMap<[u8; 7], DeviceId>,
+    /// Recent pseudonyms by hashed input (radio kind and octets, packed in one word).
+    cache: FxHashMap<u64, DeviceId>,
     /// The last address seen: a frame heard by several sensors arrives as consecutive lines.
-    last: Option<([u8; 7], DeviceId)>,
+    last: Option<(u64, DeviceId)>,
 }
 
 impl Pseudonymizer {
@@ -56,13 +57,14 @@ impl Pseudonymizer {
     pub fn device_id(&mut self, kind: RadioKind, mac: &MacAddr) -> DeviceId {
         let o = mac.octets();
         let input = [kind as u8, o[0], o[1], o[2], o[3], o[4], o[5]];
+        let key = u64::from_le_bytes([input[0], input[1], input[2], input[3], input[4], input[5], input[6], 0]);
         if let Some((k, d)) = self.last
-            && k == input
+            && k == key
         {
             return d;
         }
-        if let Some(&d) = self.cache.get(&input) {
-            self.last = Some((input, d));
+        if let Some(&d) = self.cache.get(&key) {
+            self.last = Some((key, d));
             return d;
         }
         let h = blake3::keyed_hash(&self.key, &input);
@@ -72,8 +74,8 @@ impl Pseudonymizer {
         if self.cache.len() >= CACHE_MAX {
             self.cache.clear();
         }
-        self.cache.insert(input, d);
-        self.last = Some((input, d));
+        self.cache.insert(key, d);
+        self.last = Some((key, d));
         d
     }
 

@@ -20,11 +20,17 @@ pub struct Reorder {
     /// One-second buckets in increasing key order.
     buckets: VecDeque<(i64, Vec<Observation>)>,
     pub late: u64,
+    /// Emptied bucket vectors, reused for new buckets (their allocations, not their content).
+    #[serde(skip)]
+    spare: Vec<Vec<Observation>>,
 }
+
+/// Emptied bucket vectors kept for reuse, at most.
+const SPARE: usize = 64;
 
 impl Reorder {
     pub fn new(lateness: Millis) -> Self {
-        Self { lateness, newest: Millis::MIN, released: Millis::MIN, buckets: VecDeque::new(), late: 0 }
+        Self { lateness, newest: Millis::MIN, released: Millis::MIN, buckets: VecDeque::new(), late: 0, spare: Vec::new() }
     }
 
     /// Accept one observation; ready ones are appended to `out` in time order.
@@ -48,9 +54,17 @@ impl Reorder {
             }
             let Some((_, mut v)) = self.buckets.pop_front() else { break };
             // A total order, so that ties (one burst heard by several sensors) reach the
-            // linker in the same order whatever order they arrived in.
-            v.sort_by_key(|o| (o.ts, o.sensor, o.device, o.rssi, o.seq, o.ie));
-            out.extend(v);
+            // linker in the same order whatever order they arrived in. Buckets usually arrive
+            // in order already; checking is cheaper than sorting.
+            let key = |o: &Observation| (o.ts, o.sensor, o.device, o.rssi, o.seq, o.ie);
+            if !v.is_sorted_by_key(key) {
+                v.sort_by_key(key);
+            }
+            out.extend_from_slice(&v);
+            if self.spare.len() < SPARE {
+                v.clear();
+                self.spare.push(v);
+            }
             self.released = end;
         }
     }
@@ -96,11 +110,23 @@ impl Reorder {
                 let i = self.buckets.partition_point(|(k, _)| *k < key);
                 match self.buckets.get_mut(i) {
                     Some((k, v)) if *k == key => v.push(o),
-                    _ => self.buckets.insert(i, (key, vec![o])),
+                    _ => {
+                        let v = self.bucket_with(o);
+                        self.buckets.insert(i, (key, v));
+                    }
                 }
             }
-            _ => self.buckets.push_back((key, vec![o])),
+            _ => {
+                let v = self.bucket_with(o);
+                self.buckets.push_back((key, v));
+            }
         }
+    }
+
+    fn bucket_with(&mut self, o: Observation) -> Vec<Observation> {
+        let mut v = self.spare.pop().unwrap_or_default();
+        v.push(o);
+        v
     }
 
     /// Take the held observations out (to snapshot without them), to be put back with
