@@ -7,12 +7,15 @@
 //! there is no way to hand it a raw MAC. [`keyfile`] keeps the deployment's secret
 //! pseudonymization key in its own file (mode 0600), never in the database.
 //!
+//! [`locate_model`] keeps the site's survey-trained location model (as the model's JSON).
+//!
 //! [`privacy`] holds the opt-out registry (pseudonyms only), erasure of a device from every
 //! table, and retention.
 //!
 //! A PostgreSQL implementation for server mode joins later behind the same operations.
 
 pub mod keyfile;
+pub mod locate_model;
 pub mod privacy;
 pub mod sqlite;
 pub mod tokens;
