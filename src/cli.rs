@@ -316,9 +316,11 @@ pub struct IngestArgs {
     /// names are used when absent
     #[arg(long, value_name = "ID")]
     pub sensor: Option<String>,
-    /// A survey-trained model (`footfall locate train`): zones within stores come from it,
-    /// smoothed per device over the zone graph; stores and visits still follow the strongest
-    /// sensor. Give it on every ingest that should use it
+    /// A survey-trained model file (`footfall locate train --out`) to use instead of the one
+    /// stored in the database (`footfall locate train --db`, used when this is absent): zones
+    /// within stores come from the model, smoothed per device over the zone graph; stores and
+    /// visits still follow the strongest sensor. Without either, zones follow the strongest
+    /// sensor too
     #[arg(long, value_name = "FILE")]
     pub locate_model: Option<PathBuf>,
     /// App-ping feeds without a `consent` column are refused; with this flag the operator
@@ -649,6 +651,11 @@ pub struct ServeArgs {
     /// Deployment key file [default: the database path with `.key` appended]
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// A survey-trained model file (`footfall locate train --out`) to place zones with,
+    /// instead of the one stored in the database (`footfall locate train --db`, used when
+    /// this is absent; read at startup)
+    #[arg(long, value_name = "FILE")]
+    pub locate_model: Option<PathBuf>,
     /// Address and port to listen on (0.0.0.0:PORT for every interface)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -790,10 +797,15 @@ pub enum LocateCommand {
     #[command(long_about = "Trains the fingerprint model (weighted k nearest neighbours on powed RSSI with the \
 Sørensen distance; building, then floor, then position and zone) from a labelled survey: a \
 footfall survey file (`footfall survey import`) or a phone-side scan file in the UJIIndoorLoc \
-wide-CSV layout (WAP001... columns, 100 = not heard). The model is written as one JSON file; \
-reference it from the site (`\"locate_model\"`) so ingest uses it.\n\n\
-Example: footfall locate train --survey survey.json --out site.model.json")]
+wide-CSV layout (WAP001... columns, 100 = not heard). With --db the model is stored in the \
+database beside the site (after checking that it knows the site's sensors): from then on \
+`footfall ingest --db` and `footfall serve --db` place zones with it, and the strongest-sensor \
+rule when the database has no model. With --out it is written as one JSON file (for \
+`locate eval --model-file`, or `ingest --locate-model`, which overrides the stored one).\n\n\
+Example: footfall locate train --survey survey.json --db mall.db")]
     Train(LocateTrainArgs),
+    /// Remove the model stored in a database (zones come from the strongest sensor again)
+    Remove(LocateRemoveArgs),
     /// Train on one file, test on another: building/floor hit, zone accuracy, error in metres
     #[command(long_about = "Trains on one labelled file (or loads a saved model) and locates every sample of \
 another, then prints building hit, floor hit, zone accuracy, mean / median / 75th-percentile \
@@ -837,15 +849,27 @@ pub enum ReprArg {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("dest").required(true).multiple(true)))]
 pub struct LocateTrainArgs {
     /// The labelled survey: footfall survey JSON or UJIIndoorLoc CSV
     #[arg(long, value_name = "FILE")]
     pub survey: PathBuf,
     /// Where to write the model (JSON)
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "FILE", group = "dest")]
+    pub out: Option<PathBuf>,
+    /// Store the model in this database, with its site (which must be there: ingest once
+    /// with --site first); ingest and serve then use it
+    #[arg(long, value_name = "FILE", group = "dest")]
+    pub db: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LocateRemoveArgs {
+    /// The database whose stored model to remove
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
 }
 
 #[derive(Args, Debug)]

@@ -13,13 +13,11 @@ use footfall_store::privacy::Retained;
 use footfall_store::{IngestBatch, IngestedFile, Store};
 use footfall_transforms::filter::{DropCounts, DropReason};
 use footfall_transforms::intake::Intake;
-use footfall_transforms::locate::SiteModel;
 use footfall_transforms::sessionize::Sessions;
 use footfall_transforms::{Pipeline, Pseudonymizer, runner};
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// What happened to one input.
 pub struct FileOutcome {
@@ -54,7 +52,8 @@ pub struct Request<'a> {
     pub sensor: Option<&'a str>,
     /// Wall-clock now (bookkeeping, and what retention counts back from).
     pub now_ms: i64,
-    /// A trained fingerprint model (`footfall locate train`) for zones within stores.
+    /// A trained fingerprint model file (`footfall locate train --out`) for zones within
+    /// stores, instead of the one stored in the database (used when this is `None`).
     pub locate_model: Option<&'a Path>,
     /// The operator states that an app-ping feed without consent flags holds only consented
     /// pings.
@@ -115,20 +114,7 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
     for f in &feed_plan {
         feeds::check(&f.path, f.feed, &site, req.feed_has_consent)?;
     }
-    let site_model = match req.locate_model {
-        Some(p) => {
-            let model = super::locate::read_model(p)?;
-            let sm = SiteModel::new(&site, model).map_err(|e| anyhow::anyhow!("location model {}: {e}", p.display()))?;
-            eprintln!(
-                "zones from the survey-trained model {} ({} of {} sensors known)",
-                p.display(),
-                sm.known_sensors(),
-                site.sensors.len()
-            );
-            Some(Arc::new(sm))
-        }
-        None => None,
-    };
+    let site_model = super::locate::site_model(&store, &site, req.locate_model)?;
     let pipeline_config = req.config.pipeline();
     let mut pipeline = match store.pipeline_state()? {
         Some(state) => Pipeline::restore(&site, &pipeline_config, &state).context("continuing from the saved pipeline state")?,

@@ -1,14 +1,20 @@
-//! `footfall locate train` and `footfall locate eval`: the survey-trained fingerprint model
-//! from labelled files, and its accuracy on another labelled file (the UJIIndoorLoc benchmark
-//! among them), with few-shot zone accuracy.
+//! `footfall locate train`, `eval` and `remove`: the survey-trained fingerprint model from
+//! labelled files (written to a file, or stored with the site in the database), its accuracy
+//! on another labelled file (the UJIIndoorLoc benchmark among them) with few-shot zone
+//! accuracy, and which model a pipeline over the database uses ([`site_model`]).
 
-use crate::cli::{LocateEvalArgs, LocateTrainArgs, ModelArgs, ReprArg, SearchArg};
+use crate::cli::{LocateEvalArgs, LocateRemoveArgs, LocateTrainArgs, ModelArgs, ReprArg, SearchArg};
 use crate::output::{Table, num, step_progress};
 use anyhow::Context;
+use footfall_core::Site;
 use footfall_locate::metrics::{self, Summary};
 use footfall_locate::{Model, ModelConfig, Representation, Search, Survey};
+use footfall_store::Store;
+use footfall_store::locate_model::StoredModel;
+use footfall_transforms::locate::SiteModel;
 use serde::Serialize;
 use std::path::Path;
+use std::sync::Arc;
 
 pub fn model_config(a: &ModelArgs) -> ModelConfig {
     let floor_dbm = a.floor_dbm;
@@ -45,17 +51,77 @@ pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
 
 pub fn train(a: LocateTrainArgs) -> anyhow::Result<()> {
     let survey = read_survey(&a.survey)?;
+    // The database first: its checks (a site, sensors the model knows) can fail.
+    let store = a.db.as_deref().map(open_existing).transpose()?;
     let model = Model::train(model_config(&a.model), &survey).with_context(|| format!("training on {}", a.survey.display()))?;
-    write_atomic(&a.out, &model.to_json())?;
+    let json = model.to_json();
     eprintln!(
-        "trained on {} fingerprints ({} access points or sensors, {} zones) from {}; model written to {}",
+        "trained on {} fingerprints ({} access points or sensors, {} zones) from {}",
         model.len(),
         model.aps().len(),
         model.zones().len(),
         a.survey.display(),
-        a.out.display()
     );
+    if let Some(store) = &store {
+        let site = store.require_site()?;
+        let sm = SiteModel::new(&site, model.clone()).map_err(|e| anyhow::anyhow!("not stored in {}: {e}", store.path().display()))?;
+        let source = a.survey.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        store.put_locate_model(&StoredModel { json: json.clone(), source, samples: model.len() as u64, trained_ms: super::now_ms() })?;
+        eprintln!(
+            "model stored in {} with the site ({} of {} sensors known): ingest and serve on it place zones with it",
+            store.path().display(),
+            sm.known_sensors(),
+            site.sensors.len()
+        );
+    }
+    if let Some(out) = &a.out {
+        write_atomic(out, &json)?;
+        eprintln!("model written to {}", out.display());
+    }
     Ok(())
+}
+
+/// Open a database that must already exist (never create one by mistake).
+fn open_existing(db: &Path) -> anyhow::Result<Store> {
+    anyhow::ensure!(db.exists(), "database {} does not exist yet: ingest once with --site SITE.json first", db.display());
+    Ok(Store::open(db)?)
+}
+
+pub fn remove(a: LocateRemoveArgs) -> anyhow::Result<()> {
+    let store = open_existing(&a.db)?;
+    if store.remove_locate_model()? {
+        eprintln!("removed the location model stored in {}: zones follow the strongest sensor from the next ingest", a.db.display());
+    } else {
+        eprintln!("{} has no stored location model", a.db.display());
+    }
+    Ok(())
+}
+
+/// The site's location model for a pipeline over `site`: the file given (`--locate-model`)
+/// if any, else the one stored in the database, else none (the strongest-sensor rule). Says
+/// on stderr which one it uses.
+pub fn site_model(store: &Store, site: &Site, file: Option<&Path>) -> anyhow::Result<Option<Arc<SiteModel>>> {
+    let (sm, from) = match file {
+        Some(p) => {
+            let model = read_model(p)?;
+            let sm = SiteModel::new(site, model).map_err(|e| anyhow::anyhow!("location model {}: {e}", p.display()))?;
+            (sm, format!("the survey-trained model {}", p.display()))
+        }
+        None => match store.locate_model()? {
+            Some(stored) => {
+                let name = format!("the location model stored in {}", store.path().display());
+                let sm = SiteModel::from_json(site, &stored.json, &name).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{e}; train it again for this site (footfall locate train --db) or remove it (footfall locate remove --db)"
+                    )
+                })?;
+                (sm, format!("{name} (trained on {} fingerprints from {})", stored.samples, stored.source))
+            }
+            None => return Ok(None),
+        },
+    };
+    eprintln!("zones from {from} ({} of {} sensors known)", sm.known_sensors(), site.sensors.len());
+    Ok(Some(Arc::new(sm)))
 }
 
 #[derive(Serialize)]

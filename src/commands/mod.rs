@@ -54,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Locate(c) => match c {
             LocateCommand::Train(a) => locate::train(a),
             LocateCommand::Eval(a) => locate::eval(a),
+            LocateCommand::Remove(a) => locate::remove(a),
         },
         #[cfg(feature = "live")]
         Command::Capture(a) => capture::run(a),

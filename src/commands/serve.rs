@@ -27,6 +27,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     server.alert_webhook = config.alerts_webhook.as_ref().map(|w| w.url.clone());
     server.retention = Some(config.retention);
     server.clock = std::sync::Arc::new(super::BinClock);
+    server.locate_model = a.locate_model.as_deref().map(super::locate::read_model).transpose()?;
     if server.meraki_secret.is_none() {
         eprintln!("note: the Meraki receiver is off until --meraki-secret (or FOOTFALL_MERAKI_SECRET) is set");
     }

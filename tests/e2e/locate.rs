@@ -260,3 +260,194 @@ fn simulated_survey_flow_from_simulate_to_ingest() {
     assert!(overlap > 0.5 && overlap <= 1.0, "{eval}");
     assert_eq!(v["zones"].as_array().map(Vec::len), Some(2), "{eval}");
 }
+
+/// A shopper's phone (globally administered MAC) heard as the surveyor was in the fragrance
+/// zone, 11:00-11:05, then another phone at 11:30 and 11:40 so that the visit closes (event
+/// time passes its idle timeout) and is stored.
+fn shopper_csv(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut obs = String::from("time,sensor,mac,rssi\n");
+    for t in (0..300).step_by(5) {
+        let ts = format!("2026-03-02T11:{:02}:{:02}Z", t / 60, t % 60);
+        let jitter = t % 3 - 1;
+        for (sensor, r) in [("s1-front", -45), ("s1-cash", -75), ("s2-a", -80)] {
+            obs.push_str(&format!("{ts},{sensor},3c:22:fb:00:00:01,{}\n", r + jitter));
+        }
+    }
+    obs.push_str("2026-03-02T11:30:00Z,s2-a,3c:22:fb:00:00:02,-50\n2026-03-02T11:40:00Z,s2-a,3c:22:fb:00:00:02,-50\n");
+    let path = dir.join("shopper.csv");
+    std::fs::write(&path, obs).unwrap();
+    path
+}
+
+/// The zone paths of the shopper's visits (`footfall export visits`: the visits starting at
+/// 11:00 or 12:00), in order.
+fn zone_paths(db: &std::path::Path) -> Vec<String> {
+    let out = ok(&["export", "visits", "--db", s(db), "--format", "jsonl"]);
+    out.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["start"].as_str().is_some_and(|t| t.starts_with("2026-03-02T11:00") || t.starts_with("2026-03-02T12:00")))
+        .map(|v| v["zone_path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_model_stored_with_the_site_is_used_by_ingest_without_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, survey_obs, notes) = survey_inputs(dir.path());
+    let site = fixture("site.json");
+    // A survey whose notes swap the two zones of s1: a model trained on it puts a phone that
+    // the strongest-sensor rule places at the fragrance counter at the cashier instead, so
+    // the zones stored tell which rule placed them.
+    let swapped_notes = dir.path().join("swapped.csv");
+    let text = std::fs::read_to_string(&notes).unwrap();
+    std::fs::write(&swapped_notes, text.replace("s1/fragrance", "TMP").replace("s1/cashier", "s1/fragrance").replace("TMP", "s1/cashier"))
+        .unwrap();
+    let import = |notes: &std::path::Path, out: &std::path::Path| {
+        ok(&[
+            "survey",
+            "import",
+            "--site",
+            s(&site),
+            "--key",
+            s(&key),
+            "--surveyor",
+            "02:00:00:aa:bb:cc",
+            "--notes",
+            s(notes),
+            "--out",
+            s(out),
+            "--quiet",
+            s(&survey_obs),
+        ])
+    };
+    let (swapped, right) = (dir.path().join("swapped.json"), dir.path().join("right.json"));
+    import(&swapped_notes, &swapped);
+    import(&notes, &right);
+    let right_model = dir.path().join("right-model.json");
+    ok(&["locate", "train", "--survey", s(&right), "--out", s(&right_model)]);
+    let shopper = shopper_csv(dir.path());
+    let ingest = |db: &std::path::Path, extra: &[&str], input: &std::path::Path| {
+        let mut args = vec!["ingest", "--db", s(db), "--key", s(&key), "--quiet"];
+        args.extend_from_slice(extra);
+        args.push(s(input));
+        let out = footfall(&args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{err}");
+        err
+    };
+    let site_arg = ["--site", s(&site)];
+
+    // Training into a database needs its site first.
+    let db = dir.path().join("with-model.db");
+    let out = footfall(&["locate", "train", "--survey", s(&swapped), "--db", s(&db)]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("does not exist yet"));
+    assert!(!db.exists(), "a failed train created the database");
+    ingest(&db, &site_arg, &survey_obs);
+    let out = footfall(&["locate", "train", "--survey", s(&swapped), "--db", s(&db)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("stored in") && err.contains("(3 of 3 sensors known)"), "{err}");
+
+    // No flag: the stored model places the zones.
+    let err = ingest(&db, &[], &shopper);
+    assert!(err.contains("zones from the location model stored in") && err.contains("from swapped.json"), "{err}");
+    assert_eq!(zone_paths(&db), ["cashier"]);
+
+    // The same inputs without a stored model: the strongest sensor places them.
+    let plain = dir.path().join("plain.db");
+    ingest(&plain, &site_arg, &survey_obs);
+    let err = ingest(&plain, &[], &shopper);
+    assert!(!err.contains("zones from"), "{err}");
+    assert_eq!(zone_paths(&plain), ["fragrance"]);
+
+    // --locate-model overrides the stored model.
+    let overridden = dir.path().join("overridden.db");
+    ingest(&overridden, &site_arg, &survey_obs);
+    ok(&["locate", "train", "--survey", s(&swapped), "--db", s(&overridden)]);
+    let err = ingest(&overridden, &["--locate-model", s(&right_model)], &shopper);
+    assert!(err.contains("right-model.json"), "{err}");
+    assert_eq!(zone_paths(&overridden), ["fragrance"]);
+
+    // Removed: the strongest-sensor rule again.
+    let out = footfall(&["locate", "remove", "--db", s(&db)]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("removed"));
+    let later = dir.path().join("later.csv");
+    std::fs::write(&later, std::fs::read_to_string(&shopper).unwrap().replace("2026-03-02T11:", "2026-03-02T12:")).unwrap();
+    let err = ingest(&db, &[], &later);
+    assert!(!err.contains("zones from"), "{err}");
+    assert_eq!(zone_paths(&db), ["cashier", "fragrance"]);
+}
+
+#[test]
+fn models_that_know_none_of_the_sites_sensors_are_refused_with_a_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, survey_obs, notes) = survey_inputs(dir.path());
+    let site = fixture("site.json");
+    let db = dir.path().join("m.db");
+    ok(&["ingest", "--site", s(&site), "--db", s(&db), "--key", s(&key), "--quiet", s(&survey_obs)]);
+    // A model of other access points is refused before it is stored.
+    let out = footfall(&["locate", "train", "--survey", s(&uji("training-excerpt.csv")), "--db", s(&db)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("none of the site's sensors"), "{err}");
+    let out = footfall(&["locate", "remove", "--db", s(&db)]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("has no stored location model"));
+    // A stored model, then a new site whose sensors it does not know: ingest stops and says
+    // what to do rather than placing zones with a model of another site.
+    let survey = dir.path().join("survey.json");
+    ok(&[
+        "survey",
+        "import",
+        "--site",
+        s(&site),
+        "--key",
+        s(&key),
+        "--surveyor",
+        "02:00:00:aa:bb:cc",
+        "--notes",
+        s(&notes),
+        "--out",
+        s(&survey),
+        "--quiet",
+        s(&survey_obs),
+    ]);
+    ok(&["locate", "train", "--survey", s(&survey), "--db", s(&db)]);
+    let renamed = dir.path().join("site2.json");
+    let text = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(&renamed, text.replace("\"s1-front\"", "\"n1\"").replace("\"s1-cash\"", "\"n2\"").replace("\"s2-a\"", "\"n3\""))
+        .unwrap();
+    let out = footfall(&["ingest", "--site", s(&renamed), "--db", s(&db), "--key", s(&key), "--quiet", s(&shopper_csv(dir.path()))]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("none of the site's sensors") && err.contains("footfall locate remove --db"), "{err}");
+}
+
+#[test]
+fn serve_uses_the_model_stored_with_the_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, survey_obs, notes) = survey_inputs(dir.path());
+    let site = fixture("site.json");
+    let db = dir.path().join("m.db");
+    ok(&["ingest", "--site", s(&site), "--db", s(&db), "--key", s(&key), "--quiet", s(&survey_obs)]);
+    let survey = dir.path().join("survey.json");
+    ok(&[
+        "survey",
+        "import",
+        "--site",
+        s(&site),
+        "--key",
+        s(&key),
+        "--surveyor",
+        "02:00:00:aa:bb:cc",
+        "--notes",
+        s(&notes),
+        "--out",
+        s(&survey),
+        "--quiet",
+        s(&survey_obs),
+    ]);
+    let args = ["--db", s(&db), "--key", s(&key), "--listen", "127.0.0.1:0"];
+    // Without a stored model: the strongest-sensor rule, nothing said.
+    let (stopped, printed) = super::serve::Server::start(&args, &[]).terminate();
+    assert!(stopped && !printed.contains("location model"), "{printed}");
+    ok(&["locate", "train", "--survey", s(&survey), "--db", s(&db)]);
+    let (stopped, printed) = super::serve::Server::start(&args, &[]).terminate();
+    assert!(stopped && printed.contains("zones from the survey-trained location model (3 of 3 sensors known)"), "{printed}");
+}

@@ -80,10 +80,11 @@ fn bench(c: &mut Criterion) {
         model.estimate(q, &mut sc);
     }
     eprintln!(
-        "pruned search proved {} of {} queries (the others walked every posting); per query {:.0} postings walked, {:.0} samples checked exactly",
+        "pruned search proved {} of {} queries (the others walked every posting); per query {:.0} postings walked, {:.0} touched samples ranked exactly, {:.0} samples checked exactly",
         sc.searches - sc.full_walks,
         sc.searches,
         sc.postings as f64 / sc.searches as f64,
+        sc.ranked as f64 / sc.searches as f64,
         sc.exact_checks as f64 / sc.searches as f64
     );
     let mut g = c.benchmark_group("locate_classify");
@@ -93,14 +94,15 @@ fn bench(c: &mut Criterion) {
             .split(';')
             .filter_map(|t| {
                 let n: Vec<usize> = t.split(',').filter_map(|x| x.parse().ok()).collect();
-                (n.len() == 3).then(|| ("search", Search { strong_aps: n[0], posting_cut: n[1] as u16, candidates: n[2] }))
+                (n.len() == 4)
+                    .then(|| ("search", Search { strong_aps: n[0], posting_cut: n[1] as u16, posting_top: n[2] as u16, candidates: n[3] }))
             })
             .collect(),
         Err(_) => vec![("default", Search::default())],
     };
     for (name, search) in settings {
         let model = Model::train(ModelConfig { search, ..Default::default() }, &survey).expect("training the bench model");
-        let id = format!("{name}_{}_{}_{}", search.strong_aps, search.posting_cut, search.candidates);
+        let id = format!("{name}_{}_{}_{}_{}", search.strong_aps, search.posting_cut, search.posting_top, search.candidates);
         cpu_time(&id, &model, &queries);
         g.bench_function(id.as_str(), |b| {
             let mut s = Scratch::default();

@@ -20,23 +20,24 @@ fn main() {
     if args.get(3).map(String::as_str) == Some("--calibration") {
         return calibration(&train, &test);
     }
-    let exhaustive = Search { strong_aps: usize::MAX, posting_cut: u16::MAX, candidates: usize::MAX };
-    // Other settings: FOOTFALL_UJI_SEARCH="strong_aps,posting_cut,candidates;..." (as the bench).
+    let exhaustive = Search::EXHAUSTIVE;
+    // Other settings: FOOTFALL_UJI_SEARCH="strong_aps,posting_cut,posting_top,candidates;..." (as the bench).
     let settings: Vec<Search> = match std::env::var("FOOTFALL_UJI_SEARCH") {
         Ok(v) => v
             .split(';')
             .filter_map(|t| {
                 let n: Vec<usize> = t.split(',').filter_map(|x| x.parse().ok()).collect();
-                (n.len() == 3).then(|| Search { strong_aps: n[0], posting_cut: n[1] as u16, candidates: n[2] })
+                (n.len() == 4).then(|| Search { strong_aps: n[0], posting_cut: n[1] as u16, posting_top: n[2] as u16, candidates: n[3] })
             })
             .collect(),
         Err(_) => vec![
             exhaustive,
             Search::default(),
-            Search { strong_aps: 4, posting_cut: 3, candidates: 32 },
-            Search { strong_aps: 5, posting_cut: 3, candidates: 32 },
-            Search { strong_aps: 4, posting_cut: 3, candidates: 64 },
-            Search { strong_aps: 5, posting_cut: 2, candidates: 48 },
+            Search { posting_top: u16::MAX, ..Search::default() },
+            Search { posting_top: 3, ..Search::default() },
+            Search { posting_cut: 3, ..Search::default() },
+            Search { strong_aps: 5, candidates: 16, ..Search::default() },
+            Search { candidates: 24, ..Search::default() },
         ],
     };
     for search in settings {

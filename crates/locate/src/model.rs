@@ -12,6 +12,12 @@
 //! accumulated by walking, for each access point the query heard, its posting list (the samples
 //! that heard it). A sample that shares no access point with the query is at distance 1 and
 //! never touched. Cost grows with the postings of the heard access points, not with the site.
+//! The default search walks less ([`Search`], [`Model::neighbours`]): the postings of the
+//! query's strongest access points within a band around the query's value give candidates,
+//! ranked without a division for all but the few that can make the cut, and the best of them
+//! get their exact distance. Samples are numbered so that similar fingerprints sit side by
+//! side (building, floor, strongest access points), which keeps a query's memory accesses
+//! close together.
 //!
 //! **Answer.** The `k` nearest samples vote (weight `1 / (d + 1e-3)`) for the building, then
 //! among those in it for the floor; the position is their weighted mean within that floor, and
@@ -73,7 +79,12 @@ pub struct Estimate {
 pub struct Scratch {
     acc: Vec<u32>,
     acc16: Vec<u16>,
-    hits: Vec<u32>,
+    hits: Vec<Posting>,
+    sims: Vec<f32>,
+    approx: Vec<i32>,
+    pick: Vec<u32>,
+    starts: Vec<(usize, usize, u16)>,
+    hist: Vec<u32>,
     keys: Vec<u64>,
     touched: Vec<u32>,
     query: Vec<(u16, u16)>,
@@ -86,6 +97,8 @@ pub struct Scratch {
     /// Postings walked and samples checked exactly by the pruned search.
     pub postings: u64,
     pub exact_checks: u64,
+    /// Touched samples whose partial similarity was computed exactly (for benchmarks).
+    pub ranked: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -107,9 +120,15 @@ pub struct Model {
     labels: Vec<Label>,
     fps: Vec<Fingerprint>,
     sums: Vec<u32>,
+    /// `sums >> sum_shift` fits a u16 (the copy carried in each posting).
+    sum_shift: u32,
     /// Postings per access point (CSR), each list sorted by value, strongest first.
     post_start: Vec<u32>,
-    postings: Vec<(u32, u16)>,
+    postings: Vec<Posting>,
+    /// Per access point, `LEVELS` positions in its list: where the values below `2^b` start,
+    /// for `b` in `0..LEVELS`, so that the walk can start near the query's upper bound
+    /// without a binary search (whose probes miss the cache one after the other).
+    levels: Vec<u32>,
     /// The samples' quantized features (CSR) as `(access point, value)`, sorted by access
     /// point, side by side so that an exact check reads one or two cache lines.
     fp_start: Vec<u32>,
@@ -117,6 +136,62 @@ pub struct Model {
     /// The quantized feature of every whole-dBm reading from -128 to 0 (readings are usually
     /// whole dBm), so that a query needs no `powf`.
     lut: Vec<u16>,
+}
+
+/// One sample that heard an access point, packed in a u64: the sample id (bits 0-31), its
+/// quantized feature there (bits 32-47) and its feature sum `>> sum_shift` (bits 48-63), so
+/// that the walk keeps a touched sample's posting whole (one store) and ranking it reads
+/// nothing per sample at random but its accumulated overlap.
+#[derive(Clone, Copy, Debug, Default)]
+struct Posting(u64);
+
+impl Posting {
+    fn new(id: u32, val: u16, sum: u16) -> Posting {
+        Posting(id as u64 | (val as u64) << 32 | (sum as u64) << 48)
+    }
+    #[inline]
+    fn id(self) -> u32 {
+        self.0 as u32
+    }
+    #[inline]
+    fn val(self) -> u16 {
+        (self.0 >> 32) as u16
+    }
+    #[inline]
+    fn sum(self) -> u16 {
+        (self.0 >> 48) as u16
+    }
+}
+
+/// Samples in an order where similar fingerprints sit side by side: by building, floor, then
+/// the access point each heard strongest and the second strongest (ties: survey order). The
+/// candidates of a query then mostly share cache lines (their rows, their overlap counters),
+/// which the survey's own order (by time or by user) does not give. Only the numbering of
+/// samples changes; distances do not.
+fn locality_order(samples: Vec<(Label, Fingerprint)>) -> Vec<(Label, Fingerprint)> {
+    let top2 = |fp: &Fingerprint| {
+        let (mut a, mut b) = ((f32::NEG_INFINITY, u16::MAX), (f32::NEG_INFINITY, u16::MAX));
+        for &(ap, r) in &fp.0 {
+            if r > a.0 {
+                b = a;
+                a = (r, ap);
+            } else if r > b.0 {
+                b = (r, ap);
+            }
+        }
+        (a.1, b.1)
+    };
+    let keys: Vec<(u16, i16, u16, u16)> = samples
+        .iter()
+        .map(|(l, fp)| {
+            let (a, b) = top2(fp);
+            (l.building, l.floor, a, b)
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..samples.len()).collect();
+    order.sort_by_key(|&i| (keys[i], i));
+    let mut slots: Vec<Option<(Label, Fingerprint)>> = samples.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// How hard the search works (see [`Model::neighbours`]); saved with the model.
@@ -129,18 +204,28 @@ pub struct Search {
     /// value divided by this are walked: samples that heard the access point about as
     /// strongly as the query, or more.
     pub posting_cut: u16,
+    /// ...and at most the query's value times this: samples that heard the access point far
+    /// more strongly than the query are nearer to it than the query is (the Sørensen distance
+    /// counts `|q - t|`, so their partial overlap, capped at the query's value, flatters them).
+    /// `u16::MAX`: no upper bound. Models saved without it get the default.
+    #[serde(default = "default_top")]
+    pub posting_top: u16,
     /// Candidates (best partial overlap) whose exact distance is computed.
     pub candidates: usize,
 }
 
+fn default_top() -> u16 {
+    2
+}
+
 impl Search {
     /// Walk every posting: the exact k nearest neighbours.
-    pub const EXHAUSTIVE: Search = Search { strong_aps: usize::MAX, posting_cut: u16::MAX, candidates: usize::MAX };
+    pub const EXHAUSTIVE: Search = Search { strong_aps: usize::MAX, posting_cut: u16::MAX, posting_top: u16::MAX, candidates: usize::MAX };
 }
 
 impl Default for Search {
     fn default() -> Self {
-        Search { strong_aps: 4, posting_cut: 2, candidates: 32 }
+        Search { strong_aps: 4, posting_cut: 2, posting_top: default_top(), candidates: 32 }
     }
 }
 
@@ -165,6 +250,10 @@ fn insert_best(best: &mut Vec<(f32, u32)>, k: usize, d: f32, id: u32) {
 }
 
 const LUT_MIN_DBM: i32 = -128;
+/// Value levels per posting list (`2^0` to `2^16`; values are below `2^16`).
+const LEVELS: usize = 17;
+/// Buckets of the similarity histogram that finds the candidates' threshold.
+const HIST: usize = 256;
 
 fn quantize_table(repr: &Representation) -> Vec<u16> {
     (LUT_MIN_DBM..=0).map(|r| quantize(repr, r as f32)).collect()
@@ -207,8 +296,8 @@ impl Model {
 
     fn build(config: ModelConfig, aps: Vec<String>, zones: Vec<String>, samples: Vec<(Label, Fingerprint)>) -> Result<Model, LocateError> {
         config.repr.validate().map_err(LocateError::Invalid)?;
-        if config.search.strong_aps == 0 || config.search.posting_cut == 0 {
-            return Err(LocateError::Invalid("search.strong_aps and search.posting_cut must be at least 1".into()));
+        if config.search.strong_aps == 0 || config.search.posting_cut == 0 || config.search.posting_top == 0 {
+            return Err(LocateError::Invalid("search.strong_aps, search.posting_cut and search.posting_top must be at least 1".into()));
         }
         if config.k == 0 {
             return Err(LocateError::Invalid("k must be at least 1".into()));
@@ -237,22 +326,16 @@ impl Model {
             counts[i] += counts[i - 1];
         }
         let total = counts[aps.len()] as usize;
-        let mut fill = counts.clone();
         let lut = quantize_table(&config.repr);
-        let mut post_id = vec![0u32; total];
-        let mut post_val = vec![0u16; total];
+        let samples = locality_order(samples);
         let mut sums = Vec::with_capacity(samples.len());
         let (mut labels, mut fps) = (Vec::with_capacity(samples.len()), Vec::with_capacity(samples.len()));
         let (mut fp_start, mut fp_q) = (vec![0u32], Vec::with_capacity(total));
-        for (i, (l, mut fp)) in samples.into_iter().enumerate() {
+        for (l, mut fp) in samples {
             fp = Fingerprint::from_pairs(fp.0);
             let mut sum = 0u32;
             for &(a, r) in &fp.0 {
                 let v = quantize_with(&lut, &config.repr, r);
-                let slot = &mut fill[a as usize];
-                post_id[*slot as usize] = i as u32;
-                post_val[*slot as usize] = v;
-                *slot += 1;
                 sum += v as u32;
                 fp_q.push((a, v));
             }
@@ -261,11 +344,34 @@ impl Model {
             labels.push(l);
             fps.push(fp);
         }
-        let mut postings: Vec<(u32, u16)> = post_id.into_iter().zip(post_val).collect();
-        for a in 0..aps.len() {
-            postings[counts[a] as usize..counts[a + 1] as usize].sort_unstable_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+        // Feature sums in a posting are stored shifted right so that the largest fits a u16.
+        let max_sum = sums.iter().copied().max().unwrap_or(0);
+        let sum_shift = u32::BITS - (max_sum >> 16).leading_zeros();
+        let mut fill = counts.clone();
+        let mut postings = vec![Posting::default(); total];
+        for (i, w) in fp_start.windows(2).enumerate() {
+            for &(a, v) in &fp_q[w[0] as usize..w[1] as usize] {
+                let slot = &mut fill[a as usize];
+                postings[*slot as usize] = Posting::new(i as u32, v, (sums[i] >> sum_shift) as u16);
+                *slot += 1;
+            }
         }
-        Ok(Model { config, aps, zones, labels, fps, sums, post_start: counts, postings, fp_start, fp: fp_q, lut })
+        for a in 0..aps.len() {
+            postings[counts[a] as usize..counts[a + 1] as usize].sort_unstable_by(|x, y| y.val().cmp(&x.val()).then(x.id().cmp(&y.id())));
+        }
+        let mut levels = Vec::with_capacity(aps.len() * LEVELS);
+        for a in 0..aps.len() {
+            let (lo, hi) = (counts[a] as usize, counts[a + 1] as usize);
+            let list = &postings[lo..hi];
+            levels.extend((0..LEVELS).map(|b| (lo + list.partition_point(|p| p.val() as u32 >= 1 << b)) as u32));
+        }
+        Ok(Model { config, aps, zones, labels, fps, sums, sum_shift, post_start: counts, postings, levels, fp_start, fp: fp_q, lut })
+    }
+
+    /// Sample `id` (as [`Model::neighbours`] numbers them: the model's own order, not the
+    /// survey's) with its label and fingerprint.
+    pub fn sample(&self, id: u32) -> Option<(&Label, &Fingerprint)> {
+        Some((self.labels.get(id as usize)?, self.fps.get(id as usize)?))
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -291,12 +397,14 @@ impl Model {
     /// first); fewer when fewer samples share an access point with the query.
     ///
     /// Two stages ([`Search`]): the postings of the query's `strong_aps` strongest access
-    /// points, cut to samples that heard them at least `1 / posting_cut` as strongly as the
-    /// query did, give candidates ranked by their partial overlap; the best `candidates` of
-    /// them get their exact distance (a dense lookup per sample). Every distance returned is
-    /// exact; a sample that shares none of the strong access points is not considered, so the
-    /// answer can differ from the exhaustive one ([`Search::EXHAUSTIVE`], which walks every
-    /// posting). If the first stage finds nothing, the exhaustive walk runs.
+    /// points, cut to samples that heard them at least `1 / posting_cut` and at most
+    /// `posting_top` times as strongly as the query did, give candidates ranked by their
+    /// partial similarity; the best `candidates` of them get their exact distance (a dense
+    /// lookup per sample). Every distance returned is exact; a sample outside the band of
+    /// every strong access point is not considered, so the answer can differ from the
+    /// exhaustive one ([`Search::EXHAUSTIVE`], which walks every posting). If the first stage
+    /// finds nothing, the exhaustive walk runs. Sample ids are the model's own numbering
+    /// ([`Model::sample`]), not the survey's order.
     pub fn neighbours<'s>(&self, fp: &Fingerprint, k: usize, s: &'s mut Scratch) -> &'s [(f32, u32)] {
         let qsum = self.prepare(fp, s);
         s.searches += 1;
@@ -336,7 +444,8 @@ impl Model {
         s.touched.clear();
         for &(a, qv) in &s.query {
             let (lo, hi) = (self.post_start[a as usize] as usize, self.post_start[a as usize + 1] as usize);
-            for &(id, tv) in &self.postings[lo..hi] {
+            for &p in &self.postings[lo..hi] {
+                let (id, tv) = (p.id(), p.val());
                 let slot = &mut s.acc[id as usize];
                 if *slot == 0 {
                     s.touched.push(id);
@@ -371,42 +480,115 @@ impl Model {
         // 1 so that a touched sample is never 0. The shift loses at most `strong` low bits of
         // a 16-bit sum, which only orders candidates; their distances are computed exactly.
         let shift = usize::BITS - (strong.max(1) - 1).leading_zeros();
-        if s.acc16.len() != self.labels.len() {
-            s.acc16 = vec![0; self.labels.len()];
-            s.hits = vec![0; self.labels.len() + 1];
+        // Both buffers are a power of two long and indexed through a mask (a no-op: sample ids
+        // are below it, and a sample is kept in `hits` once), so the walk has no bounds checks.
+        let size = (self.labels.len() + 1).next_power_of_two();
+        if s.acc16.len() != size {
+            s.acc16 = vec![0; size];
+            s.hits = vec![Posting::default(); size];
         }
-        let mut n = 0usize;
+        let mask = size - 1;
+        // Where each list's walk starts: past the values above the query's value times
+        // `posting_top` (a level of the list gives a start at most one power of two early,
+        // the rest is skipped one by one). Ask for the first lines of every list's walk before
+        // walking any: those loads miss the cache and are independent, so they overlap
+        // instead of each stalling its own walk.
+        s.starts.clear();
+        let mut warm = 0u64;
         for &(qv, a) in &s.order[..strong] {
             let (lo, hi) = (self.post_start[a as usize] as usize, self.post_start[a as usize + 1] as usize);
+            let top = (qv as u32 * search.posting_top as u32).min(u16::MAX as u32);
+            let b = (u32::BITS - top.leading_zeros()) as usize;
+            let from = if b < LEVELS { self.levels[a as usize * LEVELS + b] as usize } else { lo };
+            for p in self.postings[from..hi].iter().step_by(8).take(4) {
+                warm ^= p.0;
+            }
+            s.starts.push((from, hi, top as u16));
+        }
+        std::hint::black_box(warm);
+        let mut n = 0usize;
+        let (acc16, hits) = (&mut s.acc16[..=mask], &mut s.hits[..=mask]);
+        for (&(qv, _), &(from, hi, top)) in s.order[..strong].iter().zip(&s.starts) {
             let cut = (qv / search.posting_cut).max(1);
-            let list = &self.postings[lo..hi];
-            // The list is sorted strongest first: the postings at or above the cut are a prefix.
-            let end = list.partition_point(|p| p.1 >= cut);
-            s.postings += end as u64;
-            for &(id, tv) in &list[..end] {
-                let slot = &mut s.acc16[id as usize];
-                // Branch-free: always write the id, keep it only on the sample's first touch.
-                s.hits[n] = id;
+            let list = &self.postings[from..hi];
+            let skip = list.iter().take_while(|p| p.val() > top).count();
+            // The list is sorted strongest first: the postings in the band are a run, walked
+            // until the first one below it (a binary search for its end would probe the part
+            // beyond it, cache misses in a row, for nothing).
+            let mut walked = 0u64;
+            for &p in &list[skip..] {
+                let tv = p.val();
+                if tv < cut {
+                    break;
+                }
+                walked += 1;
+                let slot = &mut acc16[p.id() as usize & mask];
+                // Branch-free: always write the posting, keep it only on the sample's first touch.
+                hits[n & mask] = p;
                 n += (*slot == 0) as usize;
                 *slot += (qv.min(tv) >> shift).max(1);
             }
+            s.postings += walked;
         }
         if n == 0 {
             return false;
         }
-        // Rank the touched samples by partial similarity `2 M / (S_q + S_t)` (non-negative, so
-        // its bits order like the number) and keep the best `c`, ties to the lower sample: one
-        // integer key per sample, so the selection compares plain u64s.
-        s.keys.clear();
-        for &id in &s.hits[..n] {
-            let mp = (std::mem::take(&mut s.acc16[id as usize]) as u32) << shift;
-            let sim = 2.0 * mp as f32 / (qsum + self.sums[id as usize]) as f32;
-            s.keys.push(((!sim.to_bits() as u64) << 32) | id as u64);
-        }
+        // Rank the touched samples by partial similarity `M_p / (S_q + S_t)` (in units of
+        // 2^shift and 2^sum_shift: only the order matters) and keep the best `c` (one u64 key
+        // each: similarity bits, then sample id, so that ties go to the lower sample). Most of
+        // them share one weak access point with the query and cannot be among the best `c`,
+        // so they are not divided out: a float's bits read as an integer are its log2 to
+        // within 0.0861 (times 2^23, plus a constant), so `bits(M_p) - bits(S_q + S_t)` is the
+        // log of the similarity to within ±0.0861. A histogram of those finds where the
+        // `c`-th best falls; every sample within twice the error of it is ranked exactly.
+        let qs = qsum as f32 / (1u32 << self.sum_shift) as f32;
+        s.sims.resize(n, 0.0);
+        s.approx.resize(n, 0);
+        let (sims, approx) = (&mut s.sims[..n], &mut s.approx[..n]);
         let c = search.candidates.max(k);
-        if s.keys.len() > c {
-            s.keys.select_nth_unstable(c - 1);
-            s.keys.truncate(c);
+        s.keys.clear();
+        let key = |m: f32, p: Posting| ((!(m / (qs + p.sum() as f32)).to_bits() as u64) << 32) | p.id() as u64;
+        if n <= c {
+            for (m, &p) in sims.iter_mut().zip(&hits[..n]) {
+                *m = std::mem::take(&mut acc16[p.id() as usize & mask]) as f32;
+                s.keys.push(key(*m, p));
+            }
+        } else {
+            // No sample's estimate exceeds that of the largest possible overlap over the
+            // smallest sum, `anchor`: buckets of 2^18 (1/32 of an octave) down from it, the
+            // last one open, filled in the same pass.
+            let most: u32 = s.order[..strong].iter().map(|&(qv, _)| ((qv >> shift) as u32).max(1)).sum();
+            let anchor = (most as f32).to_bits() as i32 - qs.to_bits() as i32;
+            s.hist.clear();
+            s.hist.resize(HIST, 0);
+            for ((m, l), &p) in sims.iter_mut().zip(approx.iter_mut()).zip(&hits[..n]) {
+                *m = std::mem::take(&mut acc16[p.id() as usize & mask]) as f32;
+                *l = m.to_bits() as i32 - (qs + p.sum() as f32).to_bits() as i32;
+                s.hist[(((anchor - *l) >> 18) as usize).min(HIST - 1)] += 1;
+            }
+            let (mut seen, mut upto) = (0u32, 0usize);
+            while upto < HIST && (seen as usize) < c {
+                seen += s.hist[upto];
+                upto += 1;
+            }
+            // The `c` best by the estimate are at or above `anchor - upto * 2^18`, so the
+            // `c`-th best similarity is at least that minus one error, and every sample that
+            // can reach it is within one more error: keep `anchor - upto * 2^18 - 2 * 0.0861 *
+            // 2^23` (rounded up to 2^21) and above.
+            let keep = if upto < HIST { anchor.saturating_sub(((upto as i32) << 18).saturating_add(1 << 21)) } else { i32::MIN };
+            // Branch-free: the survivors' indexes first (which ones survive is unpredictable).
+            s.pick.resize(n, 0);
+            let mut j = 0usize;
+            for (i, &l) in approx.iter().enumerate() {
+                s.pick[j] = i as u32;
+                j += (l >= keep) as usize;
+            }
+            s.keys.extend(s.pick[..j].iter().map(|&i| key(sims[i as usize], hits[i as usize])));
+            s.ranked += s.keys.len() as u64;
+            if s.keys.len() > c {
+                s.keys.select_nth_unstable(c - 1);
+                s.keys.truncate(c);
+            }
         }
         // Stage 2: exact distances of the candidates, against the query spread out densely.
         if s.qdense.len() != self.aps.len() {
@@ -583,18 +765,22 @@ mod tests {
     #[test]
     fn index_distances_equal_the_definition() {
         let s = survey();
-        let m = Model::train(ModelConfig::default(), &s).unwrap();
         let q = Fingerprint(vec![(0, -50.0), (1, -70.0), (2, -90.0)]);
         let mut sc = Scratch::default();
-        let got = m.neighbours(&q, 5, &mut sc).to_vec();
-        assert_eq!(got.len(), 5);
-        for (d, id) in got {
-            let want = sorensen(&m.config.repr, &q, &s.samples[id as usize].fp, 4);
-            assert!((d - want).abs() < 1e-5, "sample {id}: {d} vs {want}");
+        // The exhaustive search finds every sample sharing an access point; the fast one the
+        // samples within the band of a strong access point; both give exact distances.
+        for (search, found) in [(Search::EXHAUSTIVE, 5), (Search::default(), 2)] {
+            let m = Model::train(ModelConfig { search, ..Default::default() }, &s).unwrap();
+            let got = m.neighbours(&q, 5, &mut sc).to_vec();
+            assert_eq!(got.len(), found, "{search:?}");
+            for (d, id) in got {
+                let want = sorensen(&m.config.repr, &q, m.sample(id).unwrap().1, 4);
+                assert!((d - want).abs() < 1e-5, "sample {id}: {d} vs {want}");
+            }
+            // Sorted nearest first; a second query reuses the scratch cleanly.
+            let again = m.neighbours(&q, 5, &mut sc).to_vec();
+            assert!(again.windows(2).all(|w| w[0].0 <= w[1].0));
         }
-        // Sorted nearest first; a second query reuses the scratch cleanly.
-        let again = m.neighbours(&q, 5, &mut sc).to_vec();
-        assert!(again.windows(2).all(|w| w[0].0 <= w[1].0));
     }
 
     #[test]
@@ -626,7 +812,7 @@ mod tests {
                 let got = fast.neighbours(&q, k, &mut a).to_vec();
                 assert!(got.windows(2).all(|w| w[0] <= w[1]));
                 for (d, id) in &got {
-                    let want = sorensen(&fast.config.repr, &q, &survey.samples[*id as usize].fp, 60);
+                    let want = sorensen(&fast.config.repr, &q, fast.sample(*id).unwrap().1, 60);
                     assert!((d - want).abs() < 1e-5, "query {i}: sample {id} at {d}, exactly {want}");
                 }
                 if k == 1 && got.first().map(|g| g.1) == full.first().map(|f| f.1) {

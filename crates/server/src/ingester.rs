@@ -30,6 +30,7 @@ use footfall_store::privacy::{Erased, Erasure};
 use footfall_store::{IngestBatch, Store};
 use footfall_transforms::exclude::{self, Excluded};
 use footfall_transforms::filter::{DropCounts, DropReason};
+use footfall_transforms::locate::SiteModel;
 use footfall_transforms::sessionize::Sessions;
 use footfall_transforms::{Pipeline, PipelineConfig};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -41,6 +42,8 @@ use tokio::sync::{mpsc, oneshot};
 /// The store side of the server: applies records, remembers how far it got.
 pub(crate) struct Ingester {
     store: Store,
+    /// The site's location model (resolved at startup), given to every pipeline restored.
+    locate: Option<Arc<SiteModel>>,
     site: Site,
     config: PipelineConfig,
     /// `None` after a failed commit: restored from the store before the next attempt.
@@ -86,9 +89,13 @@ const RETENTION_INTERVAL_MS: Millis = 60 * 60_000;
 const EXCLUDE_REFRESH_MS: Millis = 5 * 60_000;
 
 impl Ingester {
-    /// Continue from what the store holds: its pipeline state and applied sequence.
+    /// Continue from what the store holds: its pipeline state and applied sequence; every
+    /// pipeline it restores places zones with `locate` when given.
+    // One call site, each argument one piece of the server's state: a struct would add nothing.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         store: Store,
+        locate: Option<Arc<SiteModel>>,
         site: Site,
         config: PipelineConfig,
         live: Arc<Live>,
@@ -101,6 +108,7 @@ impl Ingester {
         let sensors = site.sensors.iter().enumerate().map(|(i, s)| (s.id.clone(), i as u16)).collect();
         let mut me = Ingester {
             store,
+            locate,
             site,
             config,
             pipeline: None,
@@ -134,6 +142,7 @@ impl Ingester {
             Some(state) => Pipeline::restore(&self.site, &self.config, &state)?,
             None => Pipeline::new(&self.site, self.config.clone()),
         };
+        p.set_locate_model(self.locate.clone());
         for (_, r) in &self.retained {
             let local = self.local_sensors(r);
             for o in r.obs.iter().filter(|o| !self.refused.contains(&o.device)) {

@@ -59,6 +59,7 @@ use footfall_core::clock::{Clock, SystemClock};
 use footfall_store::keyfile::{self, KeyError, KeyOrigin};
 use footfall_store::{Store, StoreError};
 use footfall_transforms::intake::Intake;
+use footfall_transforms::locate::SiteModel;
 use footfall_transforms::pipeline::RestoreError;
 use footfall_transforms::{PipelineConfig, Pseudonymizer};
 use journal::{Journal, JournalError};
@@ -117,6 +118,10 @@ pub struct ServerConfig {
     /// Opt-out requests (`POST /api/v1/optout`, no token) accepted per minute of `clock`,
     /// across all callers; more are answered 429.
     pub optouts_per_minute: u32,
+    /// A location model to use instead of the one stored with the site (`footfall locate
+    /// train --db`, used when this is `None`); with neither, zones follow the strongest
+    /// sensor.
+    pub locate_model: Option<footfall_locate::Model>,
 }
 
 impl ServerConfig {
@@ -141,6 +146,7 @@ impl ServerConfig {
             clock: Arc::new(SystemClock),
             retention: None,
             optouts_per_minute: routes::OPTOUTS_PER_MINUTE,
+            locate_model: None,
         }
     }
 }
@@ -163,6 +169,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("alert_webhook", &self.alert_webhook.as_ref().map(|_| "<set>"))
             .field("retention", &self.retention)
             .field("optouts_per_minute", &self.optouts_per_minute)
+            .field("locate_model", &self.locate_model.as_ref().map(|m| m.len()))
             .finish_non_exhaustive()
     }
 }
@@ -181,6 +188,8 @@ pub enum ServerError {
     Restore(#[from] RestoreError),
     #[error("invalid server configuration: {0}")]
     Config(String),
+    #[error("{0}")]
+    LocateModel(String),
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
     #[error("the {0} thread stopped unexpectedly")]
@@ -209,6 +218,25 @@ struct Prepared {
     marks: writer::Marks,
 }
 
+/// The location model the pipeline uses: the configured one, else the one stored with the
+/// site, else none (the strongest-sensor rule).
+fn site_model(store: &Store, site: &Site, given: Option<footfall_locate::Model>) -> Result<Option<Arc<SiteModel>>, ServerError> {
+    let sm = match given {
+        Some(m) => SiteModel::new(site, m).map_err(|e| ServerError::LocateModel(format!("location model: {e}")))?,
+        None => match store.locate_model()? {
+            Some(stored) => SiteModel::from_json(site, &stored.json, &format!("the location model stored in {}", store.path().display()))
+                .map_err(|e| {
+                ServerError::LocateModel(format!(
+                    "{e}; train it again for this site (footfall locate train --db) or remove it (footfall locate remove --db)"
+                ))
+            })?,
+            None => return Ok(None),
+        },
+    };
+    tracing::info!("zones from the survey-trained location model ({} of {} sensors known)", sm.known_sensors(), site.sensors.len());
+    Ok(Some(Arc::new(sm)))
+}
+
 /// Open the store, resolve the site, load the key, open the journal and re-apply what the
 /// store does not have yet. Runs before anything is accepted.
 fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
@@ -234,8 +262,10 @@ fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
     let ops = Arc::new(ops::Ops::default());
     let tokens = Arc::new(auth::Tokens::new(Store::open(&config.db)?));
     let reader = Store::open(&config.db)?;
+    let locate = site_model(&store, &site, config.locate_model.clone())?;
     let mut ingester = ingester::Ingester::new(
         store,
+        locate,
         site.clone(),
         config.pipeline.clone(),
         live.clone(),

@@ -9,6 +9,7 @@
 //!
 //! [`commerce`] holds POS transactions, the app feed's visits and passes (per advertising-ID
 //! pseudonym), the sealed advertising-ID vault and the export audit log.
+//! [`locate_model`] keeps the site's survey-trained location model (as the model's JSON).
 //!
 //! [`privacy`] holds the opt-out registry (pseudonyms only), erasure of a device from every
 //! table, and retention.
@@ -17,6 +18,7 @@
 
 pub mod commerce;
 pub mod keyfile;
+pub mod locate_model;
 pub mod privacy;
 pub mod sqlite;
 pub mod tokens;

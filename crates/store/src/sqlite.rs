@@ -161,6 +161,18 @@ CREATE TABLE export_audit (
     file_sha256 TEXT NOT NULL
 );
 "#,
+    // Location (issue 6): the site's survey-trained fingerprint model (`footfall locate
+    // train --db`), one per site (the site row is id 1 too), as the model's own JSON
+    // (`footfall_locate::Model::to_json`). See `locate_model.rs`.
+    r#"
+CREATE TABLE locate_model (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    json TEXT NOT NULL,
+    source TEXT NOT NULL,
+    samples INTEGER NOT NULL,
+    trained_ms INTEGER NOT NULL
+);
+"#,
 ];
 
 const PUT_SITE: &str = "INSERT INTO site (id, json, updated_ms) VALUES (1, ?1, ?2) \

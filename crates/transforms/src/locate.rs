@@ -58,6 +58,13 @@ impl SiteModel {
         Ok(SiteModel { model, ap_of_sensor, zone_of, graphs })
     }
 
+    /// Join a model saved as JSON (`Model::to_json`: a model file, or the copy stored with
+    /// the site) to `site`; `name` says where it came from in errors.
+    pub fn from_json(site: &Site, json: &str, name: &str) -> Result<SiteModel, String> {
+        let model = Model::from_json(json, name).map_err(|e| e.to_string())?;
+        SiteModel::new(site, model).map_err(|e| format!("{name}: {e}"))
+    }
+
     /// Sensors of the site the model knows.
     pub fn known_sensors(&self) -> usize {
         self.ap_of_sensor.iter().flatten().count()
