@@ -67,11 +67,14 @@ pub struct PrivacyConfig {
     /// Report and API figures from fewer than `k` devices (but more than none) are suppressed.
     /// Configurable upward only: values below the default are refused.
     pub k: u64,
+    /// Differential-privacy noise on the report's counts: epsilon per published count
+    /// (two-sided geometric noise, `footfall_query::noise`). Off when absent.
+    pub epsilon: Option<f64>,
 }
 
 impl Default for PrivacyConfig {
     fn default() -> Self {
-        PrivacyConfig { k: footfall_query::privacy::DEFAULT_K }
+        PrivacyConfig { k: footfall_query::privacy::DEFAULT_K, epsilon: None }
     }
 }
 
@@ -112,6 +115,11 @@ impl Config {
                 c.audience.k
             );
         }
+        if let Some(e) = c.privacy.epsilon
+            && let Err(err) = footfall_query::noise::Noise::new(e, &[0; 32])
+        {
+            anyhow::bail!("config {}: [privacy] {err}", path.display());
+        }
         if let Some(w) = &c.alerts_webhook
             && !(w.url.starts_with("http://") || w.url.starts_with("https://"))
         {
@@ -122,6 +130,16 @@ impl Config {
 
     pub fn threshold(&self) -> footfall_query::Threshold {
         footfall_query::Threshold::new(self.privacy.k)
+    }
+
+    /// The noise of published counts when `[privacy] epsilon` is set, keyed by the database's
+    /// deployment key (so nobody without it can predict or subtract the noise).
+    pub fn noise(&self, db: &Path) -> anyhow::Result<Option<footfall_query::noise::Noise>> {
+        let Some(epsilon) = self.privacy.epsilon else { return Ok(None) };
+        let path = self.key_path(db, None);
+        let key = footfall_store::keyfile::load(&path)
+            .with_context(|| format!("[privacy] epsilon: the noise is keyed by the deployment key {}", path.display()))?;
+        Ok(Some(footfall_query::noise::Noise::new(epsilon, &key)?))
     }
 
     pub fn pipeline(&self) -> PipelineConfig {
@@ -165,6 +183,11 @@ mod tests {
         std::fs::write(&low, "[privacy]\nk = 2\n").unwrap();
         let e = Config::load(Some(&low)).unwrap_err().to_string();
         assert!(e.contains("only be raised"), "{e}");
+        let eps = dir.path().join("eps.toml");
+        std::fs::write(&eps, "[privacy]\nepsilon = 0\n").unwrap();
+        assert!(format!("{:#}", Config::load(Some(&eps)).unwrap_err()).contains("epsilon 0 is outside"));
+        std::fs::write(&eps, "[privacy]\nepsilon = 0.5\n").unwrap();
+        assert_eq!(Config::load(Some(&eps)).unwrap().privacy.epsilon, Some(0.5));
         let c: Config = toml::from_str("[retention]\npasses_days = 30\n").unwrap();
         assert_eq!((c.retention.visits_days, c.retention.passes_days), (365, 30));
         assert!(toml::from_str::<Config>("[retention]\nvisit_days = 30\n").is_err());

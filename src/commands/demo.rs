@@ -51,8 +51,9 @@ fn demo_in(a: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     })?;
     ingest::print_outcome(&outcome);
     let analysis = analysis::load(&db, &config, false)?;
-    let agg = report::build(&analysis, None)?;
-    println!("{}", report::render(&analysis, &agg, config.threshold()));
+    let noise = config.noise(&db)?;
+    let agg = report::release(report::build(&analysis, None)?, noise.as_ref());
+    println!("{}", report::render(&analysis, &agg, config.threshold(), noise.as_ref()));
     println!("Accuracy against the simulator's ground truth");
     println!("{}", eval::render(&eval::evaluate(&analysis, &dir.join("truth.json"))?));
     if a.out.is_some() {

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::output::{Table, minutes, num, pct};
 use footfall_core::metrics::DWELL_BUCKETS;
 use footfall_query::Threshold;
+use footfall_query::noise::Noise;
 use footfall_query::published::{self, PublishedAggregates, PublishedMetrics};
 use footfall_transforms::aggregate::{self, Aggregates, Row};
 use serde::Serialize;
@@ -24,8 +25,20 @@ struct JsonReport<'a> {
     excluded_devices: BTreeMap<&'static str, Option<u64>>,
     excluded_visits: Option<u64>,
     excluded_passes: Option<u64>,
+    /// Epsilon per published count when differential-privacy noise is on (`[privacy]
+    /// epsilon`), absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    noise_epsilon_per_count: Option<f64>,
     #[serde(flatten)]
     aggregates: &'a PublishedAggregates,
+}
+
+/// The aggregates as released: with the configured noise on every count when there is one.
+pub fn release(agg: Aggregates, noise: Option<&Noise>) -> Aggregates {
+    match noise {
+        Some(n) => n.aggregates(&agg),
+        None => agg,
+    }
 }
 
 pub fn build(a: &Analysis, store: Option<&str>) -> anyhow::Result<Aggregates> {
@@ -78,7 +91,7 @@ fn excluded_counts(a: &Analysis, t: Threshold) -> [Option<u64>; 4] {
 
 /// The tables of `footfall report`. Every cell comes from the thresholded aggregates: a count
 /// of 1..k-1 (and whatever is computed from it) prints as `<k`.
-pub fn render(a: &Analysis, agg: &Aggregates, t: Threshold) -> String {
+pub fn render(a: &Analysis, agg: &Aggregates, t: Threshold, noise: Option<&Noise>) -> String {
     let k = t.k();
     let pubd = published::aggregates(agg, t);
     let mut out = String::new();
@@ -97,6 +110,12 @@ pub fn render(a: &Analysis, agg: &Aggregates, t: Threshold) -> String {
         dates.last().unwrap_or(&"-"),
         dates.len()
     ));
+    if let Some(n) = noise {
+        out.push_str(&format!(
+            "noise: every count carries two-sided geometric noise of epsilon {} (differential privacy; medians are not noised)\n",
+            n.epsilon()
+        ));
+    }
     let observations: u64 = a.files.iter().map(|f| f.records).sum();
     out.push_str(&format!(
         "inputs: {} files, {} observations; dropped: {}\n",
@@ -210,7 +229,8 @@ pub fn render(a: &Analysis, agg: &Aggregates, t: Threshold) -> String {
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     let config = Config::load(a.db.config.as_deref())?;
     let analysis = analysis::load(&a.db.db, &config, false)?;
-    let agg = build(&analysis, a.store.as_deref())?;
+    let noise = config.noise(&a.db.db)?;
+    let agg = release(build(&analysis, a.store.as_deref())?, noise.as_ref());
     let t = config.threshold();
     if a.json {
         let [fixed, staff, excluded_visits, excluded_passes] = excluded_counts(&analysis, t);
@@ -224,11 +244,12 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
             excluded_devices: BTreeMap::from([("fixed", fixed), ("staff", staff)]),
             excluded_visits,
             excluded_passes,
+            noise_epsilon_per_count: noise.as_ref().map(Noise::epsilon),
             aggregates: &published,
         };
         crate::output::print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
-        crate::output::print(&render(&analysis, &agg, t))?;
+        crate::output::print(&render(&analysis, &agg, t, noise.as_ref()))?;
     }
     Ok(())
 }

@@ -264,7 +264,10 @@ fn no_report_cell_shows_a_count_below_k() {
     ok(&["ingest", "--site", s(&sim.join("site.json")), "--db", s(&db), "--quiet", s(&sim.join("observations.csv"))]);
     let raised = dir.path().join("k8.toml");
     std::fs::write(&raised, "[privacy]\nk = 8\n").unwrap();
-    for (k, config) in [(5u64, None), (8, Some(s(&raised)))] {
+    let noisy = dir.path().join("noise.toml");
+    std::fs::write(&noisy, "[privacy]\nepsilon = 0.5\n").unwrap();
+    let mut reports = Vec::new();
+    for (k, config) in [(5u64, None), (8, Some(s(&raised))), (5, Some(s(&noisy)))] {
         let mut args = vec!["report", "--db", s(&db)];
         args.extend(config.map(|c| ["--config", c]).into_iter().flatten());
         let tables = ok(&args);
@@ -283,5 +286,25 @@ fn no_report_cell_shows_a_count_below_k() {
         assert!(counts.len() > 500 && nulls > 50, "{} counts, {nulls} nulls", counts.len());
         let small: Vec<u64> = counts.iter().copied().filter(|&n| n > 0 && n < k).collect();
         assert!(small.is_empty(), "k = {k}: counts below k in the JSON report: {small:?}");
+        reports.push((json, counts));
     }
+    // With noise, the threshold applies to the noisy counts (checked above), the epsilon is
+    // stated, counts move, and asking again gives the same answer (no averaging it away).
+    let (plain, noisy_json) = (&reports[0], &reports[2]);
+    assert_eq!(noisy_json.0["noise_epsilon_per_count"], 0.5);
+    assert!(plain.0.get("noise_epsilon_per_count").is_none());
+    let moved = plain.0["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(noisy_json.0["totals"].as_array().unwrap())
+        .filter(|(a, b)| a["walk_ins"] != b["walk_ins"])
+        .count();
+    assert!(moved > 0, "noise moved no store's walk-ins");
+    let again: serde_json::Value = serde_json::from_str(&ok(&["report", "--db", s(&db), "--config", s(&noisy), "--json"])).unwrap();
+    assert_eq!(again, noisy_json.0);
+    assert!(
+        ok(&["report", "--db", s(&db), "--config", s(&noisy)])
+            .contains("noise: every count carries two-sided geometric noise of epsilon 0.5")
+    );
 }
