@@ -687,6 +687,10 @@ pub struct SensorArgs {
     /// DB.key); the agent never creates one
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
+    /// Key rotation: the server's `[privacy] key_epoch_days`, which this agent must match
+    /// (pseudonyms change every this many UTC days); leave out when the server has none
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub key_epoch_days: Option<u32>,
     /// The footfall server, e.g. http://10.0.0.2:8080 (https:// in builds with the `tls` feature)
     #[arg(long, value_name = "URL")]
     pub server: String,

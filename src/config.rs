@@ -70,11 +70,15 @@ pub struct PrivacyConfig {
     /// Differential-privacy noise on the report's counts: epsilon per published count
     /// (two-sided geometric noise, `footfall_query::noise`). Off when absent.
     pub epsilon: Option<f64>,
+    /// Key rotation: MAC pseudonyms change every this many UTC days (a new key per epoch,
+    /// derived from the master key). Off when absent. `footfall sensor` agents must be given
+    /// the same value (`--key-epoch-days`).
+    pub key_epoch_days: Option<u32>,
 }
 
 impl Default for PrivacyConfig {
     fn default() -> Self {
-        PrivacyConfig { k: footfall_query::privacy::DEFAULT_K, epsilon: None }
+        PrivacyConfig { k: footfall_query::privacy::DEFAULT_K, epsilon: None, key_epoch_days: None }
     }
 }
 
@@ -120,6 +124,9 @@ impl Config {
         {
             anyhow::bail!("config {}: [privacy] {err}", path.display());
         }
+        if c.privacy.key_epoch_days == Some(0) {
+            anyhow::bail!("config {}: [privacy] key_epoch_days must be at least 1 (leave it out to keep one key)", path.display());
+        }
         if let Some(w) = &c.alerts_webhook
             && !(w.url.starts_with("http://") || w.url.starts_with("https://"))
         {
@@ -140,6 +147,11 @@ impl Config {
         let key = footfall_store::keyfile::load(&path)
             .with_context(|| format!("[privacy] epsilon: the noise is keyed by the deployment key {}", path.display()))?;
         Ok(Some(footfall_query::noise::Noise::new(epsilon, &key)?))
+    }
+
+    /// The pseudonymizer of this deployment: the key, rotated per `[privacy] key_epoch_days`.
+    pub fn pseudonymizer(&self, key: [u8; 32]) -> footfall_transforms::Pseudonymizer {
+        footfall_transforms::Pseudonymizer::with_rotation(key, self.privacy.key_epoch_days)
     }
 
     pub fn pipeline(&self) -> PipelineConfig {

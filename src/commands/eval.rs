@@ -264,7 +264,7 @@ fn evaluate_segments(
     let Ok(key) = footfall_store::keyfile::load(&config.key_path(&a.db.db, a.key.as_deref())) else { return Ok(None) };
     let w = segments::Window::of(ds, config, &a.window)?;
     let truth = a.truth.as_path();
-    let scores = segments::evaluate(ds, c, key, truth, w)?;
+    let scores = segments::evaluate(ds, c, config.pseudonymizer(key), truth, w)?;
     Ok((scores.iter().any(|s| s.truth > 0)).then_some((w, scores)))
 }
 

@@ -14,7 +14,7 @@ use footfall_store::{IngestBatch, IngestedFile, Store};
 use footfall_transforms::filter::{DropCounts, DropReason};
 use footfall_transforms::intake::Intake;
 use footfall_transforms::sessionize::Sessions;
-use footfall_transforms::{Pipeline, Pseudonymizer, runner};
+use footfall_transforms::{Pipeline, runner};
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -123,7 +123,7 @@ pub fn ingest(req: Request<'_>) -> anyhow::Result<Outcome> {
     pipeline.set_locate_model(site_model);
     let key_path = req.config.key_path(req.db, req.key);
     let (key, origin) = keyfile::load_or_create(&key_path)?;
-    let mut intake = Intake::new(&site, Pseudonymizer::new(key));
+    let mut intake = Intake::new(&site, req.config.pseudonymizer(key));
     // Devices whose owners opted out are dropped right after hashing.
     intake.refuse(store.optouts()?);
     let mut sessions = Sessions::default();

@@ -14,9 +14,10 @@ use anyhow::Context;
 use footfall_store::Store;
 use footfall_store::keyfile;
 use footfall_store::privacy::{Erased, Erasure};
+use footfall_transforms::Pipeline;
 use footfall_transforms::geofence::AppTracker;
+use footfall_transforms::optout;
 use footfall_transforms::optout::Subject;
-use footfall_transforms::{Pipeline, Pseudonymizer};
 use std::io::Read;
 use std::path::Path;
 
@@ -34,7 +35,13 @@ pub fn erase(db: &Path, config: &Config, key: Option<&Path>, subject: &Subject, 
     let key = keyfile::load(&key_path).with_context(|| {
         format!("the deployment key {} is needed to find the device's records (the key the database was ingested with)", key_path.display())
     })?;
-    let ids = Pseudonymizer::new(key).subject_ids(subject);
+    let mut pseudo = config.pseudonymizer(key);
+    // The registry keeps master pseudonyms; with key rotation the rows are stored under each
+    // epoch's pseudonym, over the span of the stored data (and up to now, for open state).
+    let masters = pseudo.subject_ids(subject);
+    let now = super::now_ms();
+    let (from, to) = store.device_time_span()?.map_or((now, now), |(a, b)| (a.min(now), b.max(now)));
+    let ids = optout::erasure_ids(&masters, pseudo.rotation(), from, to);
     let (state, open_state) = forget_in_saved_state(&store, config, &ids)?;
     let app = match store.app_state()? {
         Some(s) => Some(AppTracker::forget_in_snapshot(&s, &ids).context("reading the saved app-feed state")?),
@@ -46,6 +53,7 @@ pub fn erase(db: &Path, config: &Config, key: Option<&Path>, subject: &Subject, 
         app_state: app.as_ref().map(|a| a.0.as_str()),
         open_state: open_state + app.as_ref().map_or(0, |a| a.1 as u64),
         register_ms,
+        registry: &masters,
     })?;
     if register_ms.is_none() {
         // Check generically (every column of every table) that nothing is left.

@@ -188,11 +188,11 @@ pub struct SegmentScore {
 pub const F1_TARGET: f64 = 0.9;
 
 /// Score the segments against the truth's people: their MACs and advertising IDs are hashed
-/// under the deployment key in memory, as ingest would, to meet the pseudonyms.
-pub fn evaluate(ds: &Dataset, c: &Commerce, key: [u8; 32], truth_path: &Path, w: Window) -> anyhow::Result<Vec<SegmentScore>> {
+/// by the deployment's pseudonymizer in memory, as ingest would, to meet the pseudonyms (with
+/// key rotation, a MAC's pseudonym of each day's epoch).
+pub fn evaluate(ds: &Dataset, c: &Commerce, mut p: Pseudonymizer, truth_path: &Path, w: Window) -> anyhow::Result<Vec<SegmentScore>> {
     let text = std::fs::read_to_string(truth_path).with_context(|| format!("reading {}", truth_path.display()))?;
     let truth: TruthPeople = serde_json::from_str(&text).with_context(|| format!("{} is not a truth file", truth_path.display()))?;
-    let mut p = Pseudonymizer::new(key);
     let cal = LocalCalendar::new(ds.site.tz());
     let (mut wifi, mut app) = (Vec::new(), Vec::new());
     for person in &truth.people {
@@ -201,6 +201,7 @@ pub fn evaluate(ds: &Dataset, c: &Commerce, key: [u8; 32], truth_path: &Path, w:
         for d in &person.days {
             let Some(store) = ds.site.store_index(&d.store) else { continue };
             let at = cal.utc_of_local(day_of_date(d.date), 12, 0);
+            let mac = mac.map(|m| p.at(m, at));
             let acts = [(d.visited, Act::Visit), (d.walked_by, Act::Pass), (d.bought, Act::Purchase)];
             for (_, act) in acts.iter().filter(|(yes, _)| *yes) {
                 for (id, list) in [(mac, &mut wifi), (ad, &mut app)] {

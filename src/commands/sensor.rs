@@ -20,6 +20,7 @@ pub fn run(a: SensorArgs) -> anyhow::Result<()> {
         spool: a.spool.clone(),
         sensor: a.sensor.clone(),
         key,
+        key_epoch_days: a.key_epoch_days,
         batch_size: a.batch_size,
         batch_age: Duration::from_millis(a.batch_ms),
         backoff_min: Duration::from_millis(a.retry_min_ms),

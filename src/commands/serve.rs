@@ -26,6 +26,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     server.alerts = config.alerts.clone();
     server.alert_webhook = config.alerts_webhook.as_ref().map(|w| w.url.clone());
     server.retention = Some(config.retention);
+    server.key_epoch_days = config.privacy.key_epoch_days;
     server.clock = std::sync::Arc::new(super::BinClock);
     server.locate_model = a.locate_model.as_deref().map(super::locate::read_model).transpose()?;
     if server.meraki_secret.is_none() {

@@ -308,3 +308,71 @@ fn no_report_cell_shows_a_count_below_k() {
             .contains("noise: every count carries two-sided geometric noise of epsilon 0.5")
     );
 }
+
+/// With `[privacy] key_epoch_days = 1`, a phone's days are stored under unlinkable
+/// pseudonyms (never its master pseudonym), and an opt-out erases every day's rows and keeps
+/// dropping it in later epochs.
+#[test]
+fn key_rotation_unlinks_days_and_an_opt_out_holds_across_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    simulate(&sim, 2, 3, 60);
+    let csv = std::fs::read_to_string(sim.join("observations.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    let mut days = std::collections::BTreeMap::<String, Vec<&str>>::new();
+    for l in lines {
+        days.entry(l[..10].to_string()).or_default().push(l);
+    }
+    // Epochs are UTC days; the venue's local days straddle them. Two UTC days with a globally
+    // unique MAC (the first octet's locally-administered bit off) heard on both.
+    let macs = |ls: &[&str]| -> BTreeSet<String> {
+        ls.iter().map(|l| l.split(',').nth(2).unwrap().to_string()).filter(|m| u8::from_str_radix(&m[..2], 16).unwrap() & 2 == 0).collect()
+    };
+    let groups: Vec<(&String, &Vec<&str>)> = days.iter().collect();
+    let (i, j, mac) = (0..groups.len())
+        .flat_map(|i| (i + 1..groups.len()).map(move |j| (i, j)))
+        .find_map(|(i, j)| macs(groups[i].1).intersection(&macs(groups[j].1)).next().map(|m| (i, j, m.clone())))
+        .expect("a phone heard on two UTC days");
+    let (d0, d1) = (groups[i].1.clone(), groups[j].1.clone());
+    let files: Vec<std::path::PathBuf> = [(groups[i].0, &d0), (groups[j].0, &d1)]
+        .iter()
+        .map(|(d, ls)| {
+            let p = dir.path().join(format!("{d}.csv"));
+            std::fs::write(&p, format!("{header}\n{}\n", ls.join("\n"))).unwrap();
+            p
+        })
+        .collect();
+    let config = dir.path().join("rot.toml");
+    std::fs::write(&config, "[privacy]\nkey_epoch_days = 1\n").unwrap();
+    let site = sim.join("site.json");
+    let day_ms = |ls: &[&str]| chrono::DateTime::parse_from_rfc3339(ls[0].split(',').next().unwrap()).unwrap().timestamp_millis();
+
+    // Both days in one database: two pseudonyms, neither of them the master pseudonym.
+    let both = dir.path().join("both.db");
+    ok(&["ingest", "--site", s(&site), "--db", s(&both), "--config", s(&config), "--quiet", s(&files[0]), s(&files[1])]);
+    let masters = ids_of(&both, &mac);
+    let key = footfall_store::keyfile::load(&footfall_store::keyfile::default_path(&both)).unwrap();
+    let mut rotation = footfall_transforms::Rotation::new(key, 1);
+    let (id0, id1) = (rotation.at(masters[0], day_ms(&d0)), rotation.at(masters[0], day_ms(&d1)));
+    assert_ne!(id0, id1);
+    assert!(!holding(&both, &[id0]).is_empty() && !holding(&both, &[id1]).is_empty(), "each day under its own pseudonym");
+    assert!(holding(&both, &masters).is_empty(), "the master pseudonym is never stored");
+
+    // Opt out after the first day: its rows go, the registry keeps the master pseudonyms,
+    // and the second day (another epoch) is dropped at intake.
+    let db = dir.path().join("o.db");
+    ok(&["ingest", "--site", s(&site), "--db", s(&db), "--config", s(&config), "--quiet", s(&files[0])]);
+    let key = footfall_store::keyfile::load(&footfall_store::keyfile::default_path(&db)).unwrap();
+    let mut rotation = footfall_transforms::Rotation::new(key, 1);
+    let masters = ids_of(&db, &mac);
+    let (id0, id1) = (rotation.at(masters[0], day_ms(&d0)), rotation.at(masters[0], day_ms(&d1)));
+    assert!(!holding(&db, &[id0]).is_empty());
+    ok(&["optout", "--db", s(&db), "--config", s(&config), &mac]);
+    assert!(holding(&db, &[id0]).is_empty(), "the first day's rows are erased");
+    assert_eq!(holding(&db, &masters), BTreeSet::from(["optouts.device".to_string()]));
+    let later = super::footfall(&["ingest", "--db", s(&db), "--config", s(&config), "--quiet", s(&files[1])]);
+    let err = String::from_utf8_lossy(&later.stderr).to_string();
+    assert!(later.status.success() && err.contains("opted out"), "{err}");
+    assert!(holding(&db, &[id1]).is_empty(), "the next epoch's pseudonym is refused too");
+}

@@ -48,6 +48,8 @@ pub struct AgentConfig {
     /// This sensor's id in the site; every observation is heard by it.
     pub sensor: String,
     pub key: [u8; KEY_LEN],
+    /// Key rotation, as the server's `[privacy] key_epoch_days` (they must agree).
+    pub key_epoch_days: Option<u32>,
     /// A batch is spooled when it has this many observations...
     pub batch_size: usize,
     /// ... or when its first observation is this old (wall-clock, checked as frames arrive
@@ -187,7 +189,12 @@ impl Agent {
     }
 
     fn capture(&self, source: &mut dyn Source, wake: &mpsc::Sender<()>, summary: &mut Summary) -> Result<(), AgentError> {
-        let mut b = Batcher { pseudo: Pseudonymizer::new(self.config.key), obs: Vec::new(), dropped: DropCounts::default(), started: None };
+        let mut b = Batcher {
+            pseudo: Pseudonymizer::with_rotation(self.config.key, self.config.key_epoch_days),
+            obs: Vec::new(),
+            dropped: DropCounts::default(),
+            started: None,
+        };
         let mut failed: Option<SpoolError> = None;
         let mut spooled = 0u64;
         let mut captured = 0u64;
@@ -376,6 +383,7 @@ mod tests {
             spool: dir.to_path_buf(),
             sensor: "pos1".into(),
             key: [7; KEY_LEN],
+            key_epoch_days: None,
             batch_size: 4,
             batch_age: Duration::from_secs(3600),
             backoff_min: Duration::from_millis(1000),

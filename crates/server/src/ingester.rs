@@ -31,9 +31,10 @@ use footfall_store::{IngestBatch, Store};
 use footfall_transforms::exclude::{self, Excluded};
 use footfall_transforms::filter::{DropCounts, DropReason};
 use footfall_transforms::locate::SiteModel;
+use footfall_transforms::optout::{self, Refused};
 use footfall_transforms::sessionize::Sessions;
-use footfall_transforms::{Pipeline, PipelineConfig};
-use std::collections::{HashMap, HashSet, VecDeque};
+use footfall_transforms::{Pipeline, PipelineConfig, Rotation};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc as std_mpsc};
 use std::time::Duration;
@@ -70,8 +71,10 @@ pub(crate) struct Ingester {
     /// Fixed and staff devices (not people in the occupancy), and when they were decided.
     excluded: Excluded,
     excluded_at: Option<Millis>,
-    /// Opted-out pseudonyms: their observations are dropped when records are applied.
-    refused: HashSet<DeviceId>,
+    /// Opted-out devices: their observations are dropped when records are applied.
+    refused: Refused,
+    /// Key rotation of the deployment, to find an opted-out device's rows of every epoch.
+    rotation: Option<Rotation>,
     /// Retention (`None`: off) and when it last ran (wall clock).
     retention: Option<footfall_transforms::config::RetentionConfig>,
     retained_at: Option<Millis>,
@@ -102,9 +105,11 @@ impl Ingester {
         ops: Arc<Ops>,
         clock: Arc<dyn Clock>,
         retention: Option<footfall_transforms::config::RetentionConfig>,
+        rotation: Option<Rotation>,
     ) -> Result<Self, ServerError> {
         let applied = store.journal_applied()?.unwrap_or(0);
-        let refused = store.optouts()?.into_iter().collect();
+        let mut refused = Refused::new(rotation.clone());
+        refused.extend(store.optouts()?);
         let sensors = site.sensors.iter().enumerate().map(|(i, s)| (s.id.clone(), i as u16)).collect();
         let mut me = Ingester {
             store,
@@ -124,6 +129,7 @@ impl Ingester {
             excluded: Excluded::default(),
             excluded_at: None,
             refused,
+            rotation,
             retention,
             retained_at: None,
         };
@@ -145,7 +151,7 @@ impl Ingester {
         p.set_locate_model(self.locate.clone());
         for (_, r) in &self.retained {
             let local = self.local_sensors(r);
-            for o in r.obs.iter().filter(|o| !self.refused.contains(&o.device)) {
+            for o in r.obs.iter().filter(|o| !self.refused.has(o.device, o.ts)) {
                 if let Some(sensor) = local.get(o.sensor as usize).copied().flatten() {
                     p.rehold(footfall_core::Observation { sensor, ..*o });
                 }
@@ -182,9 +188,9 @@ impl Ingester {
         self.applied
     }
 
-    /// The opted-out pseudonyms (for the intake).
+    /// The opted-out master pseudonyms (for the intake).
     pub(crate) fn refused(&self) -> Vec<DeviceId> {
-        self.refused.iter().copied().collect()
+        self.refused.masters()
     }
 
     /// Refuse `ids` from now on (before the waiting records are applied).
@@ -194,8 +200,12 @@ impl Ingester {
 
     /// Forget `ids` in the pipeline and erase them from the store, registering them as
     /// opted out, in one transaction with the new pipeline state.
-    pub(crate) fn opt_out(&mut self, ids: &[DeviceId]) -> Result<Erased, ServerError> {
-        self.refuse(ids);
+    pub(crate) fn opt_out(&mut self, masters: &[DeviceId]) -> Result<Erased, ServerError> {
+        self.refuse(masters);
+        // With key rotation, the rows of every epoch of the stored data (and now's).
+        let now = self.clock.now_ms();
+        let (from, to) = self.store.device_time_span()?.map_or((now, now), |(a, b)| (a.min(now), b.max(now)));
+        let ids = &optout::erasure_ids(masters, self.rotation.clone(), from, to)[..];
         let mut pipeline = match self.pipeline.take() {
             Some(p) => p,
             None => self.restore()?,
@@ -210,7 +220,8 @@ impl Ingester {
             pipeline_state: Some(&state),
             app_state: app.as_ref().map(|a| a.0.as_str()),
             open_state: (open + app.as_ref().map_or(0, |a| a.1)) as u64,
-            register_ms: Some(self.clock.now_ms()),
+            register_ms: Some(now),
+            registry: masters,
         });
         match result {
             Ok(erased) => {
@@ -284,7 +295,7 @@ impl Ingester {
             // The record names its sensors; map them to this site's indexes.
             let local = self.local_sensors(r);
             for o in &r.obs {
-                if self.refused.contains(&o.device) {
+                if self.refused.has(o.device, o.ts) {
                     drops.add(DropReason::OptedOut, 1);
                     continue;
                 }

@@ -122,6 +122,9 @@ pub struct ServerConfig {
     /// train --db`, used when this is `None`); with neither, zones follow the strongest
     /// sensor.
     pub locate_model: Option<footfall_locate::Model>,
+    /// Key rotation: MAC pseudonyms change every this many UTC days (`[privacy]
+    /// key_epoch_days`); `None` keeps the master key's.
+    pub key_epoch_days: Option<u32>,
 }
 
 impl ServerConfig {
@@ -147,6 +150,7 @@ impl ServerConfig {
             retention: None,
             optouts_per_minute: routes::OPTOUTS_PER_MINUTE,
             locate_model: None,
+            key_epoch_days: None,
         }
     }
 }
@@ -170,6 +174,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("retention", &self.retention)
             .field("optouts_per_minute", &self.optouts_per_minute)
             .field("locate_model", &self.locate_model.as_ref().map(|m| m.len()))
+            .field("key_epoch_days", &self.key_epoch_days)
             .finish_non_exhaustive()
     }
 }
@@ -272,6 +277,7 @@ fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
         ops.clone(),
         config.clock.clone(),
         config.retention,
+        config.key_epoch_days.map(|d| footfall_transforms::Rotation::new(key, d)),
     )?;
     let (mut journal, recovered) = Journal::open(&Journal::path_for(&config.db))?;
     writer::raise_marks(&mut marks, &recovered.records);
@@ -329,7 +335,7 @@ pub async fn serve(
         ingester::spawn(ingester, state.ingest_interval, backlog.clone(), writer_tx.clone(), health.clone())
             .map_err(|_| ServerError::Worker("ingester"))?;
 
-    let mut intake = Intake::new(&site, Pseudonymizer::new(key));
+    let mut intake = Intake::new(&site, Pseudonymizer::with_rotation(key, state.key_epoch_days));
     intake.refuse(optouts);
     let app = Arc::new(routes::App {
         intake: Mutex::new(intake),

@@ -225,7 +225,7 @@ pub(crate) async fn observations_post(State(app): State<Arc<App>>, req: Request)
         // Pseudonymous already, so the intake's hashing is bypassed: refuse opted-out devices here.
         let intake = app.intake.lock().unwrap_or_else(|e| e.into_inner());
         let before = batch.obs.len();
-        batch.obs.retain(|o| !intake.is_refused(o.device));
+        batch.obs.retain(|o| !intake.is_refused(o.device, o.ts));
         batch.drops.add(DropReason::OptedOut, (before - batch.obs.len()) as u64);
     }
     let accepted = batch.obs.len();

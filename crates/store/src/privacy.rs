@@ -57,8 +57,11 @@ pub struct Erasure<'a> {
     pub app_state: Option<&'a str>,
     /// How much of the open state `Pipeline::forget` removed (reported only).
     pub open_state: u64,
-    /// Register the devices as opted out at this time (`None`: erase only).
+    /// Register `registry` as opted out at this time (`None`: erase only).
     pub register_ms: Option<Millis>,
+    /// The pseudonyms the opt-out registry keeps (the master pseudonyms; with key rotation
+    /// `devices` also holds each epoch's pseudonym, which the registry need not keep).
+    pub registry: &'a [DeviceId],
 }
 
 /// Rows deleted by retention.
@@ -79,6 +82,19 @@ pub struct Retained {
 }
 
 impl Store {
+    /// The earliest and latest event time of any device's stored rows (visits, walk-bys,
+    /// activity, presence minutes): the span an erasure under key rotation must cover.
+    pub fn device_time_span(&self) -> Result<Option<(Millis, Millis)>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT min(a), max(b) FROM (SELECT min(start_ms) a, max(end_ms) b FROM visits UNION ALL SELECT min(start_ms), max(end_ms) FROM passes \
+                 UNION ALL SELECT min(first_ms), max(last_ms) FROM device_days UNION ALL SELECT min(first_ms), max(last_ms) FROM presence_minutes)",
+                [],
+                |r| Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?)),
+            )
+            .map_err(self.err())
+    }
+
     /// Every registered opted-out pseudonym.
     pub fn optouts(&self) -> Result<Vec<DeviceId>, StoreError> {
         let mut st = self.conn().prepare("SELECT device FROM optouts ORDER BY device").map_err(self.err())?;
@@ -104,9 +120,14 @@ impl Store {
             out.app_visits += tx.execute("DELETE FROM app_visits WHERE device = ?1", [id]).map_err(err)? as u64;
             out.app_passes += tx.execute("DELETE FROM app_passes WHERE device = ?1", [id]).map_err(err)? as u64;
             out.vault += tx.execute("DELETE FROM adid_vault WHERE device = ?1", [id]).map_err(err)? as u64;
-            if let Some(ms) = e.register_ms {
-                tx.execute("INSERT INTO optouts (device, created_ms) VALUES (?1, ?2) ON CONFLICT (device) DO NOTHING", params![id, ms])
-                    .map_err(err)?;
+        }
+        if let Some(ms) = e.register_ms {
+            for d in e.registry {
+                tx.execute(
+                    "INSERT INTO optouts (device, created_ms) VALUES (?1, ?2) ON CONFLICT (device) DO NOTHING",
+                    params![d.as_i64(), ms],
+                )
+                .map_err(err)?;
             }
         }
         if let Some(state) = e.app_state {
@@ -234,6 +255,8 @@ mod tests {
         let (gone, kept) = (DeviceId(0x00ab_cdef_0123_4567), DeviceId(77));
         fill(&mut store, &[gone.0, kept.0], &format!("{{\"open\":[\"{gone}\",\"{kept}\"]}}"));
         let holding: Vec<String> = store.tables_holding(gone).unwrap().into_iter().map(|(t, _)| t).collect();
+        let (from, to) = store.device_time_span().unwrap().expect("rows to span");
+        assert!(from <= 10 && to >= 20, "covers the walk-bys at 10..20: {from}..{to}");
         for t in ["device_days", "passes", "pipeline_state", "visits"] {
             assert!(holding.iter().any(|h| h == t), "the check sees {t}: {holding:?}");
         }
@@ -244,6 +267,7 @@ mod tests {
                 app_state: None,
                 open_state: 1,
                 register_ms: None,
+                registry: &[],
             })
             .unwrap();
         assert_eq!(erased, Erased { visits: 2, zone_stays: 2, passes: 1, device_days: 1, open_state: 1, ..Erased::default() });
@@ -251,11 +275,19 @@ mod tests {
         assert!(!store.tables_holding(kept).unwrap().is_empty(), "others are kept");
         assert!(store.optouts().unwrap().is_empty(), "forgetting does not register");
         let again = store
-            .erase_devices(Erasure { devices: &[gone, kept], pipeline_state: None, app_state: None, open_state: 0, register_ms: Some(5) })
+            .erase_devices(Erasure {
+                devices: &[gone, kept],
+                pipeline_state: None,
+                app_state: None,
+                open_state: 0,
+                register_ms: Some(5),
+                registry: &[gone, kept],
+            })
             .unwrap();
         assert_eq!(again.visits, 2);
         assert_eq!(store.optouts().unwrap(), vec![kept, gone], "in id order");
         assert_eq!(store.tables_holding(gone).unwrap(), vec![("optouts".to_string(), "device".to_string())], "only the registry");
+        assert_eq!(store.device_time_span().unwrap(), None, "no device rows left");
     }
 
     #[test]

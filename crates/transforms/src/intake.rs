@@ -8,11 +8,11 @@
 //! hashing, counted as `opted_out`. Nothing here stores or logs a MAC.
 
 use crate::filter::{self, DropCounts, DropReason};
-use crate::optout::Subject;
+use crate::optout::{Refused, Subject};
 use crate::pseudonymize::Pseudonymizer;
 use footfall_core::mac::canonical_infrastructure;
-use footfall_core::{DeviceId, Observation, RawObservation, Site};
-use rustc_hash::{FxHashMap, FxHashSet};
+use footfall_core::{DeviceId, Millis, Observation, RawObservation, Site};
+use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 
 const MAX_UNKNOWN_NAMES: usize = 20;
@@ -66,8 +66,8 @@ pub struct Intake {
     pub drops: DropCounts,
     pub unknown_sensors: BTreeSet<String>,
     pub accepted: u64,
-    /// Pseudonyms of opted-out devices: dropped at once.
-    refused: FxHashSet<DeviceId>,
+    /// Opted-out devices: dropped at once.
+    refused: Refused,
 }
 
 impl Intake {
@@ -83,12 +83,12 @@ impl Intake {
             sensors.insert(s.id.clone(), i as u16);
         }
         Self {
-            pseudo,
             sensors: SensorNames::new(sensors),
             drops: DropCounts::default(),
             unknown_sensors: BTreeSet::new(),
             accepted: 0,
-            refused: FxHashSet::default(),
+            refused: Refused::new(pseudo.rotation()),
+            pseudo,
         }
     }
 
@@ -106,7 +106,7 @@ impl Intake {
             return None;
         };
         let o = self.pseudo.apply(raw, sensor);
-        if !self.refused.is_empty() && self.refused.contains(&o.device) {
+        if !self.refused.is_empty() && self.refused.has_master(self.pseudo.last_master()) {
             self.drops.add(DropReason::OptedOut, 1);
             return None;
         }
@@ -114,14 +114,20 @@ impl Intake {
         Some(o)
     }
 
-    /// Drop these devices (opted out) from now on.
+    /// Drop these devices (opted out, by master pseudonym) from now on.
     pub fn refuse(&mut self, ids: impl IntoIterator<Item = DeviceId>) {
         self.refused.extend(ids);
     }
 
-    /// Whether a device is refused (for pseudonymous inputs, which bypass [`Intake::accept`]).
-    pub fn is_refused(&self, id: DeviceId) -> bool {
-        self.refused.contains(&id)
+    /// Whether the device of pseudonym `id` at event time `ts` is refused (for pseudonymous
+    /// inputs, which bypass [`Intake::accept`]; with key rotation `id` is an epoch pseudonym).
+    pub fn is_refused(&self, id: DeviceId, ts: Millis) -> bool {
+        self.refused.has(id, ts)
+    }
+
+    /// The key rotation of this intake's pseudonymizer, if on.
+    pub fn rotation(&self) -> Option<crate::Rotation> {
+        self.pseudo.rotation()
     }
 
     /// The pseudonyms of an opt-out or erasure subject under this intake's key.
@@ -157,12 +163,42 @@ mod tests {
         assert!(intake.accept(&raw("00:11:22:33:44:55", RadioKind::Wifi)).is_some());
         let ids = intake.subject_ids(&Subject::parse("00-11-22-33-44-55").unwrap());
         intake.refuse(ids.clone());
-        assert!(ids.iter().all(|d| intake.is_refused(*d)));
+        assert!(ids.iter().all(|d| intake.is_refused(*d, 0)));
         assert!(intake.accept(&raw("00:11:22:33:44:55", RadioKind::Wifi)).is_none());
         assert!(intake.accept(&raw("00:11:22:33:44:55", RadioKind::Ble)).is_none(), "every radio kind of the address");
         assert!(intake.accept(&raw("00:11:22:33:44:56", RadioKind::Wifi)).is_some());
         assert_eq!(intake.drops.0.get(&DropReason::OptedOut), Some(&2));
         assert_eq!(intake.accepted, 2);
+    }
+
+    #[test]
+    fn an_opt_out_holds_in_every_key_epoch() {
+        let site = Site::from_json(
+            r#"{"venue":"T","timezone":"UTC","stores":[{"id":"s1","name":"S","category":"c","polygon":[[0,0],[10,0],[10,10],[0,10]]}],
+            "sensors":[{"id":"a","x":5,"y":5,"store":"s1"}]}"#,
+        )
+        .unwrap();
+        let day = 86_400_000;
+        let mut intake = Intake::new(&site, Pseudonymizer::with_rotation([5; 32], Some(1)));
+        let raw = |ts| RawObservation {
+            ts,
+            sensor: "a",
+            mac: MacAddr::parse("00:11:22:33:44:55").unwrap(),
+            rssi: -50,
+            freq: None,
+            seq: None,
+            ie: None,
+            kind: RadioKind::Wifi,
+        };
+        let (d0, d1) = (intake.accept(&raw(10)).unwrap().device, intake.accept(&raw(day + 10)).unwrap().device);
+        assert_ne!(d0, d1, "one pseudonym per day");
+        assert!(!intake.is_refused(d0, 10));
+        let ids = intake.subject_ids(&Subject::parse("00:11:22:33:44:55").unwrap());
+        intake.refuse(ids);
+        // Raw input of any later epoch, and pseudonymous input of each epoch, are refused.
+        assert!(intake.accept(&raw(40 * day)).is_none());
+        assert!(intake.is_refused(d0, 10) && intake.is_refused(d1, day + 10));
+        assert!(!intake.is_refused(d1, 10), "a pseudonym of another epoch is another device");
     }
 
     #[test]

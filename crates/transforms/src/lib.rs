@@ -56,4 +56,4 @@ pub mod wire;
 
 pub use config::PipelineConfig;
 pub use pipeline::{Pipeline, PipelineOutput};
-pub use pseudonymize::{KEY_LEN, Pseudonymizer};
+pub use pseudonymize::{KEY_LEN, Pseudonymizer, Rotation};

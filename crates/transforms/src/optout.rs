@@ -8,8 +8,72 @@
 //! subject (neither [`footfall_core::MacAddr`] nor [`footfall_core::AdId`] can be printed),
 //! and an error never echoes the input.
 
+use crate::pseudonymize::Rotation;
 use footfall_core::adid::AdIdParseError;
-use footfall_core::{AdId, MacAddr};
+use footfall_core::{AdId, DeviceId, MacAddr, Millis};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::cell::RefCell;
+
+/// The rotation, and each epoch's pseudonyms of the refused devices derived so far.
+type Epochs = (Option<Rotation>, FxHashMap<i64, FxHashSet<DeviceId>>);
+
+/// The opted-out devices, by master pseudonym (what the registry keeps), and with key
+/// rotation their pseudonyms per epoch, derived on first need (from the master pseudonyms
+/// alone: no MAC is kept anywhere).
+#[derive(Debug, Default)]
+pub struct Refused {
+    masters: FxHashSet<DeviceId>,
+    epochs: RefCell<Epochs>,
+}
+
+impl Refused {
+    pub fn new(rotation: Option<Rotation>) -> Self {
+        Refused { masters: FxHashSet::default(), epochs: RefCell::new((rotation, FxHashMap::default())) }
+    }
+
+    pub fn extend(&mut self, masters: impl IntoIterator<Item = DeviceId>) {
+        self.masters.extend(masters);
+        self.epochs.get_mut().1.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.masters.is_empty()
+    }
+
+    pub fn masters(&self) -> Vec<DeviceId> {
+        self.masters.iter().copied().collect()
+    }
+
+    /// Whether a master pseudonym is refused.
+    pub fn has_master(&self, master: DeviceId) -> bool {
+        self.masters.contains(&master)
+    }
+
+    /// Whether the device whose pseudonym at event time `ts` is `id` is refused.
+    pub fn has(&self, id: DeviceId, ts: Millis) -> bool {
+        if self.masters.is_empty() {
+            return false;
+        }
+        let mut epochs = self.epochs.borrow_mut();
+        let (rotation, per_epoch) = &mut *epochs;
+        let Some(r) = rotation else { return self.masters.contains(&id) };
+        let e = r.epoch(ts);
+        per_epoch.entry(e).or_insert_with(|| self.masters.iter().map(|&m| r.id(m, e)).collect()).contains(&id)
+    }
+}
+
+/// Every pseudonym the devices of these master pseudonyms may have been stored under
+/// between `from_ms` and `to_ms`: the masters themselves, and with rotation their pseudonym
+/// in each epoch of the span.
+pub fn erasure_ids(masters: &[DeviceId], rotation: Option<Rotation>, from_ms: Millis, to_ms: Millis) -> Vec<DeviceId> {
+    let mut out = masters.to_vec();
+    if let Some(mut r) = rotation {
+        for &m in masters {
+            out.extend(r.span(m, from_ms, to_ms));
+        }
+    }
+    out
+}
 
 /// What an owner asks to be forgotten by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
