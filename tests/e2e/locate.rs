@@ -82,6 +82,37 @@ fn bad_input_names_file_line_and_what_was_expected() {
     assert!(!out.status.success() && err.contains("junk.json"), "{err}");
 }
 
+/// `footfall survey import` of one capture with the surveyor's notes.
+fn survey_import(
+    site: &std::path::Path,
+    key: &std::path::Path,
+    surveyor: &str,
+    notes: &std::path::Path,
+    out: &std::path::Path,
+    obs: &std::path::Path,
+) -> std::process::Output {
+    footfall(&[
+        "survey",
+        "import",
+        "--site",
+        s(site),
+        "--key",
+        s(key),
+        "--surveyor",
+        surveyor,
+        "--notes",
+        s(notes),
+        "--out",
+        s(out),
+        "--quiet",
+        s(obs),
+    ])
+}
+
+fn assert_ok(out: std::process::Output) {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// A surveyor (and a bystander) heard by the fixture site's three sensors: fragrance, then
 /// cashier, then store s2, a minute each from 10:00 UTC.
 fn survey_inputs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
@@ -119,22 +150,7 @@ fn survey_import_train_and_eval_on_a_site_survey() {
     let (key, csv, notes) = survey_inputs(dir.path());
     let survey = dir.path().join("survey.json");
     let site = fixture("site.json");
-    let out = footfall(&[
-        "survey",
-        "import",
-        "--site",
-        s(&site),
-        "--key",
-        s(&key),
-        "--surveyor",
-        "02:00:00:AA:BB:CC",
-        "--notes",
-        s(&notes),
-        "--out",
-        s(&survey),
-        "--quiet",
-        s(&csv),
-    ]);
+    let out = survey_import(&site, &key, "02:00:00:AA:BB:CC", &notes, &survey, &csv);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("18 labelled fingerprints (3 zones)"), "{err}");
@@ -157,23 +173,7 @@ fn survey_import_refuses_unknown_zones_and_a_silent_surveyor() {
     let bad_notes = dir.path().join("bad.csv");
     std::fs::write(&bad_notes, std::fs::read_to_string(&notes).unwrap().replace("s1/cashier", "s1/shoes")).unwrap();
     let out_file = dir.path().join("o.json");
-    let run = |notes: &std::path::Path, mac: &str| {
-        footfall(&[
-            "survey",
-            "import",
-            "--site",
-            s(&site),
-            "--key",
-            s(&key),
-            "--surveyor",
-            mac,
-            "--notes",
-            s(notes),
-            "--out",
-            s(&out_file),
-            s(&csv),
-        ])
-    };
+    let run = |notes: &std::path::Path, mac: &str| survey_import(&site, &key, mac, notes, &out_file, &csv);
     let out = run(&bad_notes, "02:00:00:aa:bb:cc");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("bad.csv, line 3") && err.contains("no zone \"shoes\""), "{err}");
@@ -189,21 +189,7 @@ fn ingest_uses_a_survey_trained_model_and_refuses_another_sites() {
     let (key, csv, notes) = survey_inputs(dir.path());
     let site = fixture("site.json");
     let survey = dir.path().join("survey.json");
-    ok(&[
-        "survey",
-        "import",
-        "--site",
-        s(&site),
-        "--key",
-        s(&key),
-        "--surveyor",
-        "02:00:00:aa:bb:cc",
-        "--notes",
-        s(&notes),
-        "--out",
-        s(&survey),
-        s(&csv),
-    ]);
+    assert_ok(survey_import(&site, &key, "02:00:00:aa:bb:cc", &notes, &survey, &csv));
     let model = dir.path().join("model.json");
     ok(&["locate", "train", "--survey", s(&survey), "--out", s(&model)]);
     let db = dir.path().join("m.db");
@@ -226,22 +212,7 @@ fn simulated_survey_flow_from_simulate_to_ingest() {
     let key = dir.path().join("mall.db.key");
     let survey = dir.path().join("survey.json");
     let site = sim.join("site.json");
-    ok(&[
-        "survey",
-        "import",
-        "--site",
-        s(&site),
-        "--key",
-        s(&key),
-        "--surveyor",
-        mac.trim(),
-        "--notes",
-        s(&sim.join("survey-notes.csv")),
-        "--out",
-        s(&survey),
-        "--quiet",
-        s(&sim.join("survey-observations.csv")),
-    ]);
+    assert_ok(survey_import(&site, &key, mac.trim(), &sim.join("survey-notes.csv"), &survey, &sim.join("survey-observations.csv")));
     let model = dir.path().join("model.json");
     ok(&["locate", "train", "--survey", s(&survey), "--out", s(&model)]);
     // The survey's own fingerprints (6 zones x 12 slices + 24 in the corridor), a sanity floor.
@@ -303,22 +274,7 @@ fn a_model_stored_with_the_site_is_used_by_ingest_without_the_flag() {
     std::fs::write(&swapped_notes, text.replace("s1/fragrance", "TMP").replace("s1/cashier", "s1/fragrance").replace("TMP", "s1/cashier"))
         .unwrap();
     let import = |notes: &std::path::Path, out: &std::path::Path| {
-        ok(&[
-            "survey",
-            "import",
-            "--site",
-            s(&site),
-            "--key",
-            s(&key),
-            "--surveyor",
-            "02:00:00:aa:bb:cc",
-            "--notes",
-            s(notes),
-            "--out",
-            s(out),
-            "--quiet",
-            s(&survey_obs),
-        ])
+        assert_ok(survey_import(&site, &key, "02:00:00:aa:bb:cc", notes, out, &survey_obs))
     };
     let (swapped, right) = (dir.path().join("swapped.json"), dir.path().join("right.json"));
     import(&swapped_notes, &swapped);
@@ -393,22 +349,7 @@ fn models_that_know_none_of_the_sites_sensors_are_refused_with_a_way_out() {
     // A stored model, then a new site whose sensors it does not know: ingest stops and says
     // what to do rather than placing zones with a model of another site.
     let survey = dir.path().join("survey.json");
-    ok(&[
-        "survey",
-        "import",
-        "--site",
-        s(&site),
-        "--key",
-        s(&key),
-        "--surveyor",
-        "02:00:00:aa:bb:cc",
-        "--notes",
-        s(&notes),
-        "--out",
-        s(&survey),
-        "--quiet",
-        s(&survey_obs),
-    ]);
+    assert_ok(survey_import(&site, &key, "02:00:00:aa:bb:cc", &notes, &survey, &survey_obs));
     ok(&["locate", "train", "--survey", s(&survey), "--db", s(&db)]);
     let renamed = dir.path().join("site2.json");
     let text = std::fs::read_to_string(&site).unwrap();
@@ -427,22 +368,7 @@ fn serve_uses_the_model_stored_with_the_site() {
     let db = dir.path().join("m.db");
     ok(&["ingest", "--site", s(&site), "--db", s(&db), "--key", s(&key), "--quiet", s(&survey_obs)]);
     let survey = dir.path().join("survey.json");
-    ok(&[
-        "survey",
-        "import",
-        "--site",
-        s(&site),
-        "--key",
-        s(&key),
-        "--surveyor",
-        "02:00:00:aa:bb:cc",
-        "--notes",
-        s(&notes),
-        "--out",
-        s(&survey),
-        "--quiet",
-        s(&survey_obs),
-    ]);
+    assert_ok(survey_import(&site, &key, "02:00:00:aa:bb:cc", &notes, &survey, &survey_obs));
     let args = ["--db", s(&db), "--key", s(&key), "--listen", "127.0.0.1:0"];
     // Without a stored model: the strongest-sensor rule, nothing said.
     let (stopped, printed) = super::serve::Server::start(&args, &[]).terminate();

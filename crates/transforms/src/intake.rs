@@ -142,24 +142,23 @@ mod tests {
     use crate::Pseudonymizer;
     use footfall_core::{MacAddr, RadioKind};
 
-    #[test]
-    fn refused_devices_are_dropped_after_hashing() {
-        let site = Site::from_json(
+    fn one_sensor_site() -> Site {
+        Site::from_json(
             r#"{"venue":"T","timezone":"UTC","stores":[{"id":"s1","name":"S","category":"c","polygon":[[0,0],[10,0],[10,10],[0,10]]}],
             "sensors":[{"id":"a","x":5,"y":5,"store":"s1"}]}"#,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    fn raw_at(mac: &str, kind: RadioKind, ts: Millis) -> RawObservation<'static> {
+        RawObservation { ts, sensor: "a", mac: MacAddr::parse(mac).unwrap(), rssi: -50, freq: None, seq: None, ie: None, kind }
+    }
+
+    #[test]
+    fn refused_devices_are_dropped_after_hashing() {
+        let site = one_sensor_site();
         let mut intake = Intake::new(&site, Pseudonymizer::new([5; 32]));
-        let raw = |mac: &str, kind| RawObservation {
-            ts: 0,
-            sensor: "a",
-            mac: MacAddr::parse(mac).unwrap(),
-            rssi: -50,
-            freq: None,
-            seq: None,
-            ie: None,
-            kind,
-        };
+        let raw = |mac: &str, kind| raw_at(mac, kind, 0);
         assert!(intake.accept(&raw("00:11:22:33:44:55", RadioKind::Wifi)).is_some());
         let ids = intake.subject_ids(&Subject::parse("00-11-22-33-44-55").unwrap());
         intake.refuse(ids.clone());
@@ -173,23 +172,10 @@ mod tests {
 
     #[test]
     fn an_opt_out_holds_in_every_key_epoch() {
-        let site = Site::from_json(
-            r#"{"venue":"T","timezone":"UTC","stores":[{"id":"s1","name":"S","category":"c","polygon":[[0,0],[10,0],[10,10],[0,10]]}],
-            "sensors":[{"id":"a","x":5,"y":5,"store":"s1"}]}"#,
-        )
-        .unwrap();
+        let site = one_sensor_site();
         let day = 86_400_000;
         let mut intake = Intake::new(&site, Pseudonymizer::with_rotation([5; 32], Some(1)));
-        let raw = |ts| RawObservation {
-            ts,
-            sensor: "a",
-            mac: MacAddr::parse("00:11:22:33:44:55").unwrap(),
-            rssi: -50,
-            freq: None,
-            seq: None,
-            ie: None,
-            kind: RadioKind::Wifi,
-        };
+        let raw = |ts| raw_at("00:11:22:33:44:55", RadioKind::Wifi, ts);
         let (d0, d1) = (intake.accept(&raw(10)).unwrap().device, intake.accept(&raw(day + 10)).unwrap().device);
         assert_ne!(d0, d1, "one pseudonym per day");
         assert!(!intake.is_refused(d0, 10));
