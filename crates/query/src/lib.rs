@@ -7,9 +7,13 @@
 //! histograms, zone heatmaps, zone paths, store-to-store flows), every count passed through
 //! the k-threshold of [`privacy::Threshold`] before it leaves; [`published`] does the same to
 //! the aggregates `footfall report` prints. [`commerce`] adds POS transactions attributed to
-//! visits and the sales metrics; [`segments`] the five audience segments per store. This crate computes and
-//! suppresses; it does not know about HTTP, tokens or roles (the server decides who may ask).
+//! visits and the sales metrics; [`segments`] the five audience segments per store and their
+//! published sizes; [`audience`] turns one segment into an ad-platform file behind the
+//! audience k (the CLI writes it, the server sends it; both append the audit row it
+//! describes). This crate computes and suppresses; it does not know about HTTP, tokens or
+//! roles (the server decides who may ask), and it does not write to the store.
 
+pub mod audience;
 pub mod commerce;
 pub mod dataset;
 pub mod privacy;
@@ -32,4 +36,6 @@ pub enum QueryError {
     UnknownStore(String),
     #[error("{0}")]
     BadRange(String),
+    #[error("the database has no visits or walk-bys yet")]
+    NoData,
 }
