@@ -3,7 +3,7 @@
 //! opt-out and erasure of an advertising ID, and the consent rule of ping feeds.
 
 use super::privacy::{contains, db_files};
-use super::{footfall, ok, s, simulate};
+use super::{footfall, ok, s, simulate, simulate_with};
 use std::path::{Path, PathBuf};
 
 /// Simulate 4 days of 4 stores and ingest observations, POS and pings.
@@ -186,23 +186,7 @@ fn the_api_serves_sales_segments_and_audited_exports() {
 
     let dir = tempfile::tempdir().unwrap();
     let sim = dir.path().join("sim");
-    ok(&[
-        "simulate",
-        "--out",
-        s(&sim),
-        "--days",
-        "2",
-        "--stores",
-        "3",
-        "--shoppers-per-day",
-        "300",
-        "--seed",
-        "11",
-        "--start",
-        "2026-03-02",
-        "--app-share",
-        "0.6",
-    ]);
+    simulate_with(&sim, 2, 3, 300, &["--app-share", "0.6"]);
     let db = dir.path().join("m.db");
     let f = |n: &str| sim.join(n).to_str().unwrap().to_string();
     ok(&["ingest", "--site", &f("site.json"), "--db", s(&db), "--quiet", &f("observations.csv"), &f("pos.csv"), &f("pings.csv")]);

@@ -10,7 +10,7 @@
 //! (set by `scripts/test`, which installs it), where its absence is a failure.
 
 use super::serve::Server;
-use super::{ok, s};
+use super::{ok, s, simulate_with};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -97,23 +97,7 @@ fn dashboard_renders_the_floor_plan_traffic_and_live_occupancy() {
     let dir = tempfile::tempdir().unwrap();
     // A larger app feed than the default, so the busiest store has a segment of at least
     // 20 advertising IDs (exportable) beside ones that are not.
-    ok(&[
-        "simulate",
-        "--out",
-        s(dir.path()),
-        "--days",
-        "2",
-        "--stores",
-        "4",
-        "--shoppers-per-day",
-        "300",
-        "--seed",
-        "7",
-        "--start",
-        "2026-03-02",
-        "--app-share",
-        "0.6",
-    ]);
+    simulate_with(dir.path(), 2, 4, 300, &["--app-share", "0.6"]);
     // Keep everything heard before 14:00 local on the second day (UTC+1): shoppers are
     // inside when the data stops, so the live occupancy is not empty.
     let csv = std::fs::read_to_string(dir.path().join("observations.csv")).unwrap();
