@@ -135,27 +135,39 @@ pub(crate) fn query_problem(e: QueryError) -> Problem {
 }
 
 impl Api {
-    /// The current dataset: cached, reloaded when another connection has committed.
-    fn dataset(&self) -> Result<Arc<Dataset>, QueryError> {
-        Ok(self.loaded(false)?.0)
+    /// The cache entry of the database's current `data_version`: the dataset is reloaded
+    /// (and the commerce dropped) when another connection has committed.
+    fn current<'a>(&self, reader: &Store, cache: &'a mut Option<Cached>) -> Result<&'a mut Cached, QueryError> {
+        let version = reader.data_version()?;
+        let fresh = match cache.take() {
+            Some(c) if c.version == version => c,
+            _ => Cached { version, ds: Arc::new(Dataset::load(reader, &self.pipeline, &self.pipeline.exclude, false)?), commerce: None },
+        };
+        Ok(cache.insert(fresh))
     }
 
-    /// The current dataset and, with `commerce`, its transactions and app feed attributed to
-    /// its visits (loaded with the dataset it indexes into, cached beside it).
-    pub(crate) fn loaded(&self, commerce: bool) -> Result<(Arc<Dataset>, Option<Arc<Commerce>>), QueryError> {
+    /// The current dataset.
+    fn dataset(&self) -> Result<Arc<Dataset>, QueryError> {
         let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        let version = reader.data_version()?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let (ds, com) = match cache.as_ref().filter(|c| c.version == version) {
-            Some(c) => (c.ds.clone(), c.commerce.clone()),
-            None => (Arc::new(Dataset::load(&reader, &self.pipeline, &self.pipeline.exclude, false)?), None),
+        Ok(self.current(&reader, &mut cache)?.ds.clone())
+    }
+
+    /// The current dataset and its transactions and app feed attributed to its visits
+    /// (loaded on first use, cached beside the dataset it indexes into).
+    pub(crate) fn commerce(&self) -> Result<(Arc<Dataset>, Arc<Commerce>), QueryError> {
+        let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let c = self.current(&reader, &mut cache)?;
+        let commerce = match &c.commerce {
+            Some(x) => x.clone(),
+            None => {
+                let x = Arc::new(Commerce::load(&reader, &c.ds, &self.attribute)?);
+                c.commerce = Some(x.clone());
+                x
+            }
         };
-        let com = match com {
-            None if commerce => Some(Arc::new(Commerce::load(&reader, &ds, &self.attribute)?)),
-            c => c,
-        };
-        *cache = Some(Cached { version, ds: ds.clone(), commerce: com.clone() });
-        Ok((ds, com))
+        Ok((c.ds.clone(), commerce))
     }
 
     /// Read the store (the vault of the audience export) on the read connection.
@@ -188,8 +200,7 @@ pub(crate) async fn with_commerce<T: Send + 'static, E: From<QueryError> + Send 
 ) -> Result<T, Problem> {
     let api = api.clone();
     tokio::task::spawn_blocking(move || {
-        let (ds, c) = api.loaded(true)?;
-        let c = c.ok_or(QueryError::NoData)?;
+        let (ds, c) = api.commerce()?;
         f(&api, &ds, &c)
     })
     .await
