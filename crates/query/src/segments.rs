@@ -361,4 +361,52 @@ mod tests {
         assert!(m[2][&Segment::CompetitorsCustomers].is_empty());
         assert!(Segment::ALL.iter().all(|s| Segment::parse(s.name()) == Some(*s)));
     }
+
+    #[test]
+    fn windows_default_to_the_config_and_refuse_bad_bounds() {
+        use crate::views::tests::{DAY_MS, T0, dataset, visit};
+        let cfg = SegmentConfig::default();
+        assert!(matches!(Window::resolve(&dataset(Vec::new(), Vec::new()), &cfg, None, None, None), Err(QueryError::NoData)));
+        let ds = dataset(vec![visit(1, 0, T0, 5, &[])], Vec::new());
+        let day = (T0 / DAY_MS) as LocalDay;
+        let w = Window::resolve(&ds, &cfg, None, None, None).unwrap();
+        assert_eq!(
+            (w.first, w.last, w.lost_after_days),
+            (date_of_day(day - cfg.window_days as LocalDay + 1), date_of_day(day), cfg.lost_after_days)
+        );
+        assert_eq!((w.from, w.to), ((day as i64 - cfg.window_days as i64 + 1) * DAY_MS, (day as i64 + 1) * DAY_MS), "UTC site");
+        assert_eq!(w.lost_after_ms(), cfg.lost_after_days as Millis * DAY);
+        let w = Window::parse(&ds, &cfg, Some("2024-10-01"), Some(""), Some(2)).unwrap();
+        assert_eq!((w.first.to_string(), w.last.to_string(), w.lost_after_days), ("2024-10-01".into(), "2024-10-04".into(), 2));
+        let e = Window::parse(&ds, &cfg, Some("2024-10-05"), Some("2024-10-04"), None).unwrap_err().to_string();
+        assert!(e.contains("after"), "{e}");
+        assert!(Window::parse(&ds, &cfg, Some("1/10/2024"), None, None).unwrap_err().to_string().contains("YYYY-MM-DD"));
+        assert!(Window::parse(&ds, &cfg, Some("2020-01-01"), None, None).is_err(), "longer than a query may cover");
+    }
+
+    #[test]
+    fn sizes_are_thresholded_and_exportable_only_at_the_audience_k() {
+        use crate::views::tests::dataset;
+        let ds = dataset(Vec::new(), Vec::new());
+        let ids = |n: u64| (0..n).map(DeviceId).collect::<BTreeSet<_>>();
+        let space = |sizes: [u64; 5]| {
+            vec![Segment::ALL.into_iter().zip(sizes).map(|(g, n)| (g, ids(n))).collect::<BTreeMap<_, _>>(), BTreeMap::new()]
+        };
+        let seg = Computed { wifi: space([3, 0, 7, 40, 5]), app: space([19, 20, 4, 0, 25]) };
+        let out = store_sizes(&ds, &seg, 0, Threshold::new(5), 20);
+        assert_eq!((out.store.as_str(), out.segments.len()), ("a", 5));
+        let got: Vec<(Option<u64>, Option<u64>, bool)> = out.segments.iter().map(|g| (g.wifi_devices, g.ad_ids, g.exportable)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (None, Some(19), false),
+                (Some(0), Some(20), true),
+                (Some(7), None, false),
+                (Some(40), Some(0), false),
+                (Some(5), Some(25), true)
+            ]
+        );
+        // A store without members (b) has empty segments, all zero.
+        assert!(store_sizes(&ds, &seg, 1, Threshold::new(5), 20).segments.iter().all(|g| g.ad_ids == Some(0) && !g.exportable));
+    }
 }
