@@ -35,7 +35,7 @@ pub fn run(a: ExportSegmentArgs) -> anyhow::Result<()> {
     let si = ds.store(&a.store)?;
     let w = segments::window(&ds, &config, &a.window)?;
     let seg = footfall_query::segments::compute(&ds, &c, w);
-    let gated = audience::gate(&ds.site, &seg, si, segment, w, config.audience.k())?;
+    let gated = audience::gate(&ds.site, &seg, si, segment, w, config.audience.k(), config.threshold())?;
     let key_path = config.key_path(&a.db.db, a.key.as_deref());
     let key = keyfile::load(&key_path)
         .with_context(|| format!("the deployment key {} is needed to open the advertising IDs", key_path.display()))?;

@@ -11,6 +11,7 @@
 //! [`Export::audit`] with `Store::append_export_audit` before reporting success. It must not
 //! log or print an ID.
 
+use crate::Threshold;
 use crate::segments::{Computed, Segment, Window};
 use footfall_core::DeviceId;
 use footfall_store::commerce::ExportAudit;
@@ -91,17 +92,32 @@ impl Format {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AudienceError {
+    /// `size` is the segment's size as published (`None` below the privacy k: a refusal must
+    /// not reveal what the sizes hide).
     #[error(
-        "refused: the {seg} segment of store {store} has {size} advertising IDs in {first} to {last}, fewer than the audience minimum k = {k}; nothing was exported (audiences are groups, never people)",
-        seg = .segment.name()
+        "refused: the {seg} segment of store {store} has {shown} advertising IDs in {first} to {last}, fewer than the audience minimum k = {k}; nothing was exported (audiences are groups, never people)",
+        seg = .segment.name(),
+        shown = shown(.size, .privacy_k)
     )]
-    TooSmall { store: String, segment: Segment, size: u64, first: chrono::NaiveDate, last: chrono::NaiveDate, k: u64 },
+    TooSmall {
+        store: String,
+        segment: Segment,
+        size: Option<u64>,
+        privacy_k: u64,
+        first: chrono::NaiveDate,
+        last: chrono::NaiveDate,
+        k: u64,
+    },
     #[error(
         "{missing} of {size} advertising IDs cannot be opened with the deployment key (another deployment's key?); nothing was exported"
     )]
     Unopenable { missing: usize, size: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn shown(size: &Option<u64>, privacy_k: &u64) -> String {
+    size.map_or_else(|| format!("fewer than {privacy_k}"), |n| n.to_string())
 }
 
 /// A segment that passed the audience k: its members' pseudonyms, not yet opened.
@@ -113,14 +129,23 @@ pub struct Gated {
 }
 
 /// The k-gate: store `s`'s `segment` in the advertising-ID space, refused below `k` (raised
-/// to [`MIN_AUDIENCE_K`]).
-pub fn gate(site: &footfall_core::Site, seg: &Computed, s: u16, segment: Segment, window: Window, k: u64) -> Result<Gated, AudienceError> {
+/// to [`MIN_AUDIENCE_K`]); the refusal states the size through the privacy threshold `t`.
+pub fn gate(
+    site: &footfall_core::Site,
+    seg: &Computed,
+    s: u16,
+    segment: Segment,
+    window: Window,
+    k: u64,
+    t: Threshold,
+) -> Result<Gated, AudienceError> {
     let members: Vec<DeviceId> =
         seg.app.get(s as usize).and_then(|m| m.get(&segment)).map(|m| m.iter().copied().collect()).unwrap_or_default();
     let store = site.stores.get(s as usize).map(|x| x.id.clone()).unwrap_or_default();
     let k = k.max(MIN_AUDIENCE_K);
     if (members.len() as u64) < k {
-        return Err(AudienceError::TooSmall { store, segment, size: members.len() as u64, first: window.first, last: window.last, k });
+        let size = t.count(members.len() as u64);
+        return Err(AudienceError::TooSmall { store, segment, size, privacy_k: t.k(), first: window.first, last: window.last, k });
     }
     Ok(Gated { store, segment, window, members })
 }
@@ -211,6 +236,8 @@ mod tests {
             .unwrap()
     }
 
+    const T: Threshold = Threshold::DEFAULT;
+
     fn window() -> Window {
         let d = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
         Window { first: d, last: d, from: 0, to: 86_400_000, lost_after_days: 30 }
@@ -258,11 +285,11 @@ mod tests {
     #[test]
     fn below_the_audience_k_nothing_is_opened_and_at_it_every_id_is() {
         let (_d, store, seg, clear) = sealed(20, 7);
-        let e = gate(&site(), &seg, 0, Segment::BestCustomers, window(), 21).err().unwrap().to_string();
+        let e = gate(&site(), &seg, 0, Segment::BestCustomers, window(), 21, T).err().unwrap().to_string();
         assert!(e.contains("has 20 advertising IDs") && e.contains("k = 21"), "{e}");
         // A configured k below the minimum is raised: an empty segment is refused at 20.
-        assert!(matches!(gate(&site(), &seg, 0, Segment::JustLooking, window(), 1), Err(AudienceError::TooSmall { k: 20, .. })));
-        let g = gate(&site(), &seg, 0, Segment::BestCustomers, window(), 20).unwrap();
+        assert!(matches!(gate(&site(), &seg, 0, Segment::JustLooking, window(), 1, T), Err(AudienceError::TooSmall { k: 20, .. })));
+        let g = gate(&site(), &seg, 0, Segment::BestCustomers, window(), 20, T).unwrap();
         let x = g.open(&store, &Sealer::new([7; 32]), Format::Meta).unwrap();
         assert_eq!(x.body.lines().skip(1).map(String::from).collect::<Vec<_>>(), clear);
         assert_eq!(x.size, 20);
@@ -273,8 +300,12 @@ mod tests {
             ("token:ab", "best-customers", "meta", 20, 86_400_000)
         );
         assert_eq!(x.file_name(), "a-best-customers-2026-03-02-2026-03-02-meta.csv");
+        // A refusal does not state a size the published sizes suppress.
+        let (_d2, _s2, few, _) = sealed(3, 7);
+        let e = gate(&site(), &few, 0, Segment::BestCustomers, window(), 20, T).err().unwrap().to_string();
+        assert!(e.contains("has fewer than 5 advertising IDs") && !e.contains(" 3 "), "{e}");
         // Another deployment's key opens nothing, and nothing is exported.
-        let g = gate(&site(), &seg, 0, Segment::BestCustomers, window(), 20).unwrap();
+        let g = gate(&site(), &seg, 0, Segment::BestCustomers, window(), 20, T).unwrap();
         assert!(matches!(g.open(&store, &Sealer::new([8; 32]), Format::Meta), Err(AudienceError::Unopenable { missing: 20, size: 20 })));
     }
 }

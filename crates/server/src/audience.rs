@@ -94,7 +94,8 @@ fn problem(f: Failed) -> Problem {
 /// Export a store's segment as an ad-platform file of advertising IDs (operator, or a retailer
 /// of this store). Only advertising IDs of the consented app feed are exported, never WiFi
 /// devices. A segment with fewer IDs than the audience k (`[audience] k`, at least 20) is
-/// refused with 409 and nothing is opened or sent. Every export is appended to the audit log
+/// refused with 409 and nothing is opened or sent (the detail states the size as the sizes
+/// endpoint publishes it: "fewer than k" below the privacy k). Every export is appended to the audit log
 /// (`footfall export audit`) with actor `token:<token id>` before the file is sent; the
 /// `X-Footfall-Export-Sha256` header is the file's SHA-256 as audited.
 #[utoipa::path(post, path = "/api/v1/stores/{store}/segments/{segment}/export", security(("bearer" = [])),
@@ -127,7 +128,7 @@ pub(crate) async fn export(
             let w = window.resolve(ds, &api.segments)?;
             let seg = segments::compute(ds, c, w);
             let ex = &api.exporter;
-            let gated = audience::gate(&ds.site, &seg, s, segment, w, ex.k)?;
+            let gated = audience::gate(&ds.site, &seg, s, segment, w, ex.k, api.threshold)?;
             let export = api.with_reader(|r| gated.open(r, &ex.sealer, format))?;
             let row = export.audit(ex.clock.now_ms(), actor);
             ex.audit.lock().unwrap_or_else(|e| e.into_inner()).append_export_audit(&row).map_err(AudienceError::Store)?;
