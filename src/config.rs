@@ -3,6 +3,7 @@
 //! is not silently ignored. The sections mirror `footfall_transforms::config`.
 
 use anyhow::Context;
+use footfall_query::audience::{AudienceConfig, MIN_AUDIENCE_K};
 use footfall_query::segments::SegmentConfig;
 use footfall_transforms::PipelineConfig;
 use footfall_transforms::attribute::AttributeConfig;
@@ -40,24 +41,6 @@ pub struct Config {
     pub segments: SegmentConfig,
     /// Audience exports (`[audience]`).
     pub audience: AudienceConfig,
-}
-
-/// `[audience]`: the smallest audience that may be exported.
-#[derive(Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AudienceConfig {
-    /// Segments with fewer advertising IDs are refused. At least [`MIN_AUDIENCE_K`]; a value
-    /// below it is an error.
-    pub k: u64,
-}
-
-/// The smallest audience k footfall accepts.
-pub const MIN_AUDIENCE_K: u64 = 20;
-
-impl Default for AudienceConfig {
-    fn default() -> Self {
-        AudienceConfig { k: MIN_AUDIENCE_K }
-    }
 }
 
 /// `[privacy]`: thresholds of what is published.

@@ -260,9 +260,9 @@ fn evaluate_segments(
     c: &Commerce,
     config: &Config,
     a: &EvalArgs,
-) -> anyhow::Result<Option<(segments::Window, Vec<segments::SegmentScore>)>> {
+) -> anyhow::Result<Option<(footfall_query::segments::Window, Vec<segments::SegmentScore>)>> {
     let Ok(key) = footfall_store::keyfile::load(&config.key_path(&a.db.db, a.key.as_deref())) else { return Ok(None) };
-    let w = segments::Window::of(ds, config, &a.window)?;
+    let w = segments::window(ds, config, &a.window)?;
     let truth = a.truth.as_path();
     let scores = segments::evaluate(ds, c, config.pseudonymizer(key), truth, w)?;
     Ok((scores.iter().any(|s| s.truth > 0)).then_some((w, scores)))

@@ -1,70 +1,30 @@
 //! `footfall segments`: the sizes of a store's five audience segments over a window, and
 //! their evaluation against a simulator's truth (membership F1, printed by `footfall eval`).
 //!
-//! Sizes are published through the k-threshold like every report cell; the members never
-//! leave this command (exporting them is `footfall export segment`, advertising IDs only).
+//! The window, the definitions and the published sizes are `footfall_query::segments` (the
+//! API serves the same); this command adds the flags, the table and the evaluation. Sizes
+//! are published through the k-threshold like every report cell; the members never leave
+//! this command (exporting them is `footfall export segment`, advertising IDs only).
 
 use super::analysis;
 use crate::cli::{SegmentWindowArgs, SegmentsArgs};
 use crate::config::Config;
 use crate::output::{Table, num};
 use anyhow::Context;
-use footfall_core::time::{DAY, LocalCalendar, LocalDay, date_of_day, day_of_date};
-use footfall_core::{DeviceId, Millis, RadioKind};
+use footfall_core::time::{LocalCalendar, day_of_date};
+use footfall_core::{DeviceId, RadioKind};
 use footfall_query::Dataset;
 use footfall_query::commerce::Commerce;
-use footfall_query::segments::{self, Act, Event, Identity, Members, Segment};
+use footfall_query::segments::{self, Act, Event, Identity, Segment, StoreSizes, Window};
 use footfall_store::Store;
 use footfall_transforms::Pseudonymizer;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// A segment window: local days `first..=last`, as UTC instants `[from, to)`.
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct Window {
-    pub first: chrono::NaiveDate,
-    pub last: chrono::NaiveDate,
-    #[serde(skip)]
-    pub from: Millis,
-    #[serde(skip)]
-    pub to: Millis,
-    pub lost_after_days: u32,
-}
-
-impl Window {
-    /// From the flags, else the configured number of days ending with the last day with data.
-    pub fn of(ds: &Dataset, config: &Config, a: &SegmentWindowArgs) -> anyhow::Result<Window> {
-        let span = ds.day_span().context("the database has no visits or walk-bys yet")?;
-        let last = a.to.map(day_of_date).unwrap_or(span.1);
-        let first = a.from.map(day_of_date).unwrap_or(last - config.segments.window_days.max(1) as LocalDay + 1);
-        if first > last {
-            anyhow::bail!("--from {} is after --to {}", date_of_day(first), date_of_day(last));
-        }
-        let cal = LocalCalendar::new(ds.site.tz());
-        Ok(Window {
-            first: date_of_day(first),
-            last: date_of_day(last),
-            from: cal.utc_of_local(first, 0, 0),
-            to: cal.utc_of_local(last + 1, 0, 0),
-            lost_after_days: a.lost_after_days.unwrap_or(config.segments.lost_after_days),
-        })
-    }
-
-    fn lost_after_ms(&self) -> Millis {
-        self.lost_after_days as Millis * DAY
-    }
-}
-
-/// Members of every store's segments, per identity space.
-pub struct Computed {
-    pub wifi: Members<DeviceId>,
-    pub app: Members<DeviceId>,
-}
-
-pub fn compute(ds: &Dataset, c: &Commerce, w: Window) -> Computed {
-    let run = |id| segments::members(&ds.site, &segments::events(ds, c, id), w.from, w.to, w.lost_after_ms());
-    Computed { wifi: run(Identity::Wifi), app: run(Identity::App) }
+/// The window of the flags (else the configured days ending with the last day with data).
+pub fn window(ds: &Dataset, config: &Config, a: &SegmentWindowArgs) -> anyhow::Result<Window> {
+    Ok(Window::resolve(ds, &config.segments, a.from.map(day_of_date), a.to.map(day_of_date), a.lost_after_days)?)
 }
 
 pub fn load(db: &Path, config: &Config) -> anyhow::Result<(Store, Dataset, Commerce)> {
@@ -74,56 +34,18 @@ pub fn load(db: &Path, config: &Config) -> anyhow::Result<(Store, Dataset, Comme
     Ok((store, ds, c))
 }
 
-#[derive(Serialize)]
-struct SizeRow {
-    segment: Segment,
-    title: &'static str,
-    /// WiFi devices with a globally unique MAC (never exported); `null` below k.
-    wifi_devices: Option<u64>,
-    /// Advertising IDs of the consented app feed; `null` below k.
-    ad_ids: Option<u64>,
-    /// Whether `footfall export segment` would write it (ad IDs at least the audience k).
-    exportable: bool,
-}
-
-#[derive(Serialize)]
-struct StoreSizes {
-    store: String,
-    name: String,
-    segments: Vec<SizeRow>,
-}
-
 pub fn run(a: SegmentsArgs) -> anyhow::Result<()> {
     let config = Config::load(a.db.config.as_deref())?;
     let (_, ds, c) = load(&a.db.db, &config)?;
-    let w = Window::of(&ds, &config, &a.window)?;
+    let w = window(&ds, &config, &a.window)?;
     let stores: Vec<u16> = match &a.store {
         Some(s) => vec![ds.store(s)?],
         None => (0..ds.site.stores.len() as u16).collect(),
     };
-    let seg = compute(&ds, &c, w);
+    let seg = segments::compute(&ds, &c, w);
     let t = config.threshold();
-    let audience_k = config.audience.k;
-    let out: Vec<StoreSizes> = stores
-        .iter()
-        .map(|&s| StoreSizes {
-            store: ds.site.stores[s as usize].id.clone(),
-            name: ds.site.stores[s as usize].name.clone(),
-            segments: Segment::ALL
-                .iter()
-                .map(|&g| {
-                    let ads = seg.app[s as usize][&g].len() as u64;
-                    SizeRow {
-                        segment: g,
-                        title: g.title(),
-                        wifi_devices: t.count(seg.wifi[s as usize][&g].len() as u64),
-                        ad_ids: t.count(ads),
-                        exportable: ads >= audience_k,
-                    }
-                })
-                .collect(),
-        })
-        .collect();
+    let audience_k = config.audience.k();
+    let out: Vec<StoreSizes> = stores.iter().map(|&s| segments::store_sizes(&ds, &seg, s, t, audience_k)).collect();
     if a.json {
         let doc = serde_json::json!({ "window": w, "k": t.k(), "audience_k": audience_k, "stores": out });
         return crate::output::print(&(serde_json::to_string_pretty(&doc)? + "\n"));
@@ -139,7 +61,7 @@ pub fn run(a: SegmentsArgs) -> anyhow::Result<()> {
         let mut tab = Table::new(["segment", "WiFi devices", "ad IDs", &format!("exportable (>= {audience_k} ad IDs)")]);
         let cell = |n: Option<u64>| n.map_or("<k".to_string(), |n| n.to_string());
         for r in &s.segments {
-            tab.row([r.title.to_string(), cell(r.wifi_devices), cell(r.ad_ids), if r.exportable { "yes" } else { "no" }.to_string()]);
+            tab.row([r.title.clone(), cell(r.wifi_devices), cell(r.ad_ids), if r.exportable { "yes" } else { "no" }.to_string()]);
         }
         text += &format!("\n{} ({})\n{}", s.name, s.store, tab.render());
     }
@@ -212,7 +134,7 @@ pub fn evaluate(ds: &Dataset, c: &Commerce, mut p: Pseudonymizer, truth_path: &P
             }
         }
     }
-    let est = compute(ds, c, w);
+    let est = segments::compute(ds, c, w);
     let lost = w.lost_after_ms();
     let truth_wifi = segments::members(&ds.site, &wifi, w.from, w.to, lost);
     let truth_app = segments::members(&ds.site, &app, w.from, w.to, lost);

@@ -29,6 +29,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     server.key_epoch_days = config.privacy.key_epoch_days;
     server.clock = std::sync::Arc::new(super::BinClock);
     server.locate_model = a.locate_model.as_deref().map(super::locate::read_model).transpose()?;
+    server.attribute = config.pos.clone();
+    server.segments = config.segments.clone();
+    server.audience = config.audience.clone();
     if server.meraki_secret.is_none() {
         eprintln!("note: the Meraki receiver is off until --meraki-secret (or FOOTFALL_MERAKI_SECRET) is set");
     }

@@ -3,7 +3,7 @@
 //! opt-out and erasure of an advertising ID, and the consent rule of ping feeds.
 
 use super::privacy::{contains, db_files};
-use super::{footfall, ok, s, simulate};
+use super::{footfall, ok, s, simulate, simulate_with};
 use std::path::{Path, PathBuf};
 
 /// Simulate 4 days of 4 stores and ingest observations, POS and pings.
@@ -169,4 +169,174 @@ fn a_ping_feed_without_consent_flags_is_refused_unless_the_operator_vouches() {
     let out = footfall(&["ingest", "--db", s(&db), "--feed-has-consent", s(&feed)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("read as pings"));
+}
+
+/// The API's commerce figures and audience export, through `footfall serve` on a simulated
+/// mall with POS and app pings: sales against the POS file counted here, segment sizes
+/// against `footfall segments`, k-suppression, who may ask, a refused export below the
+/// audience k and a successful one that is audited with `token:<id>` and holds only consented
+/// advertising IDs.
+#[test]
+fn the_api_serves_sales_segments_and_audited_exports() {
+    use super::serve::Server;
+    use footfall_core::time::{LocalCalendar, date_of_day};
+    use serde_json::Value;
+    use sha2::Digest;
+    use std::collections::BTreeMap;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    simulate_with(&sim, 2, 3, 300, &["--app-share", "0.6"]);
+    let db = dir.path().join("m.db");
+    let f = |n: &str| sim.join(n).to_str().unwrap().to_string();
+    ok(&["ingest", "--site", &f("site.json"), "--db", s(&db), "--quiet", &f("observations.csv"), &f("pos.csv"), &f("pings.csv")]);
+    let token = |args: &[&str]| {
+        let mut a = vec!["token", "create", "--db", s(&db)];
+        a.extend_from_slice(args);
+        ok(&a).trim().to_string()
+    };
+    let operator = token(&["--role", "operator"]);
+    let sensor = token(&["--role", "sensor"]);
+    let site = footfall_core::Site::from_json(&std::fs::read_to_string(sim.join("site.json")).unwrap()).unwrap();
+    let stores: Vec<String> = site.stores.iter().map(|s| s.id.clone()).collect();
+    let server = Server::start(&["--db", s(&db), "--listen", "127.0.0.1:0"], &[]);
+    let call =
+        |method: &str, path: &str, token: &str| server.request_with(method, path, &format!("Authorization: Bearer {token}\r\n"), b"");
+    let json = |path: &str| -> Value {
+        let (status, body) = call("GET", path, &operator);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let k = 5u64;
+    let published = |v: &Value| v.is_null() || v.as_u64().is_some_and(|n| n == 0 || n >= k);
+
+    // Sales per store and local day against the POS file, counted here.
+    let mut cal = LocalCalendar::new(site.tz());
+    let mut pos: BTreeMap<(String, String), (u64, i64)> = BTreeMap::new();
+    for line in std::fs::read_to_string(sim.join("pos.csv")).unwrap().lines().skip(1) {
+        let c: Vec<&str> = line.split(',').collect();
+        let at = chrono::DateTime::parse_from_rfc3339(c[2]).unwrap().timestamp_millis();
+        let day = date_of_day(cal.day_hour(at).0).to_string();
+        let cents = (c[3].parse::<f64>().unwrap() * 100.0).round() as i64;
+        let e = pos.entry((c[1].to_string(), day)).or_default();
+        e.0 += 1;
+        e.1 += cents;
+    }
+    assert!(!pos.is_empty());
+    let range = "from=2026-03-02&to=2026-03-03";
+    let mut days_checked = 0;
+    let mut suppressed_hours = 0;
+    for st in &stores {
+        let sales = json(&format!("/api/v1/stores/{st}/sales?{range}&by=day"));
+        let metrics = json(&format!("/api/v1/stores/{st}/metrics?{range}&by=day"));
+        for row in sales["rows"].as_array().unwrap() {
+            let day = row["period"].as_str().unwrap().to_string();
+            let (n, cents) = pos.get(&(st.clone(), day.clone())).copied().unwrap_or((0, 0));
+            for key in ["visits", "transactions", "attributed", "unattributed"] {
+                assert!(published(&row[key]), "{st} {day} {key}: {row}");
+            }
+            if n >= k {
+                assert_eq!(row["transactions"].as_u64(), Some(n), "{st} {day}: {row}");
+                let atv = row["avg_transaction_value"].as_f64().unwrap();
+                assert!((atv - cents as f64 / 100.0 / n as f64).abs() < 1e-6, "{st} {day}: {row}");
+                let (a, u) = (row["attributed"].as_u64(), row["unattributed"].as_u64());
+                if let (Some(a), Some(u)) = (a, u) {
+                    assert_eq!(a + u, n, "{row}");
+                }
+                days_checked += 1;
+            } else {
+                assert_eq!(row["transactions"], if n == 0 { Value::from(0) } else { Value::Null }, "{st} {day}: {row}");
+            }
+            // The visits are the traffic metrics' walk-ins of the same day.
+            let m = metrics["rows"].as_array().unwrap().iter().find(|r| r["period"] == day.as_str()).unwrap();
+            assert_eq!(row["visits"], m["walk_ins"], "{st} {day}");
+            if let (Some(a), Some(v)) = (row["attributed"].as_u64(), row["visits"].as_u64()) {
+                assert!((row["conversion"].as_f64().unwrap() - a as f64 / v as f64).abs() < 1e-9, "{row}");
+                assert!(a > 0, "the simulated shoppers buy and are attributed: {row}");
+            }
+        }
+        let hourly = json(&format!("/api/v1/stores/{st}/sales?{range}&by=hour"));
+        for row in hourly["rows"].as_array().unwrap() {
+            assert!(published(&row["transactions"]) && published(&row["visits"]), "{row}");
+            suppressed_hours += row["transactions"].is_null() as u32;
+        }
+    }
+    assert!(days_checked >= 3, "{days_checked}");
+    assert!(suppressed_hours > 0, "some hour has 1..k-1 sales: its count must be suppressed");
+
+    // Segment sizes: what `footfall segments` prints, k-suppressed.
+    let cli: Value = serde_json::from_str(&ok(&["segments", "--db", s(&db), "--json"])).unwrap();
+    let mut best: Option<(String, String, u64)> = None;
+    let mut small: Option<(String, String)> = None;
+    for st in &stores {
+        let api = json(&format!("/api/v1/stores/{st}/segments"));
+        let want = cli["stores"].as_array().unwrap().iter().find(|x| x["store"] == st.as_str()).unwrap();
+        assert_eq!(api["segments"], want["segments"], "{st}");
+        assert_eq!(api["window"], cli["window"]);
+        assert_eq!(api["audience_k"], 20);
+        for g in api["segments"].as_array().unwrap() {
+            assert!(published(&g["wifi_devices"]) && published(&g["ad_ids"]), "{g}");
+            let n = g["ad_ids"].as_u64().unwrap_or(0);
+            assert_eq!(g["exportable"], n >= 20, "{g}");
+            let seg = g["segment"].as_str().unwrap().to_string();
+            if best.as_ref().is_none_or(|b| n > b.2) {
+                best = Some((st.clone(), seg.clone(), n));
+            }
+            if n < 20 {
+                small = Some((st.clone(), seg));
+            }
+        }
+    }
+    let (store, segment, n) = best.unwrap();
+    assert!(n >= 20, "the simulated mall should have an exportable segment: {cli}");
+    let (small_store, small_segment) = small.expect("some segment below the audience k");
+    let other = stores.iter().find(|x| **x != store).unwrap().clone();
+    let retailer = token(&["--role", "retailer", "--store", &store]);
+    let outsider = token(&["--role", "retailer", "--store", &other]);
+    let id = retailer.split('_').nth(1).unwrap().to_string();
+    let export = |st: &str, g: &str| format!("/api/v1/stores/{st}/segments/{g}/export?format=meta");
+    let audit_rows = || ok(&["export", "audit", "--db", s(&db)]).lines().skip(1).map(String::from).collect::<Vec<_>>();
+
+    // Who may ask: a retailer of another store gets 403 on the store's commerce endpoints,
+    // a sensor token reads nothing.
+    for path in [format!("/api/v1/stores/{store}/sales"), format!("/api/v1/stores/{store}/segments")] {
+        assert_eq!(call("GET", &path, &outsider).0, 403, "{path}");
+        assert_eq!(call("GET", &path, &sensor).0, 403, "{path}");
+        assert_eq!(call("GET", &path, &retailer).0, 200, "{path}");
+    }
+    assert_eq!(call("POST", &export(&store, &segment), &outsider).0, 403);
+    assert_eq!(call("POST", &export(&store, &segment), &sensor).0, 403);
+    assert!(audit_rows().is_empty());
+
+    // Below the audience k: 409, nothing audited.
+    let (status, body) = call("POST", &export(&small_store, &small_segment), &operator);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("fewer than the audience minimum k = 20") && body.contains("\"status\":409"), "{body}");
+    assert!(audit_rows().is_empty());
+
+    // The store's retailer exports it: the consented advertising IDs of the segment, audited.
+    let (status, file) = call("POST", &export(&store, &segment), &retailer);
+    assert_eq!(status, 200, "{file}");
+    assert_eq!(file.lines().next(), Some("madid"));
+    let exported: Vec<&str> = file.lines().skip(1).collect();
+    assert_eq!(exported.len() as u64, n);
+    let consented: Vec<String> = adids(&sim, "1").iter().map(|a| a.to_lowercase()).collect();
+    assert!(exported.iter().all(|e| consented.contains(&e.to_string())), "only consented advertising IDs leave");
+    let rows = audit_rows();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let sha = format!("{:x}", sha2::Sha256::digest(file.as_bytes()));
+    assert!(rows[0].contains(&format!(",token:{id},{store},{segment},meta,")), "{rows:?}");
+    assert!(rows[0].ends_with(&format!(",{n},{sha}")), "{rows:?} vs {sha}");
+
+    // Nothing but the file carries an advertising ID: not the logs, not the database.
+    let (stopped, printed) = server.terminate();
+    assert!(stopped, "{printed}");
+    let files = db_files(&db);
+    for a in &exported {
+        assert!(!printed.to_lowercase().contains(a), "an advertising ID was logged");
+        for needle in spellings(a) {
+            assert!(!files.iter().any(|f| contains(f, &needle)), "advertising ID found in the database");
+        }
+    }
+    assert!(!printed.contains(&retailer) && !printed.contains(&operator), "a token was logged");
 }

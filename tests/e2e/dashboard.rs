@@ -1,14 +1,16 @@
 //! The dashboard in a real browser: `footfall serve` on a simulated mall caught mid-afternoon
 //! (so people are inside), headless Chromium (Debian's `chromium`) loads the mall and store
 //! pages with an operator token, and the rendered DOM must carry the API's numbers: the
-//! floor plan's stores and their walk-ins, the hourly traffic bars, the live occupancy.
+//! floor plan's stores and their walk-ins, the hourly traffic bars, the live occupancy, the
+//! capture-rate and conversion funnel (walk-bys → walk-ins → buyers, from the POS feed), and
+//! the segment panel (five sizes, export buttons enabled only at the audience k).
 //! Screenshots at desktop and phone widths go to `target/screenshots/`.
 //!
 //! Without Chromium the test says so and passes, unless `FOOTFALL_REQUIRE_CHROMIUM=1`
 //! (set by `scripts/test`, which installs it), where its absence is a failure.
 
 use super::serve::Server;
-use super::{ok, s, simulate};
+use super::{ok, s, simulate_with};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -93,7 +95,9 @@ fn dashboard_renders_the_floor_plan_traffic_and_live_occupancy() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    simulate(dir.path(), 2, 4, 300);
+    // A larger app feed than the default, so the busiest store has a segment of at least
+    // 20 advertising IDs (exportable) beside ones that are not.
+    simulate_with(dir.path(), 2, 4, 300, &["--app-share", "0.6"]);
     // Keep everything heard before 14:00 local on the second day (UTC+1): shoppers are
     // inside when the data stops, so the live occupancy is not empty.
     let csv = std::fs::read_to_string(dir.path().join("observations.csv")).unwrap();
@@ -101,7 +105,8 @@ fn dashboard_renders_the_floor_plan_traffic_and_live_occupancy() {
     let part = dir.path().join("part.csv");
     std::fs::write(&part, cut).unwrap();
     let db = dir.path().join("m.db");
-    ok(&["ingest", "--quiet", "--site", s(&dir.path().join("site.json")), "--db", s(&db), s(&part)]);
+    let feed = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    ok(&["ingest", "--quiet", "--site", s(&dir.path().join("site.json")), "--db", s(&db), s(&part), &feed("pos.csv"), &feed("pings.csv")]);
     let token = ok(&["token", "create", "--db", s(&db), "--role", "operator"]).trim().to_string();
     let server = Server::start(&["--db", s(&db), "--listen", "127.0.0.1:0"], &[]);
     let auth = format!("Authorization: Bearer {token}\r\n");
@@ -167,13 +172,72 @@ fn dashboard_renders_the_floor_plan_traffic_and_live_occupancy() {
     let summary = api(&format!("/api/v1/stores/{busiest}/summary"));
     assert_eq!(card[0].0.get("data-value"), Some(&shown(&summary["current"]["walk_ins"])));
 
+    // The funnel: walk-bys → walk-ins → buyers, with capture rate and conversion, as the API
+    // computes them (funnel, summary and sales endpoints).
+    let funnel = api(&format!("/api/v1/stores/{busiest}/funnel"));
+    let sales = api(&format!("/api/v1/stores/{busiest}/sales"));
+    assert_eq!(sales["total"]["visits"], funnel["walk_ins"], "sales and traffic count the same visits");
+    let step = |name: &str| {
+        let t = tags(&page, &["data-step=\"", &format!("data-step=\"{name}\"")]);
+        assert_eq!(t.len(), 1, "funnel step {name}");
+        t[0].0.get("data-value").cloned().unwrap()
+    };
+    assert_eq!(step("walk_bys"), shown(&funnel["walk_bys"]));
+    assert_eq!(step("walk_ins"), shown(&funnel["walk_ins"]));
+    let buyers = &sales["total"]["attributed"];
+    assert!(buyers.as_u64().is_some_and(|n| n > 0), "the busiest store has attributed sales: {sales}");
+    assert_eq!(step("buyers"), shown(buyers));
+    let rate = |testid: &str| -> f64 {
+        let t = tags(&page, &[&format!("data-testid=\"{testid}\"")]);
+        t[0].0.get("data-value").and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{testid}: {:?}", t[0]))
+    };
+    let conversion = sales["total"]["conversion"].as_f64().expect("conversion is published");
+    assert!((rate("funnel-conversion") - conversion).abs() < 1e-9);
+    assert!((conversion - buyers.as_f64().unwrap() / funnel["walk_ins"].as_f64().unwrap()).abs() < 1e-9);
+    let capture = summary["current"]["capture_rate"].as_f64().expect("capture rate is published");
+    assert!((rate("funnel-capture") - capture).abs() < 1e-9);
+
+    // The segment panel: the five sizes as the API gives them, and an export button per
+    // segment, enabled exactly when the ad-ID segment reaches the audience k, else disabled
+    // with its reason shown.
+    let segs = api(&format!("/api/v1/stores/{busiest}/segments"));
+    assert!(tags(&page, &["data-testid=\"segments\"", "data-available=\"1\""]).len() == 1, "the segment panel is not a placeholder");
+    assert!(!page.contains("Not available yet"));
+    let list = segs["segments"].as_array().unwrap();
+    assert_eq!(list.len(), 5);
+    let (mut enabled, mut disabled) = (0, 0);
+    for g in list {
+        let name = g["segment"].as_str().unwrap();
+        let cell = |testid: &str| {
+            let t = tags(&page, &[&format!("data-testid=\"{testid}\""), &format!("data-segment=\"{name}\"")]);
+            assert_eq!(t.len(), 1, "{testid} of {name}");
+            t[0].0.get("data-value").cloned().unwrap()
+        };
+        assert_eq!(cell("seg-wifi"), shown(&g["wifi_devices"]), "{name}");
+        assert_eq!(cell("seg-adids"), shown(&g["ad_ids"]), "{name}");
+        let button = tags(&page, &["<button", "data-testid=\"export\"", &format!("data-segment=\"{name}\"")]);
+        assert_eq!(button.len(), 1, "export button of {name}");
+        let reason = tags(&page, &["data-testid=\"export-reason\"", &format!("data-segment=\"{name}\"")]);
+        let exportable = g["exportable"].as_bool().unwrap();
+        assert_eq!(exportable, g["ad_ids"].as_u64().is_some_and(|n| n >= segs["audience_k"].as_u64().unwrap()), "{g}");
+        if exportable {
+            enabled += 1;
+            assert!(!button[0].0.contains_key("disabled") && reason.is_empty(), "{name}");
+        } else {
+            disabled += 1;
+            assert!(button[0].0.contains_key("disabled"), "{name} is below the audience k: its button must be disabled");
+            assert!(reason.len() == 1 && reason[0].1.contains("needs 20 ad IDs"), "{name}: {reason:?}");
+        }
+    }
+    assert!(enabled >= 1 && disabled >= 1, "expected both exportable and non-exportable segments: {segs}");
+
     // Screenshots, desktop and phone.
     let shots = screenshots_dir();
     std::fs::create_dir_all(&shots).unwrap();
     for (name, size, route) in [
         ("mall-desktop", "1280,1000", "#/mall"),
-        ("store-desktop", "1280,2200", &*format!("#/store/{busiest}")),
-        ("store-phone", "390,3200", &*format!("#/store/{busiest}")),
+        ("store-desktop", "1280,2600", &*format!("#/store/{busiest}")),
+        ("store-phone", "390,4400", &*format!("#/store/{busiest}")),
         ("mall-phone", "390,1600", "#/mall"),
         ("optout-phone", "390,1200", "#/optout"),
     ] {

@@ -55,21 +55,16 @@ pub fn s(p: &Path) -> &str {
 
 /// A small simulated mall written into `dir` (cached per test by folder).
 pub fn simulate(dir: &Path, days: u32, stores: u32, shoppers: u32) {
-    ok(&[
-        "simulate",
-        "--out",
-        s(dir),
-        "--days",
-        &days.to_string(),
-        "--stores",
-        &stores.to_string(),
-        "--shoppers-per-day",
-        &shoppers.to_string(),
-        "--seed",
-        "7",
-        "--start",
-        "2026-03-02",
-    ]);
+    simulate_with(dir, days, stores, shoppers, &[]);
+}
+
+/// [`simulate`] with more `footfall simulate` flags (e.g. `--app-share 0.6`).
+pub fn simulate_with(dir: &Path, days: u32, stores: u32, shoppers: u32, extra: &[&str]) {
+    let (days, stores, shoppers) = (days.to_string(), stores.to_string(), shoppers.to_string());
+    let mut args = vec!["simulate", "--out", s(dir), "--days", &days, "--stores", &stores, "--shoppers-per-day", &shoppers];
+    args.extend(["--seed", "7", "--start", "2026-03-02"]);
+    args.extend_from_slice(extra);
+    ok(&args);
 }
 
 /// The capture excerpts' site (sensors `pos1`, `sniffer`).

@@ -63,8 +63,9 @@ impl AdId {
     }
 
     /// The ID as a lowercase UUID, the one way out, for the audience export files that ad
-    /// platforms take (`footfall export segment`). Nothing else may call this: reports, logs,
-    /// API responses and the database never hold an advertising ID in clear.
+    /// platforms take (`footfall_query::audience`: `footfall export segment` and the API's
+    /// export endpoint). Nothing else may call this: reports, logs, other API responses and
+    /// the database never hold an advertising ID in clear.
     pub fn uuid_for_audience_export(&self) -> String {
         let h: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
         format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])

@@ -4,12 +4,13 @@
 //! Owns loading the transactions and the app feed's visits and passes (stored plus those
 //! still open in its saved state), running `transforms::attribute` over each, and conversion
 //! (attributed transactions / visits), average transaction value and shopper yield (sales /
-//! visits) per store and local day or hour, every count through the k-threshold. It must not
-//! write to the store.
+//! visits) per store, in total and per local hour, day or ISO week ([`store_sales`], what the
+//! API serves), every count through the k-threshold. It must not write to the store.
 
-use crate::{Dataset, QueryError, Threshold};
+use crate::views::{Granularity, period_label};
+use crate::{Dataset, DayRange, QueryError, Threshold};
 use footfall_core::commerce::Transaction;
-use footfall_core::time::{LocalCalendar, LocalDay};
+use footfall_core::time::LocalCalendar;
 use footfall_core::{Pass, Visit};
 use footfall_store::Store;
 use footfall_transforms::attribute::{AttributeConfig, Evidence, attribute};
@@ -58,6 +59,8 @@ pub struct Sales {
     pub transactions: Option<u64>,
     /// Transactions attributed to a visit.
     pub attributed: Option<u64>,
+    /// Transactions with no visit at the cashier before them.
+    pub unattributed: Option<u64>,
     /// Attributed transactions / visits.
     pub conversion: Option<f64>,
     /// Sales / transactions, in the currency's major unit.
@@ -84,6 +87,7 @@ impl Acc {
             visits: ok(self.visits),
             transactions: ok(self.tx),
             attributed: ok(self.attributed),
+            unattributed: ok(self.tx - self.attributed),
             conversion: t.derived(&[self.visits, self.attributed], ratio(self.attributed as f64, self.visits)),
             avg_transaction_value: t.derived(&[self.tx], ratio(self.cents as f64 / 100.0, self.tx)),
             shopper_yield: t.derived(&[self.tx, self.visits], ratio(self.cents as f64 / 100.0, self.visits)),
@@ -92,40 +96,69 @@ impl Acc {
     }
 }
 
-/// How to bucket sales.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Bucket {
-    Total,
-    Day,
-    Hour,
+/// One period's sales.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SalesRow {
+    /// `YYYY-MM-DD` (day), `YYYY-MM-DDTHH` (hour, local) or `YYYY-Www` (ISO week), as in
+    /// the traffic metrics.
+    pub period: String,
+    #[serde(flatten)]
+    pub sales: Sales,
 }
 
-/// Sales per store (index) and bucket key (local day, or local hour 0..24, or 0 for total),
-/// over local days `from..=to`.
-pub fn sales(ds: &Dataset, c: &Commerce, t: Threshold, bucket: Bucket, from: LocalDay, to: LocalDay) -> BTreeMap<(u16, i64), Sales> {
-    let mut acc: BTreeMap<(u16, i64), Acc> = BTreeMap::new();
-    let key = |(d, h): (LocalDay, u8)| match bucket {
-        Bucket::Total => 0,
-        Bucket::Day => d as i64,
-        Bucket::Hour => h as i64,
-    };
-    for (v, &dh) in ds.visits.iter().zip(&ds.visit_start) {
-        if (from..=to).contains(&dh.0) {
-            acc.entry((v.store, key(dh))).or_default().visits += 1;
+/// A store's sales over a range, in total and per period.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct StoreSales {
+    pub store: String,
+    pub from: String,
+    pub to: String,
+    pub by: Granularity,
+    pub k: u64,
+    pub total: Sales,
+    /// Periods with a visit or a transaction, in time order.
+    pub rows: Vec<SalesRow>,
+}
+
+/// Sales of `store` over `range`, in total and per hour, day or ISO week (local time), every
+/// count through `t`. Visits are counted on their start, transactions on their time.
+pub fn store_sales(
+    ds: &Dataset,
+    c: &Commerce,
+    store: &str,
+    range: DayRange,
+    by: Granularity,
+    t: Threshold,
+) -> Result<StoreSales, QueryError> {
+    let s = ds.store(store)?;
+    let mut rows: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut total = Acc::default();
+    for (v, &(d, h)) in ds.visits.iter().zip(&ds.visit_start) {
+        if v.store == s && range.contains(d) {
+            rows.entry(period_label(by, d, h)).or_default().visits += 1;
+            total.visits += 1;
         }
     }
     let mut cal = LocalCalendar::new(ds.site.tz());
     for (tx, v) in c.transactions.iter().zip(&c.wifi_visit) {
-        let dh = cal.day_hour(tx.ts);
-        if !(from..=to).contains(&dh.0) {
+        let (d, h) = cal.day_hour(tx.ts);
+        if tx.store != s || !range.contains(d) {
             continue;
         }
-        let a = acc.entry((tx.store, key(dh))).or_default();
-        a.tx += 1;
-        a.attributed += v.is_some() as u64;
-        a.cents += tx.amount_cents;
+        for a in [rows.entry(period_label(by, d, h)).or_default(), &mut total] {
+            a.tx += 1;
+            a.attributed += v.is_some() as u64;
+            a.cents += tx.amount_cents;
+        }
     }
-    acc.into_iter().map(|(k, a)| (k, a.publish(t))).collect()
+    Ok(StoreSales {
+        store: store.to_string(),
+        from: range.from_str(),
+        to: range.to_str(),
+        by,
+        k: t.k(),
+        total: total.publish(t),
+        rows: rows.into_iter().map(|(period, a)| SalesRow { period, sales: a.publish(t) }).collect(),
+    })
 }
 
 #[cfg(test)]
@@ -142,5 +175,53 @@ mod tests {
         let b = Acc { visits: 40, tx: 3, attributed: 3, cents: 9_000 }.publish(t);
         assert_eq!((b.transactions, b.attributed, b.conversion, b.avg_transaction_value, b.sales), (None, None, None, None, None));
         assert_eq!(b.visits, Some(40));
+        assert_eq!(b.unattributed, Some(0));
+    }
+
+    #[test]
+    fn store_sales_per_period_and_in_total() {
+        use crate::views::tests::{DAY_MS, T0, dataset, visit};
+        let t = Threshold::new(5);
+        // 12 visits at a, 10 in the 10:00 hour and 2 at 11:00; one visit at b.
+        let mut visits: Vec<_> = (0..12).map(|i| visit(i, 0, T0 + if i < 10 { i as i64 * 60_000 } else { 3_600_000 }, 5, &[])).collect();
+        visits.push(visit(99, 1, T0, 5, &[]));
+        let ds = dataset(visits, Vec::new());
+        // 8 sales at a in the 10:00 hour (6 attributed, 2 not), 1 at b, 1 at a a day later.
+        let tx = |i: usize, store: u16, at: i64| Transaction {
+            id: format!("t{i}"),
+            store,
+            ts: at,
+            amount_cents: 1_000 * (i as i64 + 1),
+            zone: None,
+        };
+        let mut transactions: Vec<_> = (0..8).map(|i| tx(i, 0, T0 + 600_000)).collect();
+        transactions.push(tx(8, 1, T0));
+        transactions.push(tx(9, 0, T0 + DAY_MS));
+        let mut wifi_visit: Vec<Option<usize>> = (0..8).map(|i| (i < 6).then_some(i)).collect();
+        wifi_visit.extend([Some(12), None]);
+        let c = Commerce {
+            app_visit: vec![None; transactions.len()],
+            transactions,
+            wifi_visit,
+            app_visits: Vec::new(),
+            app_passes: Vec::new(),
+        };
+        let day = (T0 / DAY_MS) as footfall_core::time::LocalDay;
+        let range = DayRange { first: day, last: day };
+        let s = store_sales(&ds, &c, "a", range, Granularity::Hour, t).unwrap();
+        let sales_a: f64 = (1..=8).map(|i| i as f64 * 10.0).sum();
+        assert_eq!((s.total.visits, s.total.transactions, s.total.attributed, s.total.unattributed), (Some(12), Some(8), Some(6), None));
+        assert_eq!(s.total.conversion, Some(0.5));
+        assert_eq!(s.total.avg_transaction_value, Some(sales_a / 8.0));
+        assert_eq!(s.total.shopper_yield, Some(sales_a / 12.0));
+        assert_eq!(s.rows.iter().map(|r| r.period.as_str()).collect::<Vec<_>>(), vec!["2024-10-04T10", "2024-10-04T11"]);
+        assert_eq!((s.rows[0].sales.visits, s.rows[0].sales.transactions), (Some(10), Some(8)));
+        assert_eq!((s.rows[1].sales.visits, s.rows[1].sales.transactions, s.rows[1].sales.conversion), (None, Some(0), None));
+        let two = DayRange { first: day, last: day + 1 };
+        let d = store_sales(&ds, &c, "a", two, Granularity::Day, t).unwrap();
+        assert_eq!(d.rows.len(), 2);
+        assert_eq!(d.rows[1].sales.transactions, None, "one sale is below k");
+        assert_eq!(d.total.transactions, Some(9));
+        assert!(store_sales(&ds, &c, "nope", range, Granularity::Day, t).is_err());
     }
 }

@@ -8,9 +8,13 @@
 //! the k-threshold of [`privacy::Threshold`] before it leaves; [`published`] does the same to
 //! the aggregates `footfall report` prints, after the optional differential-privacy noise of
 //! [`noise`]. [`commerce`] adds POS transactions attributed to
-//! visits and the sales metrics; [`segments`] the five audience segments per store. This crate computes and
-//! suppresses; it does not know about HTTP, tokens or roles (the server decides who may ask).
+//! visits and the sales metrics; [`segments`] the five audience segments per store and their
+//! published sizes; [`audience`] turns one segment into an ad-platform file behind the
+//! audience k (the CLI writes it, the server sends it; both append the audit row it
+//! describes). This crate computes and suppresses; it does not know about HTTP, tokens or
+//! roles (the server decides who may ask), and it does not write to the store.
 
+pub mod audience;
 pub mod commerce;
 pub mod dataset;
 pub mod noise;
@@ -34,4 +38,6 @@ pub enum QueryError {
     UnknownStore(String),
     #[error("{0}")]
     BadRange(String),
+    #[error("the database has no visits or walk-bys yet")]
+    NoData,
 }

@@ -17,11 +17,14 @@ pub struct Threshold {
 
 impl Default for Threshold {
     fn default() -> Self {
-        Threshold { k: DEFAULT_K }
+        Threshold::DEFAULT
     }
 }
 
 impl Threshold {
+    /// The default threshold ([`DEFAULT_K`]).
+    pub const DEFAULT: Threshold = Threshold { k: DEFAULT_K };
+
     /// A threshold of `k`, raised to [`MIN_K`] if lower.
     pub fn new(k: u64) -> Self {
         Threshold { k: k.max(MIN_K) }

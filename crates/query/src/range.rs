@@ -19,7 +19,7 @@ pub struct DayRange {
     pub last: LocalDay,
 }
 
-fn parse_date(what: &str, s: &str) -> Result<LocalDay, QueryError> {
+pub(crate) fn parse_date(what: &str, s: &str) -> Result<LocalDay, QueryError> {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map(day_of_date)
         .map_err(|_| QueryError::BadRange(format!("{what}={s:?} is not a date: expected YYYY-MM-DD, e.g. 2026-03-14")))

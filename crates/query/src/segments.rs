@@ -16,14 +16,19 @@
 //! feed. The two are kept apart ([`Identity`]): nothing links a MAC to an advertising ID, and
 //! only advertising IDs can be exported. The set logic is generic over the ID type so the
 //! evaluation can run the very same definitions on the simulator's truth. This module decides
-//! membership; it does not publish (sizes go through the k-threshold, exports through the
+//! membership over a [`Window`] (the one `footfall segments`, `footfall export segment` and
+//! the API share) and publishes only sizes, through the k-threshold ([`store_sizes`]); it
+//! never hands out members' identifiers (exports go through [`crate::audience`] and its
 //! audience k).
 
-use crate::Dataset;
 use crate::commerce::Commerce;
+use crate::range::{MAX_DAYS, parse_date};
+use crate::{Dataset, QueryError, Threshold};
+use footfall_core::time::{DAY, LocalCalendar, LocalDay, date_of_day};
 use footfall_core::{DeviceId, Millis, Site};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use utoipa::ToSchema;
 
 /// `[segments]` in the config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,8 +46,132 @@ impl Default for SegmentConfig {
     }
 }
 
+/// A segment window: local days `first..=last`, as UTC instants `[from, to)`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, ToSchema)]
+pub struct Window {
+    /// First local day, `YYYY-MM-DD`.
+    #[schema(value_type = String)]
+    pub first: chrono::NaiveDate,
+    /// Last local day (inclusive).
+    #[schema(value_type = String)]
+    pub last: chrono::NaiveDate,
+    #[serde(skip)]
+    pub from: Millis,
+    #[serde(skip)]
+    pub to: Millis,
+    /// A customer not seen in the last this many days of the window is lost.
+    pub lost_after_days: u32,
+}
+
+impl Window {
+    /// The window of the given local days, else `[segments] window_days` days ending with
+    /// the last day with data; `lost_after_days` else the configured one.
+    pub fn resolve(
+        ds: &Dataset,
+        cfg: &SegmentConfig,
+        first: Option<LocalDay>,
+        last: Option<LocalDay>,
+        lost_after_days: Option<u32>,
+    ) -> Result<Window, QueryError> {
+        let last = match last {
+            Some(d) => d,
+            None => ds.day_span().ok_or(QueryError::NoData)?.1,
+        };
+        let first = first.unwrap_or(last - cfg.window_days.max(1) as LocalDay + 1);
+        if first > last {
+            return Err(QueryError::BadRange(format!("from ({}) is after to ({})", date_of_day(first), date_of_day(last))));
+        }
+        if (last - first) as i64 >= MAX_DAYS {
+            return Err(QueryError::BadRange(format!("a segment window may cover at most {MAX_DAYS} days")));
+        }
+        let cal = LocalCalendar::new(ds.site.tz());
+        Ok(Window {
+            first: date_of_day(first),
+            last: date_of_day(last),
+            from: cal.utc_of_local(first, 0, 0),
+            to: cal.utc_of_local(last + 1, 0, 0),
+            lost_after_days: lost_after_days.unwrap_or(cfg.lost_after_days),
+        })
+    }
+
+    /// [`Window::resolve`] from `YYYY-MM-DD` query values (empty = not given).
+    pub fn parse(
+        ds: &Dataset,
+        cfg: &SegmentConfig,
+        from: Option<&str>,
+        to: Option<&str>,
+        lost_after_days: Option<u32>,
+    ) -> Result<Window, QueryError> {
+        let day = |what, v: Option<&str>| v.filter(|s| !s.is_empty()).map(|s| parse_date(what, s)).transpose();
+        Window::resolve(ds, cfg, day("from", from)?, day("to", to)?, lost_after_days)
+    }
+
+    pub fn lost_after_ms(&self) -> Millis {
+        self.lost_after_days as Millis * DAY
+    }
+}
+
+/// Members of every store's segments, per identity space.
+pub struct Computed {
+    pub wifi: Members<DeviceId>,
+    pub app: Members<DeviceId>,
+}
+
+/// Run the five definitions over a dataset's WiFi devices and app-feed IDs in a window.
+pub fn compute(ds: &Dataset, c: &Commerce, w: Window) -> Computed {
+    let run = |id| members(&ds.site, &events(ds, c, id), w.from, w.to, w.lost_after_ms());
+    Computed { wifi: run(Identity::Wifi), app: run(Identity::App) }
+}
+
+/// One segment's published size at one store.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct SegmentSize {
+    pub segment: Segment,
+    pub title: String,
+    /// WiFi devices with a globally unique MAC (never exported); `null` below k.
+    pub wifi_devices: Option<u64>,
+    /// Advertising IDs of the consented app feed; `null` below k.
+    pub ad_ids: Option<u64>,
+    /// Whether the segment may be exported: at least the audience k advertising IDs.
+    pub exportable: bool,
+}
+
+/// The five segments' sizes of one store.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct StoreSizes {
+    pub store: String,
+    pub name: String,
+    pub segments: Vec<SegmentSize>,
+}
+
+/// The published sizes of store `s`: every count through `t`, `exportable` against the
+/// audience k (which is at least k, so it reveals nothing below it).
+pub fn store_sizes(ds: &Dataset, seg: &Computed, s: u16, t: Threshold, audience_k: u64) -> StoreSizes {
+    let store = &ds.site.stores[s as usize];
+    let len = |m: &Members<DeviceId>, g| {
+        m.get(s as usize).and_then(|x: &BTreeMap<Segment, BTreeSet<DeviceId>>| x.get(&g)).map_or(0, |x| x.len() as u64)
+    };
+    StoreSizes {
+        store: store.id.clone(),
+        name: store.name.clone(),
+        segments: Segment::ALL
+            .iter()
+            .map(|&g| {
+                let ads = len(&seg.app, g);
+                SegmentSize {
+                    segment: g,
+                    title: g.title().to_string(),
+                    wifi_devices: t.count(len(&seg.wifi, g)),
+                    ad_ids: t.count(ads),
+                    exportable: ads >= audience_k.max(t.k()),
+                }
+            })
+            .collect(),
+    }
+}
+
 /// The five segments, in the order reports list them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Segment {
     OutsidePotential,
@@ -83,7 +212,7 @@ impl Segment {
 }
 
 /// Which identifiers a segment holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Identity {
     /// WiFi devices with a globally unique MAC: counted, never exported.
@@ -231,5 +360,53 @@ mod tests {
         assert_eq!(m[1][&Segment::CompetitorsCustomers].iter().copied().collect::<Vec<u8>>(), vec![2, 3]);
         assert!(m[2][&Segment::CompetitorsCustomers].is_empty());
         assert!(Segment::ALL.iter().all(|s| Segment::parse(s.name()) == Some(*s)));
+    }
+
+    #[test]
+    fn windows_default_to_the_config_and_refuse_bad_bounds() {
+        use crate::views::tests::{DAY_MS, T0, dataset, visit};
+        let cfg = SegmentConfig::default();
+        assert!(matches!(Window::resolve(&dataset(Vec::new(), Vec::new()), &cfg, None, None, None), Err(QueryError::NoData)));
+        let ds = dataset(vec![visit(1, 0, T0, 5, &[])], Vec::new());
+        let day = (T0 / DAY_MS) as LocalDay;
+        let w = Window::resolve(&ds, &cfg, None, None, None).unwrap();
+        assert_eq!(
+            (w.first, w.last, w.lost_after_days),
+            (date_of_day(day - cfg.window_days as LocalDay + 1), date_of_day(day), cfg.lost_after_days)
+        );
+        assert_eq!((w.from, w.to), ((day as i64 - cfg.window_days as i64 + 1) * DAY_MS, (day as i64 + 1) * DAY_MS), "UTC site");
+        assert_eq!(w.lost_after_ms(), cfg.lost_after_days as Millis * DAY);
+        let w = Window::parse(&ds, &cfg, Some("2024-10-01"), Some(""), Some(2)).unwrap();
+        assert_eq!((w.first.to_string(), w.last.to_string(), w.lost_after_days), ("2024-10-01".into(), "2024-10-04".into(), 2));
+        let e = Window::parse(&ds, &cfg, Some("2024-10-05"), Some("2024-10-04"), None).unwrap_err().to_string();
+        assert!(e.contains("after"), "{e}");
+        assert!(Window::parse(&ds, &cfg, Some("1/10/2024"), None, None).unwrap_err().to_string().contains("YYYY-MM-DD"));
+        assert!(Window::parse(&ds, &cfg, Some("2020-01-01"), None, None).is_err(), "longer than a query may cover");
+    }
+
+    #[test]
+    fn sizes_are_thresholded_and_exportable_only_at_the_audience_k() {
+        use crate::views::tests::dataset;
+        let ds = dataset(Vec::new(), Vec::new());
+        let ids = |n: u64| (0..n).map(DeviceId).collect::<BTreeSet<_>>();
+        let space = |sizes: [u64; 5]| {
+            vec![Segment::ALL.into_iter().zip(sizes).map(|(g, n)| (g, ids(n))).collect::<BTreeMap<_, _>>(), BTreeMap::new()]
+        };
+        let seg = Computed { wifi: space([3, 0, 7, 40, 5]), app: space([19, 20, 4, 0, 25]) };
+        let out = store_sizes(&ds, &seg, 0, Threshold::new(5), 20);
+        assert_eq!((out.store.as_str(), out.segments.len()), ("a", 5));
+        let got: Vec<(Option<u64>, Option<u64>, bool)> = out.segments.iter().map(|g| (g.wifi_devices, g.ad_ids, g.exportable)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (None, Some(19), false),
+                (Some(0), Some(20), true),
+                (Some(7), None, false),
+                (Some(40), Some(0), false),
+                (Some(5), Some(25), true)
+            ]
+        );
+        // A store without members (b) has empty segments, all zero.
+        assert!(store_sizes(&ds, &seg, 1, Threshold::new(5), 20).segments.iter().all(|g| g.ad_ids == Some(0) && !g.exportable));
     }
 }

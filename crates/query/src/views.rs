@@ -160,22 +160,27 @@ pub struct Metrics {
     pub rows: Vec<MetricsRow>,
 }
 
-pub fn metrics(ds: &Dataset, store: &str, range: DayRange, by: Granularity, t: Threshold) -> Result<Metrics, QueryError> {
+/// The label of local day `d`, hour `h` at granularity `by`: `YYYY-MM-DDTHH`, `YYYY-MM-DD`
+/// or `YYYY-Www` (ISO week); labels sort in time order.
+pub fn period_label(by: Granularity, d: LocalDay, h: u8) -> String {
     use chrono::Datelike;
-    let s = ds.store(store)?;
-    let label = |d: LocalDay, h: u8| -> String {
-        let date = date_of_day(d);
-        match by {
-            Granularity::Hour => format!("{date}T{h:02}"),
-            Granularity::Day => date.to_string(),
-            Granularity::Week => {
-                let w = date.iso_week();
-                format!("{}-W{:02}", w.year(), w.week())
-            }
+    let date = date_of_day(d);
+    match by {
+        Granularity::Hour => format!("{date}T{h:02}"),
+        Granularity::Day => date.to_string(),
+        Granularity::Week => {
+            let w = date.iso_week();
+            format!("{}-W{:02}", w.year(), w.week())
         }
-    };
-    let rows =
-        accumulate(ds, Some(s), range, label).into_iter().map(|(period, acc)| MetricsRow { period, figures: acc.figures(t) }).collect();
+    }
+}
+
+pub fn metrics(ds: &Dataset, store: &str, range: DayRange, by: Granularity, t: Threshold) -> Result<Metrics, QueryError> {
+    let s = ds.store(store)?;
+    let rows = accumulate(ds, Some(s), range, |d, h| period_label(by, d, h))
+        .into_iter()
+        .map(|(period, acc)| MetricsRow { period, figures: acc.figures(t) })
+        .collect();
     Ok(Metrics { store: store.to_string(), from: range.from_str(), to: range.to_str(), by, k: t.k(), rows })
 }
 
@@ -466,16 +471,16 @@ pub fn flows(ds: &Dataset, range: DayRange, t: Threshold, only: Option<&[u16]>) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use footfall_core::{Pass, Site, ZoneStay};
     use footfall_transforms::exclude::Excluded;
     use footfall_transforms::filter::DropCounts;
 
-    const DAY_MS: i64 = 86_400_000;
-    const T0: i64 = 20_000 * DAY_MS + 10 * 3_600_000; // 10:00 UTC on day 20000
+    pub(crate) const DAY_MS: i64 = 86_400_000;
+    pub(crate) const T0: i64 = 20_000 * DAY_MS + 10 * 3_600_000; // 10:00 UTC on day 20000
 
-    fn site() -> Site {
+    pub(crate) fn site() -> Site {
         Site::from_json(
             r#"{"venue":"T","timezone":"UTC","stores":[
             {"id":"a","name":"A","category":"c","polygon":[[0,0],[10,0],[10,10],[0,10]],
@@ -486,7 +491,7 @@ mod tests {
         .unwrap()
     }
 
-    fn visit(device: u64, store: u16, start: i64, mins: i64, zones: &[u16]) -> Visit {
+    pub(crate) fn visit(device: u64, store: u16, start: i64, mins: i64, zones: &[u16]) -> Visit {
         let end = start + mins * 60_000;
         let step = (end - start) / zones.len().max(1) as i64;
         let zones = zones
@@ -497,7 +502,7 @@ mod tests {
         Visit { device: DeviceId(device), store, start, end, randomized: false, zones }
     }
 
-    fn dataset(visits: Vec<Visit>, passes: Vec<Pass>) -> Dataset {
+    pub(crate) fn dataset(visits: Vec<Visit>, passes: Vec<Pass>) -> Dataset {
         let visit_start = visits.iter().map(|v| ((v.start / DAY_MS) as i32, ((v.start % DAY_MS) / 3_600_000) as u8)).collect();
         let pass_start = passes.iter().map(|p| ((p.start / DAY_MS) as i32, ((p.start % DAY_MS) / 3_600_000) as u8)).collect();
         Dataset {

@@ -634,19 +634,28 @@
       return `<svg data-testid="daily-chart" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="Walk-ins per day">${HATCH}${s}</svg>`;
     };
   }
-  function funnelHtml(f, sumr) {
+  // Walk-bys → walk-ins → buyers (POS sales attributed to a visit), with capture rate and
+  // conversion; the engaged count and the sales figures sit under it.
+  function funnelHtml(f, sumr, sales) {
     const k = f.k;
-    const steps = [['walk_bys', 'Walked past', f.walk_bys], ['walk_ins', 'Came in', f.walk_ins], ['engaged', 'Stayed ≥ 5 min', f.engaged]];
+    const t = sales && sales.ok ? sales.data.total : null;
+    const hasPos = !!t && (t.transactions === null || (isNum(t.transactions) && t.transactions > 0));
+    const buyers = hasPos ? t.attributed : undefined;
+    const steps = [['walk_bys', 'Walked past', f.walk_bys], ['walk_ins', 'Came in', f.walk_ins], ['buyers', 'Bought', buyers]];
     const max = Math.max(0, ...steps.map((s) => s[2]).filter(isNum));
     const capture = sumr?.current?.capture_rate;
-    const conv = [isNum(capture) ? `${nf1.format(capture * 100)}% capture rate` : isNum(f.walk_ins) && isNum(f.walk_bys) && f.walk_bys > 0 ? `${nf1.format(f.walk_ins / f.walk_bys * 100)}% of walk-bys` : '',
-      isNum(f.engaged) && isNum(f.walk_ins) && f.walk_ins > 0 ? `${nf1.format(f.engaged / f.walk_ins * 100)}% of walk-ins stayed` : ''];
+    const conversion = hasPos ? t.conversion : undefined;
+    const rate = (testid, v, label) => `<span data-testid="${testid}" data-value="${raw(v)}">${v === null ? `${label} hidden (&lt;${esc(k)})` : isNum(v) ? `${nf1.format(v * 100)}% ${label}` : `${label} –`}</span>`;
+    const conv = [rate('funnel-capture', capture, 'capture rate'), hasPos ? rate('funnel-conversion', conversion, 'conversion') : '<span data-testid="funnel-conversion" data-value="none">no POS sales in this range</span>'];
     if (!steps.some((s) => isNum(s[2]) || s[2] === null)) return `<div data-testid="funnel" data-empty="1">${emptyBox()}</div>`;
+    const money = (v) => (isNum(v) ? esc(v.toFixed(2)) : v === null ? supp(k) : none);
+    const extra = hasPos ? `<p class="muted small fnote" data-testid="funnel-sales">Avg. transaction <b class="num" data-testid="atv" data-value="${raw(t.avg_transaction_value)}">${money(t.avg_transaction_value)}</b> · shopper yield <b class="num" data-testid="yield" data-value="${raw(t.shopper_yield)}">${money(t.shopper_yield)}</b> per visit · <span data-testid="unattributed" data-value="${raw(t.unattributed)}">${fmtCount(t.unattributed, k)}</span> of <span data-testid="transactions" data-value="${raw(t.transactions)}">${fmtCount(t.transactions, k)}</span> sales without a visit at the till</p>` : '';
     return `<div class="funnel" data-testid="funnel">${steps.map(([key, label, v], i) => `
-      ${i > 0 ? `<div class="fconv muted">↓ ${esc(conv[i - 1] || '')}</div>` : ''}
+      ${i > 0 ? `<div class="fconv muted">↓ ${conv[i - 1]}</div>` : ''}
       <div class="fstep" data-step="${key}" data-value="${raw(v)}"><div class="flabel">${label}</div>
         <div class="fbar"><span class="f-${key}" style="width:${isNum(v) && max > 0 ? Math.max(1.5, v / max * 100).toFixed(1) : 0}%"></span></div>
-        <div class="fval num">${fmtCount(v, k)}</div></div>`).join('')}</div>`;
+        <div class="fval num">${v === undefined ? none : fmtCount(v, k)}</div></div>`).join('')}
+      <p class="muted small fnote" data-testid="funnel-engaged" data-value="${raw(f.engaged)}">Stayed ≥ 5 min: ${fmtCount(f.engaged, k)}</p>${extra}</div>`;
   }
   function zoneMap(st, zr, k) {
     return (W) => {
@@ -683,12 +692,47 @@
       <div class="pbar"><span style="width:${isNum(t.count) ? Math.max(1.5, t.count / max * 100).toFixed(1) : 0}%"></span></div>
       <div class="num">${fmtCount(t.count, pr.k)}</div></li>`).join('')}</ol>`;
   }
+  // The five segments (WiFi devices and ad IDs) with k-gated export buttons: a button is
+  // disabled, with the reason beside it, unless the ad-ID segment reaches the audience k.
   function segmentsHtml(r) {
-    if (r.ok) {
-      const list = Array.isArray(r.data?.segments) ? r.data.segments : [];
-      return `<div data-testid="segments" data-available="1">${list.length ? `<ul class="plain">${list.map((g) => `<li><b>${esc(g.name || g.label || g.id || 'segment')}</b> ${Object.entries(g).filter(([kk, v]) => !['name', 'label', 'id'].includes(kk) && (typeof v === 'number' || v === null)).map(([kk, v]) => `<span class="muted">${esc(kk.replace(/_/g, ' '))}: ${v === null ? '&lt;' + esc(r.data.k ?? 5) : esc(nf1.format(v))}</span>`).join(' · ')}</li>`).join('')}</ul>` : emptyBox('No segments defined yet.')}</div>`;
-    }
-    return `<div data-testid="segments" data-available="0" class="empty">Not available yet. Visitor segments and audience export arrive with POS (till) linking; until then footfall shows only counts.</div>`;
+    if (!r.ok) return `<div data-testid="segments" data-available="0">${errBox(r, 'segments')}</div>`;
+    const d = r.data, k = d.k, ak = d.audience_k, w = d.window || {};
+    const reason = (g) => (g.exportable ? '' : g.ad_ids === null ? `needs ${ak} ad IDs; has fewer than ${k}` : `needs ${ak} ad IDs; has ${isNum(g.ad_ids) ? nf0.format(g.ad_ids) : 0}`);
+    const rows = (d.segments || []).map((g) => `<tr data-segment="${esc(g.segment)}">
+        <th scope="row">${esc(g.title)}</th>
+        <td class="num" data-testid="seg-wifi" data-segment="${esc(g.segment)}" data-value="${raw(g.wifi_devices)}">${fmtCount(g.wifi_devices, k)}</td>
+        <td class="num" data-testid="seg-adids" data-segment="${esc(g.segment)}" data-value="${raw(g.ad_ids)}">${fmtCount(g.ad_ids, k)}</td>
+        <td><button type="button" class="btn btn-small" data-testid="export" data-segment="${esc(g.segment)}" data-exportable="${g.exportable ? 1 : 0}"${g.exportable ? '' : ` disabled aria-describedby="why-${esc(g.segment)}"`}>Export</button>
+          ${g.exportable ? '' : `<div class="muted small" id="why-${esc(g.segment)}" data-testid="export-reason" data-segment="${esc(g.segment)}">${esc(reason(g))}</div>`}</td></tr>`).join('');
+    return `<div data-testid="segments" data-available="1" data-from="${esc(w.first || '')}" data-to="${esc(w.last || '')}" data-lost-after-days="${esc(w.lost_after_days ?? '')}">
+      <p class="muted small">${esc(fmtRange(w.first, w.last))} · lost = not seen in the last ${esc(w.lost_after_days ?? '–')} days</p>
+      <div class="table-wrap"><table class="table seg-table"><thead><tr><th scope="col">Segment</th><th scope="col" class="num">WiFi devices</th><th scope="col" class="num">Ad IDs</th><th scope="col">Audience</th></tr></thead><tbody>${rows}</tbody></table></div>
+      <div class="seg-foot"><label class="ctl">Format <select data-testid="export-format"><option value="meta">Meta (madid)</option><option value="google">Google Customer Match</option><option value="ttd">The Trade Desk (MAID)</option></select></label>
+      <span class="muted small" data-testid="export-status" role="status"></span></div>
+      <p class="muted small">Only advertising IDs of the consented app feed can be exported (at least ${esc(ak)}); WiFi devices are counted, never exported. Every export is logged.</p></div>`;
+  }
+  // Export: POST through the API with the token, then save the file the server sent.
+  function wireExports(root, storeId) {
+    const box = root.querySelector('[data-testid="segments"][data-available="1"]');
+    if (!box) return;
+    const status = box.querySelector('[data-testid="export-status"]');
+    box.querySelectorAll('button[data-testid="export"]:not([disabled])').forEach((b) => b.addEventListener('click', async () => {
+      const format = box.querySelector('[data-testid="export-format"]').value;
+      const params = { format, from: box.dataset.from, to: box.dataset.to, lost_after_days: box.dataset.lostAfterDays };
+      b.disabled = true; status.textContent = 'Exporting…';
+      try {
+        const res = await fetch(apiUrl(`stores/${enc(storeId)}/segments/${enc(b.dataset.segment)}/export`, params), { method: 'POST', headers: { Authorization: `Bearer ${S.token}` }, cache: 'no-store' });
+        if (!res.ok) throw await readProblem(res);
+        const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') || '')?.[1] || `${storeId}-${b.dataset.segment}.csv`;
+        const url = URL.createObjectURL(await res.blob());
+        const a = document.createElement('a');
+        a.href = url; a.download = name; document.body.appendChild(a); a.click(); a.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 10000);
+        status.textContent = `Downloaded ${name} (${res.headers.get('x-footfall-export-size') || '?'} IDs).`;
+      } catch (e) {
+        status.textContent = e.detail || e.message || 'The export failed.';
+      } finally { b.disabled = false; }
+    }));
   }
 
   async function pageStore(seq, main, id) {
@@ -701,9 +745,9 @@
     main.innerHTML = `<div class="page-head"><div><h1>${esc(st.name)}</h1></div></div><p class="loading">Loading…</p>`;
     const rp = rangeParams(), base = `stores/${enc(id)}/`;
     const names = ['summary', 'hourly', 'funnel', 'dwell', 'zones', 'paths'];
-    const res = await Promise.all([...names.map((n) => settle(api(base + n, rp))), settle(api('occupancy')), settle(api(base + 'metrics', { ...rp, by: 'day' })), settle(api(base + 'segments', rp))]);
+    const res = await Promise.all([...names.map((n) => settle(api(base + n, rp))), settle(api('occupancy')), settle(api(base + 'metrics', { ...rp, by: 'day' })), settle(api(base + 'segments', rp)), settle(api(base + 'sales', rp))]);
     if (seq !== S.seq) return;
-    const [sum, hourly, funnel, dwell, zones, paths, occ, daily, segs] = res;
+    const [sum, hourly, funnel, dwell, zones, paths, occ, daily, segs, sales] = res;
     const fail = res.slice(0, 8).find((r) => !r.ok && (r.err.status === 401 || r.err.status === 403));
     if (fail) return pageAuthError(main, fail.err);
     if (occ.ok) S.occ = occ.data;
@@ -731,13 +775,14 @@
       <div class="grid">
         ${panel('Traffic by hour of day', hourlyBody, { cls: 'span-8', testid: 'hourly-panel', sub: hourly.ok ? `Average per day over ${esc(hourly.data.days ?? '–')} day(s) with data: plan staff for the peaks.` : '' })}
         ${panel('Live occupancy', liveBody, { cls: 'span-4', testid: 'live-panel' })}
-        ${panel('Funnel', funnel.ok ? funnelHtml(funnel.data, sd) : errBox(funnel, 'the funnel'), { cls: 'span-6', sub: 'From people passing the door to visitors who stayed.' })}
+        ${panel('Funnel', funnel.ok ? funnelHtml(funnel.data, sd, sales) : errBox(funnel, 'the funnel'), { cls: 'span-6', testid: 'funnel-panel', sub: 'From people passing the door to visitors who bought (sales attributed to a visit at the till).' })}
         ${panel('How long visitors stay', dwell.ok ? chart(dwellChart(dwell.data)) : errBox(dwell, 'dwell times'), { cls: 'span-6', sub: sd && isNum(sd.current?.median_dwell_s) ? `Median visit: ${esc(durText(sd.current.median_dwell_s))}.` : 'Visits by time spent in the store.' })}
         ${panel('Zones', zoneBody, { cls: 'span-7', testid: 'zones-panel', sub: 'Where visitors go inside the store. Hover a zone for its median dwell.' })}
         ${panel('Paths between zones', paths.ok ? pathsHtml(paths.data, st) : errBox(paths, 'paths'), { cls: 'span-5', sub: 'Most common moves, including arriving and leaving.' })}
-        ${panel('Walk-ins per day', daily.ok ? chart(dailyChart(daily.data)) : errBox(daily, 'daily metrics'), { cls: 'span-8' })}
-        ${panel('Segments', segmentsHtml(segs), { cls: 'span-4' })}
+        ${panel('Walk-ins per day', daily.ok ? chart(dailyChart(daily.data)) : errBox(daily, 'daily metrics'), { cls: 'span-5' })}
+        ${panel('Segments', segmentsHtml(segs), { cls: 'span-7', testid: 'segments-panel', sub: 'Shoppers sorted into five groups over the window; groups, never people.' })}
       </div>`;
+    wireExports(main, id);
     markReady(seq);
   }
 

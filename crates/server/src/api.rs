@@ -1,8 +1,10 @@
-//! The read API under `/api/v1`: the site, figures per store, flows, occupancy and the live
-//! event stream, with its OpenAPI document generated from these handlers.
+//! The read API under `/api/v1`: the site, figures per store, sales (POS conversion), segment
+//! sizes, flows, occupancy and the live event stream, with its OpenAPI document generated
+//! from these handlers (and the audience export's, in [`crate::audience`]).
 //!
 //! Owns the read endpoints' routes, parameters and access checks (through [`crate::auth`])
-//! and the cached [`Dataset`] (reloaded when the database changed: SQLite's `data_version`).
+//! and the cached [`Dataset`] with its [`Commerce`] (loaded when first asked for; both
+//! reloaded when the database changed: SQLite's `data_version`).
 //! Figures are computed and k-thresholded by `footfall-query`; this module never publishes
 //! a count it computed itself. It must not write to the database.
 
@@ -10,16 +12,20 @@ use crate::auth::{Caller, Tokens};
 use crate::live::{Alert, Live, Occupancy};
 use crate::problem::Problem;
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
+use footfall_query::commerce::{self, Commerce};
+use footfall_query::segments::{self, SegmentConfig, StoreSizes, Window};
 use footfall_query::views::{self, Granularity};
 use footfall_query::{Dataset, DayRange, QueryError, Threshold};
 use footfall_store::Store;
 use footfall_store::tokens::Role;
 use footfall_transforms::PipelineConfig;
+use footfall_transforms::attribute::AttributeConfig;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
@@ -34,12 +40,25 @@ pub(crate) struct Api {
     pub tokens: Arc<Tokens>,
     /// A read connection for loading the dataset.
     pub reader: Mutex<Store>,
-    pub cache: Mutex<Option<(i64, Arc<Dataset>)>>,
+    pub cache: Mutex<Option<Cached>>,
     pub pipeline: PipelineConfig,
+    /// Attributing sales to visits (`[pos]`).
+    pub attribute: AttributeConfig,
+    /// The default segment window (`[segments]`).
+    pub segments: SegmentConfig,
     pub threshold: Threshold,
     pub live: Arc<Live>,
     /// Becomes true when the server stops, to end live streams.
     pub stopping: watch::Receiver<bool>,
+    /// Audience exports (k-gate, vault, audit log).
+    pub exporter: crate::audience::Exporter,
+}
+
+/// What was loaded at one `data_version`: the dataset, and its commerce once asked for.
+pub(crate) struct Cached {
+    version: i64,
+    ds: Arc<Dataset>,
+    commerce: Option<Arc<Commerce>>,
 }
 
 pub(crate) fn router(api: Arc<Api>) -> Router {
@@ -55,6 +74,9 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/stores/{store}/dwell", get(dwell))
         .route("/api/v1/stores/{store}/zones", get(zones))
         .route("/api/v1/stores/{store}/paths", get(paths))
+        .route("/api/v1/stores/{store}/sales", get(sales))
+        .route("/api/v1/stores/{store}/segments", get(segment_sizes))
+        .route("/api/v1/stores/{store}/segments/{segment}/export", axum::routing::post(crate::audience::export))
         .route("/api/v1/flows", get(flows))
         .route("/api/v1/occupancy", get(occupancy))
         .route("/api/v1/live", get(live))
@@ -65,7 +87,7 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "footfall", description = "Privacy-first shopper analytics: the HTTP API of `footfall serve`. Every count is k-thresholded: counts of 1..k-1 devices are null."),
-    paths(me, site, range, summary, metrics, hourly, funnel, dwell, zones, paths, flows, occupancy, live, crate::routes::jsonl_post, crate::routes::observations_post, crate::routes::meraki_post, crate::routes::meraki_validator, crate::routes::optout_post, crate::routes::healthz, crate::routes::readyz),
+    paths(me, site, range, summary, metrics, hourly, funnel, dwell, zones, paths, sales, segment_sizes, crate::audience::export, flows, occupancy, live, crate::routes::jsonl_post, crate::routes::observations_post, crate::routes::meraki_post, crate::routes::meraki_validator, crate::routes::optout_post, crate::routes::healthz, crate::routes::readyz),
     components(schemas(ProblemDoc)),
     modifiers(&BearerAuth)
 )]
@@ -100,10 +122,11 @@ async fn openapi() -> Response {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi_json()).into_response()
 }
 
-fn query_problem(e: QueryError) -> Problem {
+pub(crate) fn query_problem(e: QueryError) -> Problem {
     match e {
         QueryError::UnknownStore(s) => Problem::new(StatusCode::NOT_FOUND, format!("no store {s:?} in the site")),
         QueryError::BadRange(why) => Problem::new(StatusCode::BAD_REQUEST, why),
+        QueryError::NoData => Problem::new(StatusCode::NOT_FOUND, "no visits or walk-bys have been recorded yet"),
         other => {
             tracing::error!("loading the data for a query: {other}");
             Problem::new(StatusCode::SERVICE_UNAVAILABLE, "the database could not be read; retry")
@@ -112,19 +135,44 @@ fn query_problem(e: QueryError) -> Problem {
 }
 
 impl Api {
-    /// The current dataset: cached, reloaded when another connection has committed.
+    /// The cache entry of the database's current `data_version`: the dataset is reloaded
+    /// (and the commerce dropped) when another connection has committed.
+    fn current<'a>(&self, reader: &Store, cache: &'a mut Option<Cached>) -> Result<&'a mut Cached, QueryError> {
+        let version = reader.data_version()?;
+        let fresh = match cache.take() {
+            Some(c) if c.version == version => c,
+            _ => Cached { version, ds: Arc::new(Dataset::load(reader, &self.pipeline, &self.pipeline.exclude, false)?), commerce: None },
+        };
+        Ok(cache.insert(fresh))
+    }
+
+    /// The current dataset.
     fn dataset(&self) -> Result<Arc<Dataset>, QueryError> {
         let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        let version = reader.data_version()?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((v, ds)) = cache.as_ref()
-            && *v == version
-        {
-            return Ok(ds.clone());
-        }
-        let ds = Arc::new(Dataset::load(&reader, &self.pipeline, &self.pipeline.exclude, false)?);
-        *cache = Some((version, ds.clone()));
-        Ok(ds)
+        Ok(self.current(&reader, &mut cache)?.ds.clone())
+    }
+
+    /// The current dataset and its transactions and app feed attributed to its visits
+    /// (loaded on first use, cached beside the dataset it indexes into).
+    pub(crate) fn commerce(&self) -> Result<(Arc<Dataset>, Arc<Commerce>), QueryError> {
+        let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let c = self.current(&reader, &mut cache)?;
+        let commerce = match &c.commerce {
+            Some(x) => x.clone(),
+            None => {
+                let x = Arc::new(Commerce::load(&reader, &c.ds, &self.attribute)?);
+                c.commerce = Some(x.clone());
+                x
+            }
+        };
+        Ok((c.ds.clone(), commerce))
+    }
+
+    /// Read the store (the vault of the audience export) on the read connection.
+    pub(crate) fn with_reader<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+        f(&self.reader.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -141,6 +189,28 @@ async fn with_data<T: Send + 'static>(
     .await
     .map_err(|_| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error while computing the answer"))?
     .map_err(query_problem)
+}
+
+/// Run a computation over the dataset and its commerce on the blocking pool; `problem` maps
+/// its error (a [`QueryError`] while loading) to the answer.
+pub(crate) async fn with_commerce<T: Send + 'static, E: From<QueryError> + Send + 'static>(
+    api: &Arc<Api>,
+    f: impl FnOnce(&Api, &Dataset, &Commerce) -> Result<T, E> + Send + 'static,
+    problem: impl FnOnce(E) -> Problem + Send + 'static,
+) -> Result<T, Problem> {
+    let api = api.clone();
+    tokio::task::spawn_blocking(move || {
+        let (ds, c) = api.commerce()?;
+        f(&api, &ds, &c)
+    })
+    .await
+    .map_err(|_| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error while computing the answer"))?
+    .map_err(problem)
+}
+
+/// A query string that does not parse is a 400 problem, like every other refusal.
+pub(crate) fn bad_query(r: QueryRejection) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, r.body_text())
 }
 
 /// `from` and `to`: inclusive local dates; by default the last 7 days with data.
@@ -366,6 +436,100 @@ async fn paths(
     Query(p): Query<RangeParams>,
 ) -> Result<Json<views::Paths>, Problem> {
     per_store(&api, &headers, store, p, views::paths).await
+}
+
+/// A store's sales from the POS feed, in total and per hour, day or ISO week: transactions,
+/// attributed to a visit at the cashier or not, conversion (attributed / visits), average
+/// transaction value and shopper yield (sales / visits), every count k-thresholded (and every
+/// value computed from a suppressed count suppressed with it).
+#[utoipa::path(get, path = "/api/v1/stores/{store}/sales", security(("bearer" = [])), params(("store" = String, Path, description = "Store id"), MetricsParams),
+    responses((status = 200, body = commerce::StoreSales), (status = 400, body = ProblemDoc), (status = 403, body = ProblemDoc), (status = 404, body = ProblemDoc)))]
+async fn sales(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(store): Path<String>,
+    p: Result<Query<MetricsParams>, QueryRejection>,
+) -> Result<Json<commerce::StoreSales>, Problem> {
+    let Query(p) = p.map_err(bad_query)?;
+    api.tokens.store_reader(&headers, &store)?;
+    let by = p.by.unwrap_or(Granularity::Day);
+    let range = RangeParams { from: p.from, to: p.to };
+    let out = with_commerce(
+        &api,
+        move |api, ds, c| {
+            ds.store(&store)?;
+            let r = range.resolve(ds)?;
+            commerce::store_sales(ds, c, &store, r, by, api.threshold)
+        },
+        query_problem,
+    )
+    .await?;
+    Ok(Json(out))
+}
+
+/// The window of segments: `from`/`to` else `[segments] window_days` days ending with the
+/// last day with data; `lost_after_days` else `[segments] lost_after_days`.
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct WindowParams {
+    /// First local date, `YYYY-MM-DD`.
+    pub from: Option<String>,
+    /// Last local date, `YYYY-MM-DD` (inclusive).
+    pub to: Option<String>,
+    /// A customer not seen in the last this many days of the window is lost.
+    pub lost_after_days: Option<u32>,
+}
+
+impl WindowParams {
+    pub(crate) fn resolve(&self, ds: &Dataset, cfg: &SegmentConfig) -> Result<Window, QueryError> {
+        Window::parse(ds, cfg, self.from.as_deref(), self.to.as_deref(), self.lost_after_days)
+    }
+}
+
+/// A store's five segments over a window.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SegmentSizes {
+    window: Window,
+    /// The k-threshold of the sizes.
+    k: u64,
+    /// The smallest exportable audience (advertising IDs).
+    audience_k: u64,
+    #[serde(flatten)]
+    sizes: StoreSizes,
+}
+
+/// A store's five audience segments (outside potential, just looking, best customers, lost
+/// customers, competitors' customers) in both identity spaces: WiFi devices with a globally
+/// unique MAC (counted, never exported) and advertising IDs of the consented app feed. Sizes
+/// below k are null; `exportable` says whether the advertising IDs reach the audience k.
+#[utoipa::path(get, path = "/api/v1/stores/{store}/segments", security(("bearer" = [])), params(("store" = String, Path, description = "Store id"), WindowParams),
+    responses((status = 200, body = SegmentSizes), (status = 400, body = ProblemDoc), (status = 403, body = ProblemDoc), (status = 404, body = ProblemDoc)))]
+async fn segment_sizes(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(store): Path<String>,
+    p: Result<Query<WindowParams>, QueryRejection>,
+) -> Result<Json<SegmentSizes>, Problem> {
+    let Query(p) = p.map_err(bad_query)?;
+    api.tokens.store_reader(&headers, &store)?;
+    let out = with_commerce(
+        &api,
+        move |api, ds, c| {
+            let s = ds.store(&store)?;
+            let window = p.resolve(ds, &api.segments)?;
+            let seg = segments::compute(ds, c, window);
+            let audience_k = api.exporter.k();
+            Ok(SegmentSizes {
+                window,
+                k: api.threshold.k(),
+                audience_k,
+                sizes: segments::store_sizes(ds, &seg, s, api.threshold, audience_k),
+            })
+        },
+        query_problem,
+    )
+    .await?;
+    Ok(Json(out))
 }
 
 /// Store-to-store flows (cross-shopping). A retailer sees only the pairs touching its own

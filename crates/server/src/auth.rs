@@ -15,6 +15,8 @@ use std::sync::Mutex;
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Caller {
+    /// The token's id (the public part of `fft_<id>_<secret>`), for the audit log.
+    pub id: String,
     pub role: Role,
     /// The stores a retailer may see (empty otherwise).
     pub stores: Vec<String>,
@@ -62,7 +64,7 @@ impl Tokens {
             store.check_token(token)
         };
         match found {
-            Ok(Some(info)) => Ok(Caller { role: info.role, stores: info.stores }),
+            Ok(Some(info)) => Ok(Caller { id: info.id, role: info.role, stores: info.stores }),
             Ok(None) => Err(Problem::new(StatusCode::FORBIDDEN, "this token is not valid (revoked, mistyped, or from another database)")),
             Err(e) => {
                 tracing::error!("checking a token: {e}");

@@ -27,6 +27,9 @@
 //! - `ingester`: the thread that owns the store and the pipeline.
 //! - `accept`: request bodies → pseudonymous batches (the source boundary).
 //! - `routes`: the endpoints, authentication, status codes; `problem`: RFC 9457 bodies.
+//! - `api`: the read API (figures, sales, segment sizes, live occupancy) and its OpenAPI
+//!   document; `auth`: tokens and roles; `audience`: the audience export endpoint (k-gated,
+//!   audited); `dashboard`: the embedded page.
 //!
 //! Opt-outs (`POST /api/v1/optout`, no token) hash the submitted MAC or advertising ID at
 //! once in `routes` (through the intake's key), make the intake refuse the pseudonyms, and
@@ -42,6 +45,7 @@ pub mod live;
 
 mod accept;
 mod api;
+mod audience;
 mod auth;
 mod dashboard;
 mod ingester;
@@ -125,6 +129,12 @@ pub struct ServerConfig {
     /// Key rotation: MAC pseudonyms change every this many UTC days (`[privacy]
     /// key_epoch_days`); `None` keeps the master key's.
     pub key_epoch_days: Option<u32>,
+    /// Attributing POS transactions to visits (`[pos]`), for the sales and segment figures.
+    pub attribute: footfall_transforms::attribute::AttributeConfig,
+    /// The default segment window (`[segments]`).
+    pub segments: footfall_query::segments::SegmentConfig,
+    /// The smallest exportable audience (`[audience]`; never below 20).
+    pub audience: footfall_query::audience::AudienceConfig,
 }
 
 impl ServerConfig {
@@ -151,6 +161,9 @@ impl ServerConfig {
             optouts_per_minute: routes::OPTOUTS_PER_MINUTE,
             locate_model: None,
             key_epoch_days: None,
+            attribute: Default::default(),
+            segments: Default::default(),
+            audience: Default::default(),
         }
     }
 }
@@ -175,6 +188,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("optouts_per_minute", &self.optouts_per_minute)
             .field("locate_model", &self.locate_model.as_ref().map(|m| m.len()))
             .field("key_epoch_days", &self.key_epoch_days)
+            .field("segments", &self.segments)
+            .field("audience", &self.audience)
             .finish_non_exhaustive()
     }
 }
@@ -214,6 +229,8 @@ struct Prepared {
     ops: Arc<ops::Ops>,
     tokens: Arc<auth::Tokens>,
     reader: Store,
+    /// The connection the export audit log is appended through.
+    audit: Store,
     journal: Journal,
     site: Site,
     key: [u8; footfall_transforms::KEY_LEN],
@@ -267,6 +284,7 @@ fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
     let ops = Arc::new(ops::Ops::default());
     let tokens = Arc::new(auth::Tokens::new(Store::open(&config.db)?));
     let reader = Store::open(&config.db)?;
+    let audit = Store::open(&config.db)?;
     let locate = site_model(&store, &site, config.locate_model.clone())?;
     let mut ingester = ingester::Ingester::new(
         store,
@@ -297,7 +315,7 @@ fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
     }
     journal.compact(ingester.compactable())?;
     let optouts = ingester.refused();
-    Ok(Prepared { ingester, live, ops, tokens, reader, journal, site, key, optouts, marks })
+    Ok(Prepared { ingester, live, ops, tokens, reader, audit, journal, site, key, optouts, marks })
 }
 
 /// Serve until `shutdown` completes, then stop gracefully: requests in flight finish
@@ -322,7 +340,7 @@ pub async fn serve(
     }
     let config = state.clone();
     let prepared = tokio::task::spawn_blocking(move || prepare(&config)).await.map_err(|_| ServerError::Worker("startup"))??;
-    let Prepared { ingester, live, ops, tokens, reader, journal, site, key, optouts, marks } = prepared;
+    let Prepared { ingester, live, ops, tokens, reader, audit, journal, site, key, optouts, marks } = prepared;
     tracing::info!("ready: site {:?} ({} sensors), journal applied up to record {}", site.venue, site.sensors.len(), ingester.applied());
 
     let health = Arc::new(Health { journal_ok: AtomicBool::new(true), store_ok: AtomicBool::new(true) });
@@ -361,9 +379,12 @@ pub async fn serve(
         reader: Mutex::new(reader),
         cache: Mutex::new(None),
         pipeline: state.pipeline.clone(),
+        attribute: state.attribute.clone(),
+        segments: state.segments.clone(),
         threshold: state.threshold,
         live: live.clone(),
         stopping,
+        exporter: audience::Exporter::new(audit, key, state.audience.k(), state.clock.clone()),
     });
     let metrics = {
         let (ops, backlog, clock) = (ops.clone(), backlog.clone(), state.clock.clone());

@@ -84,6 +84,11 @@ async fn get(s: &Running, path: &str, token: &str) -> Reply {
     request(s.addr, "GET", path, &[("Authorization", &auth)], b"").await
 }
 
+async fn post(s: &Running, path: &str, token: &str) -> Reply {
+    let auth = format!("Bearer {token}");
+    request(s.addr, "POST", path, &[("Authorization", &auth)], b"").await
+}
+
 /// Post the stream with the sensor token and wait until the occupancy reflects it.
 async fn feed(s: &Setup) {
     let auth = format!("Bearer {}", s.sensor);
@@ -154,8 +159,18 @@ async fn every_documented_endpoint_answers() {
     assert_eq!(served["openapi"].as_str().map(|v| v.starts_with("3.")), Some(true));
     let mut called = BTreeSet::new();
     for (method, path) in documented() {
-        let url = path.replace("{store}", "s1");
+        let url = path.replace("{store}", "s1").replace("{segment}", "just-looking");
         let reply = match (method.as_str(), path.as_str()) {
+            ("POST", p) if p.ends_with("/export") => {
+                // The fed mall has no app feed: no advertising IDs, so the export is refused
+                // below the audience k, with nothing audited (the real export is tested end
+                // to end on a simulated mall, tests/e2e/commerce.rs).
+                let r = post(&s.server, &format!("{url}?format=meta"), &s.operator).await;
+                assert!(r.problem(409).contains("fewer than the audience minimum k = 20"), "{}", r.text());
+                assert!(Store::open(&s._dir.path().join("api.db")).unwrap().export_audit().unwrap().is_empty());
+                called.insert((method, path));
+                continue;
+            }
             ("GET", "/api/v1/live") => {
                 let (_conn, ev) = events(s.server.addr, &s.operator, 1).await;
                 assert_eq!(ev[0].0, "occupancy");
@@ -191,7 +206,7 @@ async fn every_documented_endpoint_answers() {
         assert_eq!(reply.status, 200, "{method} {url}: {}", reply.text());
         called.insert((method, path));
     }
-    assert!(called.len() >= 19, "{called:?}");
+    assert!(called.len() >= 22, "{called:?}");
     // The figures behind the dashboard agree with what was fed.
     let summary = get(&s.server, "/api/v1/stores/s1/summary", &s.operator).await.json();
     assert_eq!(summary["current"]["walk_ins"], 7, "{summary}");
@@ -199,6 +214,31 @@ async fn every_documented_endpoint_answers() {
     assert_eq!(summary["current"]["capture_rate"], Value::Null);
     let zones = get(&s.server, "/api/v1/stores/s1/zones", &s.operator).await.json();
     assert_eq!(zones["zones"].as_array().unwrap().len(), 2);
+    // Sales without a POS feed: visits counted, no transactions, so conversion is 0.
+    let sales = get(&s.server, "/api/v1/stores/s1/sales?by=hour", &s.operator).await.json();
+    assert_eq!(sales["total"]["visits"], 7, "{sales}");
+    assert_eq!((sales["total"]["transactions"].as_u64(), sales["total"]["conversion"].as_f64()), (Some(0), Some(0.0)), "{sales}");
+    assert_eq!(sales["rows"][0]["period"], "2026-03-02T10", "{sales}");
+    // Segments of s1: its 7 shoppers just looked; its 2 walk-bys are below k; s2's 5 shoppers
+    // (same category) are competitors' customers; no advertising IDs, so nothing exportable.
+    let seg = get(&s.server, "/api/v1/stores/s1/segments", &s.operator).await.json();
+    let size = |name: &str, key: &str| seg["segments"].as_array().unwrap().iter().find(|g| g["segment"] == name).unwrap()[key].clone();
+    assert_eq!(
+        (seg["k"].as_u64(), seg["audience_k"].as_u64(), seg["window"]["last"].as_str()),
+        (Some(5), Some(20), Some("2026-03-02")),
+        "{seg}"
+    );
+    assert_eq!(size("just-looking", "wifi_devices"), 7, "{seg}");
+    assert_eq!(size("outside-potential", "wifi_devices"), Value::Null, "{seg}");
+    assert_eq!(size("competitors-customers", "wifi_devices"), 5, "{seg}");
+    assert_eq!(size("best-customers", "wifi_devices"), 0, "{seg}");
+    assert!(seg["segments"].as_array().unwrap().iter().all(|g| g["ad_ids"] == 0 && g["exportable"] == false), "{seg}");
+    let bad = get(&s.server, "/api/v1/stores/s1/segments?lost_after_days=soon", &s.operator).await;
+    bad.problem(400);
+    assert!(get(&s.server, "/api/v1/stores/s1/segments?from=2026-03-05&to=2026-03-01", &s.operator).await.problem(400).contains("after"));
+    let bad = post(&s.server, "/api/v1/stores/s1/segments/loyal/export?format=meta", &s.operator).await.problem(404);
+    assert!(bad.contains("best-customers"), "{bad}");
+    assert!(post(&s.server, "/api/v1/stores/s1/segments/just-looking/export?format=csv", &s.operator).await.problem(400).contains("meta"));
     let bad = get(&s.server, "/api/v1/stores/s1/summary?from=yesterday", &s.operator).await;
     assert!(bad.problem(400).contains("YYYY-MM-DD"));
     assert!(get(&s.server, "/api/v1/stores/nope/summary", &s.operator).await.problem(404).contains("nope"));
@@ -228,6 +268,25 @@ async fn retailers_see_only_their_stores_and_sensors_see_nothing() {
                 assert!(detail.contains("s1"), "{detail}");
             } else if path != "/api/v1/live" {
                 assert_eq!(get(&s.server, &url, &s.retailer).await.status, 200, "{url}");
+            }
+        }
+    }
+    // The store endpoints that act (the audience export): the same rules.
+    let acts: Vec<String> =
+        documented().into_iter().filter(|(m, p)| m == "POST" && p.starts_with("/api/v1/stores/")).map(|(_, p)| p).collect();
+    assert!(!acts.is_empty(), "the audience export is documented");
+    for path in &acts {
+        for store in ["s1", "s2"] {
+            let url = format!("{}?format=meta", path.replace("{store}", store).replace("{segment}", "just-looking"));
+            let r = request(s.server.addr, "POST", &url, &[], b"").await;
+            r.problem(401);
+            post(&s.server, &url, &s.sensor).await.problem(403);
+            post(&s.server, &url, "fft_00000000_00").await.problem(403);
+            if store == "s1" {
+                assert!(post(&s.server, &url, &s.retailer).await.problem(403).contains("s1"), "{url}");
+            } else {
+                // Allowed for its own store, and refused only for its size (no ad IDs here).
+                post(&s.server, &url, &s.retailer).await.problem(409);
             }
         }
     }
