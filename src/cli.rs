@@ -213,6 +213,11 @@ pub struct SimArgs {
     /// Share of shoppers whose phones randomize their MAC (0..1)
     #[arg(long, default_value_t = 0.0)]
     pub randomized_share: f64,
+    /// Minutes between MAC changes of a randomizing phone (it also changes at midnight); a
+    /// very long rotation (e.g. 1440) makes every randomized MAC one phone for its day, which
+    /// measures what linking merges by mistake
+    #[arg(long, value_name = "MINUTES", default_value_t = 15.0)]
+    pub rotation_minutes: f64,
     /// Share of shoppers carrying a phone with WiFi on (0..1); the others are never heard but
     /// are in truth.json and counts.csv (a door counter sees everyone)
     #[arg(long, default_value_t = 1.0)]

@@ -51,7 +51,10 @@
 //! - a new randomized MAC joins the open estimate (heard within the gap, or today under the
 //!   day scope; its own MAC silent at that instant; same fingerprint class when both carry
 //!   one) whose 802.11 sequence number it continues (+1..[`LinkConfig::seq_window`]),
-//!   smallest step first, among those the same sensor heard within the gap;
+//!   smallest step first, among those the same sensor heard within the gap; a step counts
+//!   only while fewer than [`LinkConfig::seq_chance`] chance matches are expected among those
+//!   candidates (each matches a step of at most d with probability d / 4096), so a newcomer's
+//!   first MAC rarely takes a stranger's estimate in a crowd;
 //! - failing that, with a fingerprint, it joins an open estimate of its class that the same
 //!   sensor heard within the gap, RSSI-close first, then the most recent (the batch rule 4,
 //!   scoped to a sensor's neighbourhood instead of a whole capture);
@@ -99,6 +102,12 @@ pub struct LinkConfig {
     /// Streaming linker: a new MAC whose first sequence number is 1 to this many steps after
     /// an estimate's last one continues it (0: sequence numbers are not used).
     pub seq_window: u16,
+    /// Streaming linker: a sequence-number step is trusted only while fewer than this many
+    /// chance matches are expected among the candidate estimates (each matches a step of at
+    /// most `d` with probability d / 4096), so with N candidates the step must be at most
+    /// `seq_chance` × 4096 / N. A new phone's first MAC then joins someone else's estimate
+    /// with at most this probability, however crowded the sensor's neighbourhood.
+    pub seq_chance: f64,
     /// Link randomized MACs in the ingest pipeline (visits built on estimates). Off: every
     /// randomized MAC is its own device for the day.
     pub ingest: bool,
@@ -113,6 +122,7 @@ impl Default for LinkConfig {
             rssi_tolerance_db: 6,
             split_concurrent: false,
             seq_window: 64,
+            seq_chance: 0.05,
             ingest: true,
         }
     }
@@ -450,29 +460,35 @@ impl Linker {
         let mut active = std::mem::take(&mut self.active);
         active.retain(|&i| within(&self.estimates[i as usize]));
         let class = o.ie.map(|ie| self.find(ie));
-        // (sequence step or MAX, not RSSI-close, -last) : smaller is better.
-        let mut best: Option<((u16, bool, Millis), u32)> = None;
+        // The candidates: a phone uses one MAC at a time (the estimate's own MAC is silent
+        // now), the same sensor must have heard it recently, and fingerprints must agree.
+        let mut candidates = Vec::new();
         for &i in &active {
             let e = &self.estimates[i as usize];
-            // A phone uses one MAC at a time; the same sensor must have heard it recently.
             let heard = |&(s, t): &(u16, Millis)| s == o.sensor && (cfg.scope == LinkScope::Day || o.ts - t <= gap);
             if e.last >= o.ts || !e.sensors.iter().any(heard) {
                 continue;
             }
-            let e_ie = e.ie;
-            let same_class = match (e_ie, class) {
+            let same_class = match (e.ie, class) {
                 (Some(a), Some(c)) => self.find(a) == c,
                 (None, None) => true,
                 _ => false,
             };
-            if !same_class {
-                continue;
+            if same_class {
+                candidates.push(i);
             }
+        }
+        // A step as small as d matches one candidate by chance with probability d / 4096:
+        // trust it only while fewer than `seq_chance` chance matches are expected among them.
+        let trusted = (cfg.seq_chance * 4096.0 / candidates.len().max(1) as f64).floor().min(cfg.seq_window as f64) as u16;
+        // (sequence step or MAX, not RSSI-close, -last) : smaller is better.
+        let mut best: Option<((u16, bool, Millis), u32)> = None;
+        for &i in &candidates {
             let e = &self.estimates[i as usize];
             let step = match (e.seq, o.seq) {
                 (Some(a), Some(b)) if cfg.seq_window > 0 => {
                     let d = b.wrapping_sub(a) & 0x0fff;
-                    (1..=cfg.seq_window).contains(&d).then_some(d)
+                    (1..=trusted).contains(&d).then_some(d)
                 }
                 _ => None,
             };
@@ -683,6 +699,29 @@ mod tests {
         // Globally unique MACs are themselves.
         let g = obs(t, 77, None, false);
         assert_eq!(stream(&cfg, &[g]), vec![DeviceId(77)]);
+    }
+
+    #[test]
+    fn streaming_trusts_a_sequence_step_only_while_a_chance_match_is_unlikely() {
+        // Regression (walk-bys lost in the 70%-randomized simulation): a newcomer's first MAC
+        // whose counter happened to sit 30 steps after one of the 20 phones around took that
+        // phone's estimate, and its walk-bys merged into the other person's.
+        let t = 20_000 * 24 * HOUR + 10 * HOUR;
+        let cfg = LinkConfig::default();
+        let mut o: Vec<Observation> = (0..20).map(|k| frame(t + k as Millis * 100, 0, 100 + k, None, Some(200 * k as u16))).collect();
+        o.push(frame(t + 10_000, 0, 500, None, Some(200 * 7 + 30)));
+        o.push(frame(t + 11_000, 0, 501, None, Some(200 * 9 + 1)));
+        let e = stream(&cfg, &o);
+        // 20 candidates: 0.05 × 4096 / 20 = 10 steps are trusted.
+        assert!(!e[..20].contains(&e[20]), "a step of 30 among 20 candidates is chance");
+        assert_eq!(e[21], e[9], "a step of 1 is a MAC change");
+        // Alone, the same step of 30 is a continuation (0.05 × 4096 / 1 > 64: the window rules).
+        let alone = vec![o[7], o[20]];
+        let e = stream(&cfg, &alone);
+        assert_eq!(e[1], e[0]);
+        // Setting the chance to 1 trusts the whole window again.
+        let e = stream(&LinkConfig { seq_chance: 1.0, ..cfg.clone() }, &o);
+        assert_eq!(e[20], e[7]);
     }
 
     #[test]
