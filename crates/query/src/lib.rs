@@ -6,10 +6,12 @@
 //! figures the HTTP API serves (summaries with comparisons, hourly traffic, funnels, dwell
 //! histograms, zone heatmaps, zone paths, store-to-store flows), every count passed through
 //! the k-threshold of [`privacy::Threshold`] before it leaves; [`published`] does the same to
-//! the aggregates `footfall report` prints. [`commerce`] adds POS transactions attributed to
+//! the aggregates `footfall report` prints, and [`calibrated`] scales its walk-ins by the
+//! stored door-counter factors. [`commerce`] adds POS transactions attributed to
 //! visits and the sales metrics; [`segments`] the five audience segments per store. This crate computes and
 //! suppresses; it does not know about HTTP, tokens or roles (the server decides who may ask).
 
+pub mod calibrated;
 pub mod commerce;
 pub mod dataset;
 pub mod privacy;
