@@ -103,9 +103,14 @@ ratio of sums counted / estimated over the matched windows, with a 95% bootstrap
 hour with fewer than --min-intervals windows uses the store-wide factor and says so. Prints \
 the factors, the raw and calibrated error against the counts (in-sample), and with --windows \
 every window's raw and calibrated figure with its interval.\n\n\
-Or from an ingested database, per store of the site (--db; the site's time zone).\n\n\
+Or from an ingested database, per store of the site (--db; the site's time zone): there the WiFi \
+estimate is the visitors present per window from the stored visits (shoppers only), the \
+estimate reports are built on. With \
+--save the factors are stored in the database (the counts never are) and `footfall report` \
+shows walk-ins per store and hour raw and calibrated, with the factor's interval; --forget \
+removes them.\n\n\
 Examples:\n  footfall calibrate --counts door-counts.csv --tz Europe/Paris --windows store1.pcap\n  \
-footfall calibrate --counts sim/counts.csv --db mall.db")]
+footfall calibrate --counts sim/counts.csv --db mall.db --save")]
     Calibrate(CalibrateArgs),
     /// Measure people counting and MAC linking against labelled captures (headcount, per-phone files)
     #[command(subcommand)]
@@ -213,6 +218,11 @@ pub struct SimArgs {
     /// Share of shoppers whose phones randomize their MAC (0..1)
     #[arg(long, default_value_t = 0.0)]
     pub randomized_share: f64,
+    /// Minutes between MAC changes of a randomizing phone (it also changes at midnight); a
+    /// very long rotation (e.g. 1440) makes every randomized MAC one phone for its day, which
+    /// measures what linking merges by mistake
+    #[arg(long, value_name = "MINUTES", default_value_t = 15.0)]
+    pub rotation_minutes: f64,
     /// Share of shoppers carrying a phone with WiFi on (0..1); the others are never heard but
     /// are in truth.json and counts.csv (a door counter sees everyone)
     #[arg(long, default_value_t = 1.0)]
@@ -528,13 +538,14 @@ pub struct OccupancyArgs {
 #[derive(Args, Debug)]
 pub struct CalibrateArgs {
     /// Counted people per interval: CSV `store,time,count[,aggregate...]` (docs/formats.md)
-    #[arg(long, value_name = "FILE")]
-    pub counts: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "forget")]
+    pub counts: Option<PathBuf>,
     /// Capture files (pcap, pcapng) or any observation file ingest reads; each file is one
     /// store, named after the file (the names used in the counts' `store` column)
     #[arg(required_unless_present = "db", conflicts_with = "db", value_name = "CAPTURE")]
     pub inputs: Vec<PathBuf>,
-    /// Take the WiFi estimate per store from an ingested database instead (store ids of the site)
+    /// Take the WiFi estimate per store from an ingested database instead (store ids of the
+    /// site): visitors present per window, from the stored visits
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
     #[command(flatten)]
@@ -553,6 +564,14 @@ pub struct CalibrateArgs {
     /// Output format (csv: the factors, or the windows with --windows)
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
+    /// With --db: store the fitted factors in the database (replacing earlier ones), so that
+    /// `footfall report` shows calibrated figures beside the raw ones. Only the factors are
+    /// stored, never the counts
+    #[arg(long, requires = "db")]
+    pub save: bool,
+    /// With --db: remove the stored factors (reports show raw figures only) and exit
+    #[arg(long, requires = "db", conflicts_with_all = ["save", "fit_before"])]
+    pub forget: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,20 +1,23 @@
 //! `footfall calibrate`: fits per store and local hour a factor from WiFi-estimated people
-//! (`footfall occupancy` on capture files, one store per file) to people counted by a door
-//! counter or a camera system, and prints raw and calibrated figures with the factor's
-//! interval.
+//! (`footfall occupancy` on capture files, one store per file; from a database, the visitors
+//! present per window from the stored visits, the estimate reports are built on) to people
+//! counted by a door counter or a camera system, and prints raw and calibrated figures with
+//! the factor's interval.
 //!
 //! Reading the counts file and the fit are `footfall_transforms::calibrate`; counting is
-//! `occupancy`'s. This module joins the two per (store, window) and prints; it never writes
-//! the counts or any MAC anywhere.
+//! `occupancy`'s. This module joins the two per (store, window) and prints; with `--db
+//! --save` it stores the fitted factors (never the counts, never a MAC) for `footfall
+//! report`, and `--forget` removes them.
 
-use crate::cli::{By, CalibrateArgs, TableFormat};
+use crate::cli::{CalibrateArgs, TableFormat};
 use crate::commands::accuracy::fit as score;
 use crate::commands::occupancy;
 use crate::config::Config;
 use crate::output::{Table, num};
 use anyhow::{Context, bail};
 use footfall_core::time::{LocalCalendar, format_rfc3339};
-use footfall_transforms::calibrate::{self, FitConfig, Pair, Source, StoreFit};
+use footfall_store::calibration::StoredCalibration;
+use footfall_transforms::calibrate::{self, FitConfig, Pair, SavedFit, Source, StoreFit};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -45,8 +48,18 @@ struct Output<'a> {
 }
 
 pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
-    let file = a.counts.display().to_string();
-    let text = std::fs::read_to_string(&a.counts).with_context(|| format!("reading counts {file}"))?;
+    if a.forget {
+        let db = a.db.as_deref().context("--forget needs --db")?;
+        let removed = crate::commands::analysis::open_existing(db)?.remove_calibration()?;
+        eprintln!(
+            "footfall calibrate: {}",
+            if removed { "stored calibration removed; reports show raw figures only" } else { "no calibration was stored" }
+        );
+        return Ok(());
+    }
+    let counts_path = a.counts.as_deref().context("--counts is required")?;
+    let file = counts_path.display().to_string();
+    let text = std::fs::read_to_string(counts_path).with_context(|| format!("reading counts {file}"))?;
     let counts = calibrate::parse_counts(&file, &text)?;
     if counts.rows.is_empty() {
         bail!("{file}: no count rows after the header");
@@ -57,8 +70,12 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
     let config = Config::load(a.count.config.as_deref())?;
     let (counted, tz) = match &a.db {
         Some(db) => {
-            let c = occupancy::from_db(&config, &a.count, db, By::Store)?;
-            (c, footfall_store::Store::open(db)?.require_site()?.tz())
+            // The estimate the report's figures are built on: visitors present per store and
+            // window, from the stored visits of shoppers (fixed and staff devices excluded).
+            let analysis = crate::commands::analysis::load(db, &config, false)?;
+            let scopes: Vec<String> = analysis.site.stores.iter().map(|s| s.id.clone()).collect();
+            let counts = calibrate::visitors_per_window(&analysis.visits, scopes.len(), a.count.window);
+            (occupancy::Counted { scopes, counts }, analysis.site.tz())
         }
         None => (occupancy::from_files(&config, &a.count, &a.inputs)?, a.count.tz),
     };
@@ -99,6 +116,29 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
     let fit_cfg = FitConfig { min_intervals: a.min_intervals, ..FitConfig::default() };
     let mut cal = LocalCalendar::new(tz);
     let (fits, unfit) = calibrate::fit(&fit_cfg, &mut cal, &fit_on, &counts);
+    if a.save {
+        let db = a.db.as_deref().context("--save needs --db")?;
+        let saved = SavedFit {
+            window_s: a.count.window / 1000,
+            min_intervals: a.min_intervals,
+            from_ms: fit_on.iter().map(|p| p.time).min().unwrap_or_default(),
+            to_ms: fit_on.iter().map(|p| p.time).max().unwrap_or_default(),
+            stores: fits.clone(),
+        };
+        let name = counts_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.clone());
+        let stored = StoredCalibration {
+            json: serde_json::to_string(&saved)?,
+            source: name,
+            windows: fit_on.len() as u64,
+            fitted_ms: crate::commands::now_ms(),
+        };
+        crate::commands::analysis::open_existing(db)?.put_calibration(&stored)?;
+        eprintln!(
+            "footfall calibrate: saved the factors of {} store(s) in {}; `footfall report` shows calibrated figures",
+            fits.len(),
+            db.display()
+        );
+    }
     let mut windows = Vec::new();
     for (p, &people) in pairs.iter().zip(&raw) {
         let Some(f) = fits.iter().find(|f| f.store == p.store) else { continue };

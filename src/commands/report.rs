@@ -1,16 +1,21 @@
 //! `footfall report`: readable tables (or JSON) of the aggregates, k-thresholded like the API:
 //! every count of 1..k-1 (and every rate or median computed from one) is shown as `<k` in the
-//! tables and `null` in JSON.
+//! tables and `null` in JSON. With a calibration stored (`footfall calibrate --db --save`), a
+//! last section shows walk-ins per store and hour raw and calibrated with the factor's
+//! interval, under the same threshold; without one it says so.
 
 use super::analysis::{self, Analysis};
 use crate::cli::ReportArgs;
 use crate::config::Config;
 use crate::output::{Table, minutes, num, pct};
 use footfall_core::metrics::DWELL_BUCKETS;
+use footfall_core::time::format_rfc3339;
 use footfall_query::Threshold;
 use footfall_query::noise::Noise;
+use footfall_query::calibrated::{self, PublishedCalibrated, PublishedCalibration};
 use footfall_query::published::{self, PublishedAggregates, PublishedMetrics};
 use footfall_transforms::aggregate::{self, Aggregates, Row};
+use footfall_transforms::calibrate::{SavedFit, Source};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -31,6 +36,100 @@ struct JsonReport<'a> {
     noise_epsilon_per_count: Option<f64>,
     #[serde(flatten)]
     aggregates: &'a PublishedAggregates,
+    /// `calibrated`, or why there are no calibrated figures.
+    calibration_status: String,
+    /// Walk-ins per store and hour, raw and calibrated (null without a stored calibration).
+    calibration: Option<CalibrationJson>,
+}
+
+#[derive(Serialize)]
+struct CalibrationJson {
+    counts_file: String,
+    fitted_at: String,
+    fitted_windows: u64,
+    fitted_from: String,
+    fitted_to: String,
+    #[serde(flatten)]
+    published: PublishedCalibration,
+}
+
+const NO_CALIBRATION: &str = "none: no door-counter calibration is stored in this database; fit one with \
+`footfall calibrate --db DB --counts COUNTS.csv --save`";
+
+/// The stored calibration applied to `agg`, with its bookkeeping; `None` when none is stored.
+fn calibration(db: &std::path::Path, agg: &Aggregates, t: Threshold) -> anyhow::Result<Option<CalibrationJson>> {
+    let Some(stored) = analysis::open_existing(db)?.calibration()? else { return Ok(None) };
+    let fit: SavedFit = serde_json::from_str(&stored.json).map_err(|e| {
+        anyhow::anyhow!(
+            "the stored calibration is unreadable ({e}); fit it again with `footfall calibrate --db {} --counts ... --save`",
+            db.display()
+        )
+    })?;
+    Ok(Some(CalibrationJson {
+        counts_file: stored.source,
+        fitted_at: format_rfc3339(stored.fitted_ms),
+        fitted_windows: stored.windows,
+        fitted_from: format_rfc3339(fit.from_ms),
+        fitted_to: format_rfc3339(fit.to_ms),
+        published: calibrated::calibration(agg, &fit, t),
+    }))
+}
+
+/// A calibrated figure with its interval: `<k` when suppressed.
+fn calibrated_cells(c: &PublishedCalibrated, k: u64) -> [String; 2] {
+    match (c.value, c.low, c.high) {
+        (Some(v), Some(l), Some(h)) => [num(v, 0), format!("{}-{}", num(l, 0), num(h, 0))],
+        _ => [format!("<{k}"), format!("<{k}")],
+    }
+}
+
+/// The report's calibrated section: per store its total and hours, raw beside calibrated.
+fn render_calibration(c: Option<&CalibrationJson>, k: u64) -> String {
+    let Some(c) = c else {
+        return format!("\nCalibrated figures: {NO_CALIBRATION}\n");
+    };
+    let p = &c.published;
+    let mut out = format!(
+        "\nCalibrated walk-ins: door-counter factors from {} ({} windows of {} s, {} to {}; fitted {})\n\
+         (raw: walk-ins estimated from WiFi over the period; calibrated: raw x the store's factor for the hour, \
+         an hour with fewer than {} windows using the store-wide factor; intervals: the factor's 95% bootstrap interval)\n",
+        c.counts_file,
+        c.fitted_windows,
+        p.window_s,
+        &c.fitted_from[..10.min(c.fitted_from.len())],
+        &c.fitted_to[..10.min(c.fitted_to.len())],
+        &c.fitted_at[..10.min(c.fitted_at.len())],
+        p.min_intervals
+    );
+    let mut tb = Table::new(["store", "hour", "walk-ins raw", "calibrated", "95% interval", "factor", "factor 95%", "factor from"]);
+    for s in &p.stores {
+        let [v, i] = calibrated_cells(&s.walk_ins_calibrated, k);
+        tb.row([s.store.clone(), "all".into(), count(s.walk_ins, k), v, i, String::new(), String::new(), String::new()]);
+        for h in &s.hours {
+            let [v, i] = calibrated_cells(&h.walk_ins_calibrated, k);
+            tb.row([
+                String::new(),
+                format!("{:02}:00", h.hour),
+                count(h.walk_ins, k),
+                v,
+                i,
+                num(h.factor, 2),
+                format!("{}-{}", num(h.factor_low, 2), num(h.factor_high, 2)),
+                match h.factor_source {
+                    Source::Hour => "hour".into(),
+                    Source::Store => "store (too few)".into(),
+                },
+            ]);
+        }
+    }
+    out.push_str(&tb.render());
+    if !p.uncalibrated_stores.is_empty() {
+        out.push_str(&format!(
+            "no factor for {}: the counts had no window of theirs with a WiFi estimate (raw figures only)\n",
+            p.uncalibrated_stores.join(", ")
+        ));
+    }
+    out
 }
 
 /// The aggregates as released: with the configured noise on every count when there is one.
@@ -235,6 +334,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     if a.json {
         let [fixed, staff, excluded_visits, excluded_passes] = excluded_counts(&analysis, t);
         let published = published::aggregates(&agg, t);
+        let calibration = calibration(&a.db.db, &agg, t)?;
         let report = JsonReport {
             venue: &analysis.site.venue,
             timezone: &analysis.site.timezone,
@@ -246,10 +346,13 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
             excluded_passes,
             noise_epsilon_per_count: noise.as_ref().map(Noise::epsilon),
             aggregates: &published,
+            calibration_status: if calibration.is_some() { "calibrated".into() } else { NO_CALIBRATION.into() },
+            calibration,
         };
         crate::output::print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
-        crate::output::print(&render(&analysis, &agg, t, noise.as_ref()))?;
+        let c = calibration(&a.db.db, &agg, t)?;
+        crate::output::print(&(render(&analysis, &agg, t, noise.as_ref()) + &render_calibration(c.as_ref(), t.k())))?;
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ pub fn config(a: &SimArgs) -> SimConfig {
         stores: a.stores,
         shoppers_per_day: a.shoppers_per_day,
         randomized_share: a.randomized_share,
+        rotation_minutes: a.rotation_minutes,
         start_date: a.start.unwrap_or_else(|| recent_start(super::now_ms(), a.days)),
         phone_share: a.phone_share,
         app_share: a.app_share,

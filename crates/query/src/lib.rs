@@ -7,7 +7,8 @@
 //! histograms, zone heatmaps, zone paths, store-to-store flows), every count passed through
 //! the k-threshold of [`privacy::Threshold`] before it leaves; [`published`] does the same to
 //! the aggregates `footfall report` prints, after the optional differential-privacy noise of
-//! [`noise`]. [`commerce`] adds POS transactions attributed to
+//! [`noise`], and [`calibrated`] scales its walk-ins by the stored door-counter factors.
+//! [`commerce`] adds POS transactions attributed to
 //! visits and the sales metrics; [`segments`] the five audience segments per store and their
 //! published sizes; [`audience`] turns one segment into an ad-platform file behind the
 //! audience k (the CLI writes it, the server sends it; both append the audit row it
@@ -15,6 +16,7 @@
 //! roles (the server decides who may ask), and it does not write to the store.
 
 pub mod audience;
+pub mod calibrated;
 pub mod commerce;
 pub mod dataset;
 pub mod noise;

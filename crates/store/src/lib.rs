@@ -9,13 +9,15 @@
 //!
 //! [`commerce`] holds POS transactions, the app feed's visits and passes (per advertising-ID
 //! pseudonym), the sealed advertising-ID vault and the export audit log.
-//! [`locate_model`] keeps the site's survey-trained location model (as the model's JSON).
+//! [`locate_model`] keeps the site's survey-trained location model (as the model's JSON);
+//! [`calibration`] the factors fitted on door-counter or camera counts (as the fit's JSON).
 //!
 //! [`privacy`] holds the opt-out registry (pseudonyms only), erasure of a device from every
 //! table, and retention.
 //!
 //! A PostgreSQL implementation for server mode joins later behind the same operations.
 
+pub mod calibration;
 pub mod commerce;
 pub mod keyfile;
 pub mod locate_model;

@@ -173,6 +173,20 @@ CREATE TABLE locate_model (
     trained_ms INTEGER NOT NULL
 );
 "#,
+    // Calibration (issue 5 part 4): the per-store, hour-of-day factors from WiFi-estimated
+    // to counted people that `footfall calibrate --db --save` fitted on door-counter or
+    // camera counts, one fit per database, as JSON (`footfall_transforms::calibrate::
+    // SavedFit`). Aggregates only: neither the counts nor anything per person. See
+    // `calibration.rs`.
+    r#"
+CREATE TABLE calibration (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    json TEXT NOT NULL,
+    source TEXT NOT NULL,
+    windows INTEGER NOT NULL,
+    fitted_ms INTEGER NOT NULL
+);
+"#,
 ];
 
 const PUT_SITE: &str = "INSERT INTO site (id, json, updated_ms) VALUES (1, ?1, ?2) \

@@ -12,12 +12,15 @@
 //!
 //! Extra CSV columns are aggregate counts per interval (age bands, gender) from a camera
 //! system: non-negative integers only, summed per store into shares. Nothing else is
-//! accepted, so no face, identity or per-person record can enter. This module reads text it
-//! is given and fits; it does not open files, count people or know about sites.
+//! accepted, so no face, identity or per-person record can enter. A fit kept for later is a
+//! [`SavedFit`]; [`StoreFit::calibrate`] applies it to any WiFi figure of an hour. This module
+//! reads text it is given, fits and applies; it does not open files, store, count people or
+//! know about sites.
 
-use footfall_core::Millis;
+use crate::occupancy::WindowCount;
 use footfall_core::time::{LocalCalendar, parse_rfc3339};
-use serde::Serialize;
+use footfall_core::{Millis, Visit};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One line of a counts file.
@@ -124,7 +127,7 @@ pub struct Pair {
 }
 
 /// Where a factor comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// Fitted on this hour's intervals.
@@ -134,7 +137,7 @@ pub enum Source {
 }
 
 /// A factor with its 95 % bootstrap interval and what it was fitted on.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Factor {
     pub factor: f64,
     pub low: f64,
@@ -145,7 +148,7 @@ pub struct Factor {
 }
 
 /// Per hour of one store.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HourFactor {
     pub hour: u8,
     /// The factor used for this hour (its own, or the store's).
@@ -155,7 +158,7 @@ pub struct HourFactor {
     pub intervals: usize,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoreFit {
     pub store: String,
     pub overall: Factor,
@@ -172,6 +175,51 @@ impl StoreFit {
             Some(h) => (&h.factor, h.source),
             None => (&self.overall, Source::Store),
         }
+    }
+}
+
+/// A fit kept for later use (`footfall calibrate --db --save`, applied by `footfall report`):
+/// the per-store factors and what they were fitted on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedFit {
+    /// Length of the windows the WiFi estimate and the counts were matched on, s.
+    pub window_s: i64,
+    pub min_intervals: usize,
+    /// First and last matched window fitted on (UTC ms).
+    pub from_ms: Millis,
+    pub to_ms: Millis,
+    pub stores: Vec<StoreFit>,
+}
+
+/// A raw figure scaled by a factor, with the factor's interval carried over.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Calibrated {
+    pub value: f64,
+    pub low: f64,
+    pub high: f64,
+    pub source: Source,
+}
+
+impl Calibrated {
+    /// Add another calibrated figure (e.g. a store's hours into its total). The interval is
+    /// the sum of the bounds: conservative, as if the hours' factor errors were fully
+    /// correlated (they share the store's phones and counter).
+    pub fn plus(self, other: Calibrated) -> Calibrated {
+        Calibrated {
+            value: self.value + other.value,
+            low: self.low + other.low,
+            high: self.high + other.high,
+            source: if self.source == Source::Hour && other.source == Source::Hour { Source::Hour } else { Source::Store },
+        }
+    }
+}
+
+impl StoreFit {
+    /// `raw` (people, visits: anything counted by WiFi in local hour `hour`) calibrated with
+    /// the hour's factor, else the store's.
+    pub fn calibrate(&self, hour: u8, raw: f64) -> Calibrated {
+        let (f, source) = self.factor_at(hour);
+        Calibrated { value: raw * f.factor, low: raw * f.low, high: raw * f.high, source }
     }
 }
 
@@ -259,6 +307,36 @@ pub fn fit(cfg: &FitConfig, cal: &mut LocalCalendar, pairs: &[Pair], counts: &Co
     (fits, unfit)
 }
 
+/// Visitors present per store and window: the visits overlapping each window (first to last
+/// instant), for every window from the earliest visit's to the latest one's, zeros included,
+/// for stores `0..stores` (`scope` = store index). The WiFi side of a calibration whose factor
+/// is applied to figures built on visits (`footfall report`): the factor then corrects the
+/// very estimator it scales (people without a phone with WiFi on, visits the radio missed).
+pub fn visitors_per_window(visits: &[Visit], stores: usize, window_ms: Millis) -> Vec<WindowCount> {
+    let (Some(first), Some(last)) = (visits.iter().map(|v| v.start).min(), visits.iter().map(|v| v.end).max()) else {
+        return Vec::new();
+    };
+    let (w0, w1) = (first.div_euclid(window_ms), last.div_euclid(window_ms));
+    let n = (w1 - w0 + 1) as usize;
+    let mut present = vec![0u32; stores * n];
+    for v in visits.iter().filter(|v| (v.store as usize) < stores) {
+        for w in v.start.div_euclid(window_ms)..=v.end.div_euclid(window_ms) {
+            present[v.store as usize * n + (w - w0) as usize] += 1;
+        }
+    }
+    present
+        .iter()
+        .enumerate()
+        .map(|(i, &people)| WindowCount {
+            scope: (i / n) as u32,
+            start: (w0 + (i % n) as Millis) * window_ms,
+            people,
+            naive: 0,
+            excluded: 0,
+        })
+        .collect()
+}
+
 /// Counted people per (store, window start): rows falling in the same window are summed
 /// (a counter reporting every minute against 5-minute windows).
 pub fn counts_per_window(counts: &Counts, window_ms: Millis) -> BTreeMap<(String, Millis), f64> {
@@ -343,6 +421,53 @@ mod tests {
         let (fits, unfit) = fit(&FitConfig::default(), &mut cal, &[pair(9, 0, 0.0, 4.0)], &Counts::default());
         assert!(fits.is_empty());
         assert_eq!(unfit, ["s1"]);
+    }
+
+    #[test]
+    fn calibrates_with_the_hours_factor_and_sums_conservatively() {
+        let mut pairs = Vec::new();
+        for k in 0..8 {
+            pairs.push(pair(10, k, 4.0, 8.0 + (k % 2) as f64));
+        }
+        pairs.push(pair(12, 0, 5.0, 5.0));
+        let mut cal = LocalCalendar::new(chrono_tz::UTC);
+        let (fits, _) = fit(&FitConfig::default(), &mut cal, &pairs, &Counts::default());
+        let f = &fits[0];
+        let c10 = f.calibrate(10, 10.0);
+        assert_eq!(c10.source, Source::Hour);
+        assert!((c10.value - 10.0 * 68.0 / 32.0).abs() < 1e-9, "{c10:?}");
+        assert!(c10.low <= c10.value && c10.value <= c10.high && c10.low < c10.high);
+        let c12 = f.calibrate(12, 10.0);
+        assert_eq!(c12.source, Source::Store);
+        assert!((c12.value - 10.0 * f.overall.factor).abs() < 1e-9);
+        let sum = c10.plus(c12);
+        assert_eq!(sum.source, Source::Store);
+        assert!((sum.value - c10.value - c12.value).abs() < 1e-9 && (sum.high - c10.high - c12.high).abs() < 1e-9);
+        assert_eq!(c10.plus(c10).source, Source::Hour);
+        // A saved fit reads back as it was written.
+        let saved = SavedFit { window_s: 300, min_intervals: 6, from_ms: 1, to_ms: 2, stores: fits.clone() };
+        let back: SavedFit = serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
+        assert_eq!(back, saved);
+    }
+
+    #[test]
+    fn visitors_present_per_window_include_empty_windows() {
+        let v = |store: u16, start: Millis, end: Millis| Visit {
+            device: footfall_core::DeviceId(1),
+            store,
+            start,
+            end,
+            randomized: false,
+            zones: vec![],
+        };
+        // Window 300 s: store 0 from 100 s to 700 s (windows 0, 1, 2), store 1 at 50-200 s.
+        let w = visitors_per_window(&[v(0, 100_000, 700_000), v(1, 50_000, 200_000), v(0, 650_000, 900_000)], 2, 300_000);
+        let got: Vec<(u32, Millis, u32)> = w.iter().map(|c| (c.scope, c.start, c.people)).collect();
+        // Windows 0-3 (the last visit ends at 900 s), every store, zeros included.
+        let want =
+            [(0, 0, 1), (0, 300_000, 1), (0, 600_000, 2), (0, 900_000, 1), (1, 0, 1), (1, 300_000, 0), (1, 600_000, 0), (1, 900_000, 0)];
+        assert_eq!(got, want);
+        assert!(visitors_per_window(&[], 2, 300_000).is_empty());
     }
 
     #[test]

@@ -51,7 +51,12 @@
 //! - a new randomized MAC joins the open estimate (heard within the gap, or today under the
 //!   day scope; its own MAC silent at that instant; same fingerprint class when both carry
 //!   one) whose 802.11 sequence number it continues (+1..[`LinkConfig::seq_window`]),
-//!   smallest step first, among those the same sensor heard within the gap;
+//!   smallest step first, among those the same sensor heard within the gap; a step counts
+//!   only while fewer than [`LinkConfig::seq_chance`] chance matches are expected among those
+//!   candidates (each matches a step of at most d with probability d / 4096), so a newcomer's
+//!   first MAC rarely takes a stranger's estimate in a crowd; and when a MAC linked that way
+//!   turns out to take turns with the estimate's earlier MAC (a phone never returns to a
+//!   MAC it left), it leaves with an estimate of its own from then on;
 //! - failing that, with a fingerprint, it joins an open estimate of its class that the same
 //!   sensor heard within the gap, RSSI-close first, then the most recent (the batch rule 4,
 //!   scoped to a sensor's neighbourhood instead of a whole capture);
@@ -99,6 +104,12 @@ pub struct LinkConfig {
     /// Streaming linker: a new MAC whose first sequence number is 1 to this many steps after
     /// an estimate's last one continues it (0: sequence numbers are not used).
     pub seq_window: u16,
+    /// Streaming linker: a sequence-number step is trusted only while fewer than this many
+    /// chance matches are expected among the candidate estimates (each matches a step of at
+    /// most `d` with probability d / 4096), so with N candidates the step must be at most
+    /// `seq_chance` × 4096 / N. A new phone's first MAC then joins someone else's estimate
+    /// with at most this probability, however crowded the sensor's neighbourhood.
+    pub seq_chance: f64,
     /// Link randomized MACs in the ingest pipeline (visits built on estimates). Off: every
     /// randomized MAC is its own device for the day.
     pub ingest: bool,
@@ -113,6 +124,7 @@ impl Default for LinkConfig {
             rssi_tolerance_db: 6,
             split_concurrent: false,
             seq_window: 64,
+            seq_chance: 0.05,
             ingest: true,
         }
     }
@@ -400,6 +412,9 @@ pub struct Linker {
     active: Vec<u32>,
     /// Fingerprint classes heard today: union-find parent links.
     classes: FxHashMap<u64, u64>,
+    /// MACs that joined an estimate today on a sequence-number step, with that instant.
+    #[serde(default)]
+    seq_linked: FxHashMap<u64, Millis>,
 }
 
 impl Linker {
@@ -426,11 +441,30 @@ impl Linker {
             // Never across days: everything of the previous day is forgotten.
             *self = Linker { day: Some(day), ..Linker::default() };
         }
-        if let Some(&(i, first_ie)) = self.macs.get(&o.device.0) {
+        if let Some(&(mut i, first_ie)) = self.macs.get(&o.device.0) {
             if let (Some(a), Some(b)) = (first_ie, o.ie)
                 && a != b
             {
                 self.union(a, b);
+            }
+            let current = self.estimates[i as usize].mac;
+            if current != o.device.0 {
+                // A phone never returns to a MAC it left: two MACs of one estimate taking turns
+                // are two phones. The one linked last on a sequence number leaves, with an
+                // estimate of its own from now on (what it already counted stays).
+                let joined = |m: u64| self.seq_linked.get(&m).copied();
+                let leaver = match (joined(current), joined(o.device.0)) {
+                    (Some(a), Some(b)) => Some(if a >= b { current } else { o.device.0 }),
+                    (Some(_), None) => Some(current),
+                    (None, Some(_)) => Some(o.device.0),
+                    (None, None) => None,
+                };
+                if let Some(x) = leaver {
+                    let n = self.detach(x, day);
+                    if x == o.device.0 {
+                        i = n;
+                    }
+                }
             }
             let e = &mut self.estimates[i as usize];
             if o.ts >= e.last {
@@ -450,29 +484,35 @@ impl Linker {
         let mut active = std::mem::take(&mut self.active);
         active.retain(|&i| within(&self.estimates[i as usize]));
         let class = o.ie.map(|ie| self.find(ie));
-        // (sequence step or MAX, not RSSI-close, -last) : smaller is better.
-        let mut best: Option<((u16, bool, Millis), u32)> = None;
+        // The candidates: a phone uses one MAC at a time (the estimate's own MAC is silent
+        // now), the same sensor must have heard it recently, and fingerprints must agree.
+        let mut candidates = Vec::new();
         for &i in &active {
             let e = &self.estimates[i as usize];
-            // A phone uses one MAC at a time; the same sensor must have heard it recently.
             let heard = |&(s, t): &(u16, Millis)| s == o.sensor && (cfg.scope == LinkScope::Day || o.ts - t <= gap);
             if e.last >= o.ts || !e.sensors.iter().any(heard) {
                 continue;
             }
-            let e_ie = e.ie;
-            let same_class = match (e_ie, class) {
+            let same_class = match (e.ie, class) {
                 (Some(a), Some(c)) => self.find(a) == c,
                 (None, None) => true,
                 _ => false,
             };
-            if !same_class {
-                continue;
+            if same_class {
+                candidates.push(i);
             }
+        }
+        // A step as small as d matches one candidate by chance with probability d / 4096:
+        // trust it only while fewer than `seq_chance` chance matches are expected among them.
+        let trusted = (cfg.seq_chance * 4096.0 / candidates.len().max(1) as f64).floor().min(cfg.seq_window as f64) as u16;
+        // (sequence step or MAX, not RSSI-close, -last) : smaller is better.
+        let mut best: Option<((u16, bool, Millis), u32)> = None;
+        for &i in &candidates {
             let e = &self.estimates[i as usize];
             let step = match (e.seq, o.seq) {
                 (Some(a), Some(b)) if cfg.seq_window > 0 => {
                     let d = b.wrapping_sub(a) & 0x0fff;
-                    (1..=cfg.seq_window).contains(&d).then_some(d)
+                    (1..=trusted).contains(&d).then_some(d)
                 }
                 _ => None,
             };
@@ -486,7 +526,12 @@ impl Linker {
             }
         }
         let i = match best {
-            Some((_, i)) => i,
+            Some(((step, _, _), i)) => {
+                if step != u16::MAX {
+                    self.seq_linked.insert(o.device.0, o.ts);
+                }
+                i
+            }
             None => {
                 // The estimate's rank in the day tells apart two of one class starting at once.
                 let seed = o.ie.unwrap_or(o.device.0) ^ (self.estimates.len() as u64).rotate_left(48);
@@ -516,6 +561,29 @@ impl Linker {
             None => e.sensors.push((o.sensor, o.ts)),
         }
         DeviceId(e.id)
+    }
+
+    /// Give MAC `x` an estimate of its own (its state copied from the one it leaves); the new
+    /// estimate's index.
+    fn detach(&mut self, x: u64, day: i32) -> u32 {
+        let Some(&(i, ie)) = self.macs.get(&x) else { return 0 };
+        let e = &self.estimates[i as usize];
+        let start = self.seq_linked.remove(&x).unwrap_or(e.last);
+        let seed = ie.unwrap_or(x) ^ (self.estimates.len() as u64).rotate_left(48);
+        let new = Open {
+            id: estimate_id(seed, day as u32, start).0,
+            ie,
+            mac: x,
+            last: e.last,
+            seq: e.seq,
+            rssi: e.rssi,
+            sensors: e.sensors.clone(),
+        };
+        self.estimates.push(new);
+        let n = (self.estimates.len() - 1) as u32;
+        self.macs.insert(x, (n, ie));
+        self.active.push(n);
+        n
     }
 
     /// Forget `device` (a MAC pseudonym) for opt-out and erasure: its estimate stops taking
@@ -683,6 +751,56 @@ mod tests {
         // Globally unique MACs are themselves.
         let g = obs(t, 77, None, false);
         assert_eq!(stream(&cfg, &[g]), vec![DeviceId(77)]);
+    }
+
+    #[test]
+    fn streaming_trusts_a_sequence_step_only_while_a_chance_match_is_unlikely() {
+        // Regression (walk-bys lost in the 70%-randomized simulation): a newcomer's first MAC
+        // whose counter happened to sit 30 steps after one of the 20 phones around took that
+        // phone's estimate, and its walk-bys merged into the other person's.
+        let t = 20_000 * 24 * HOUR + 10 * HOUR;
+        let cfg = LinkConfig::default();
+        let mut o: Vec<Observation> = (0..20).map(|k| frame(t + k as Millis * 100, 0, 100 + k, None, Some(200 * k as u16))).collect();
+        o.push(frame(t + 10_000, 0, 500, None, Some(200 * 7 + 30)));
+        o.push(frame(t + 11_000, 0, 501, None, Some(200 * 9 + 1)));
+        let e = stream(&cfg, &o);
+        // 20 candidates: 0.05 × 4096 / 20 = 10 steps are trusted.
+        assert!(!e[..20].contains(&e[20]), "a step of 30 among 20 candidates is chance");
+        assert_eq!(e[21], e[9], "a step of 1 is a MAC change");
+        // Alone, the same step of 30 is a continuation (0.05 × 4096 / 1 > 64: the window rules).
+        let alone = vec![o[7], o[20]];
+        let e = stream(&cfg, &alone);
+        assert_eq!(e[1], e[0]);
+        // Setting the chance to 1 trusts the whole window again.
+        let e = stream(&LinkConfig { seq_chance: 1.0, ..cfg.clone() }, &o);
+        assert_eq!(e[20], e[7]);
+    }
+
+    #[test]
+    fn streaming_undoes_a_sequence_link_when_the_old_mac_returns() {
+        let t = 20_000 * 24 * HOUR + 10 * HOUR;
+        let cfg = LinkConfig::default();
+        // MAC 1 (seq 100); MAC 2 starts at seq 101 and is linked; then MAC 1 is heard again:
+        // a phone never returns to a MAC it left, so MAC 2 is someone else from now on.
+        let o = vec![
+            frame(t, 0, 1, None, Some(100)),
+            frame(t + 5000, 0, 2, None, Some(101)),
+            frame(t + 9000, 0, 1, None, Some(102)),
+            frame(t + 12_000, 0, 2, None, Some(120)),
+            frame(t + 15_000, 0, 1, None, Some(103)),
+        ];
+        let e = stream(&cfg, &o);
+        assert_eq!(e[1], e[0], "linked on the step");
+        assert_eq!(e[2], e[0], "the returning MAC keeps the estimate");
+        assert_ne!(e[3], e[0], "the later-linked MAC leaves");
+        assert_eq!(e[4], e[0]);
+        // A real MAC change (the old MAC silent from then on) stays linked.
+        let e = stream(&cfg, &[o[0], o[1], frame(t + 12_000, 0, 2, None, Some(104))]);
+        assert!(e.iter().all(|&d| d == e[0]));
+        // Class-linked MACs taking turns (one model, batch rule 4) are left as they are.
+        let c = [frame(t, 0, 1, Some(7), None), frame(t + 5000, 0, 2, Some(7), None), frame(t + 9000, 0, 1, Some(7), None)];
+        let e = stream(&cfg, &c);
+        assert!(e.iter().all(|&d| d == e[0]));
     }
 
     #[test]
