@@ -18,10 +18,15 @@
 //! first (last) ping and the ping before (after) it, when they are at most `bridge_s` apart,
 //! since the door was crossed somewhere in between. The walked path joins consecutive pings
 //! at most `bridge_s` apart: an outside ping stands at the mean of its points in no store; a
-//! ping in a store is reached through the store's nearest entrance. Every metre of that path
+//! ping in a store is reached through the store's nearest entrance, walking
+//! straight at it over the last `APPROACH_M` (3 m). Every metre of that path
 //! outside the stores within `near_m` of a store's entrance (its polygon when it lists none)
 //! makes a *near* fix at the interpolated time, as do outside pings themselves. Walk-bys take
-//! seconds and pings come tens of seconds apart, so most walk-bys are seen on that path.
+//! seconds and pings come tens of seconds apart, so most walk-bys are seen on that path; a
+//! track whose first (last) two pings are outside also walks on half its mean ping interval
+//! before (after) them along that leg, at most `MAX_SPEED`, since pings start at a random phase.
+//! Points outside every store farther than `public_m` from every entrance (behind a store,
+//! beyond the site) count `FAR_WEIGHT` (0.1) instead of 1 in the outside share.
 //!
 //! This module owns the model and the geometry it needs; it keeps no state between tracks
 //! (see [`crate::geofence::AppTracker`]), does not decide what a visit is (the sessionizer
@@ -49,6 +54,8 @@ const DIRECTIONS: usize = 12;
 const FAR_WEIGHT: f64 = 0.1;
 /// Fastest walk assumed when extending a track before its first ping and after its last, m/s.
 const MAX_SPEED: f64 = 1.5;
+/// How far in front of a door the walk to it turns straight towards it, m.
+const APPROACH_M: f64 = 3.0;
 /// Ratio of the 68% radius of a 2-D Gaussian to its per-axis standard deviation.
 const R68_PER_SIGMA: f64 = 1.509;
 
@@ -146,6 +153,22 @@ impl Fence {
             .map(|i| nearest_on(v[i], v[(i + 1) % v.len()], from))
             .min_by(|a, b| a.dist(from).total_cmp(&b.dist(from)))
             .unwrap_or(from)
+    }
+
+    /// The point `APPROACH_M` in front of a door (out along the normal of the nearest edge of
+    /// store `s`): the last metres to a door are walked straight at it.
+    fn front(&self, s: usize, door: Point) -> Point {
+        let v = &self.shapes[s].polygon.0;
+        let Some((a, b)) = (0..v.len())
+            .map(|i| (v[i], v[(i + 1) % v.len()]))
+            .min_by(|x, y| segment_distance(x.0, x.1, door).total_cmp(&segment_distance(y.0, y.1, door)))
+        else {
+            return door;
+        };
+        let len = a.dist(b).max(1e-9);
+        let n = Point::new(-(b.y - a.y) / len, (b.x - a.x) / len);
+        let out = Point::new(door.x + n.x * APPROACH_M, door.y + n.y * APPROACH_M);
+        if self.shapes[s].polygon.contains(out) { Point::new(door.x - n.x * APPROACH_M, door.y - n.y * APPROACH_M) } else { out }
     }
 
     fn evidence(&self, p: &Ping, public_m: f64) -> Evidence {
@@ -307,8 +330,8 @@ impl Fence {
                 let (t0, t1, tm) = (pings[i - 1].ts, pings[i].ts, mid(i));
                 match (states[i - 1], states[i]) {
                     (None, None) => self.walk(cfg, (pos[i - 1], t0), (pos[i], t1), &fix, &mut out),
-                    (None, Some(s)) => self.walk(cfg, (pos[i - 1], t0), (self.door(s, pos[i - 1]), tm), &fix, &mut out),
-                    (Some(s), None) => self.walk(cfg, (self.door(s, pos[i]), tm), (pos[i], t1), &fix, &mut out),
+                    (None, Some(s)) => self.walk(cfg, (pos[i - 1], t0), (self.front(s, self.door(s, pos[i - 1])), tm), &fix, &mut out),
+                    (Some(s), None) => self.walk(cfg, (self.front(s, self.door(s, pos[i])), tm), (pos[i], t1), &fix, &mut out),
                     (Some(a), Some(b)) if a != b => {
                         let db = self.door(b, pos[i - 1]);
                         self.walk(cfg, (self.door(a, db), tm), (db, tm), &fix, &mut out)
@@ -476,5 +499,11 @@ mod tests {
         let f = Fence::new(&s);
         let d = f.door(0, Point::new(4.0, 15.0));
         assert!((d.x - 4.0).abs() < 1e-9 && (d.y - 10.0).abs() < 1e-9, "{d:?}");
+        // Its front is outside, APPROACH_M out along the wall's normal, whichever way the
+        // polygon winds.
+        let f3 = f.front(0, d);
+        assert!((f3.x - 4.0).abs() < 1e-9 && (f3.y - 10.0 - APPROACH_M).abs() < 1e-9, "{f3:?}");
+        let f4 = f.front(0, Point::new(0.0, 5.0));
+        assert!((f4.x + APPROACH_M).abs() < 1e-9 && (f4.y - 5.0).abs() < 1e-9, "{f4:?}");
     }
 }
