@@ -2,6 +2,7 @@
 //! truth, k-gated audience exports with their audit log, no advertising ID in the database,
 //! opt-out and erasure of an advertising ID, and the consent rule of ping feeds.
 
+use super::invariance::split_csv;
 use super::privacy::{contains, db_files};
 use super::{footfall, ok, s, simulate, simulate_with};
 use std::path::{Path, PathBuf};
@@ -42,8 +43,9 @@ fn segments_exports_audit_and_erasure() {
     let dir = tempfile::tempdir().unwrap();
     let (sim, db) = mall(dir.path());
 
-    // Segment membership against the truth: WiFi segments are what the must-show measures
-    // here (see docs/accuracy.md for the ad-ID side).
+    // Segment membership against the truth. Ad-ID floors: measured 2026-11-23 on this run
+    // (seed 7) 79.7/90.1/89.8/97.0/96.5%, and on seeds 3 and 11 of the same size at least
+    // 76.9/87.8/88.1/96.8/94.3% (docs/accuracy.md); the floors leave a margin below those.
     let v: serde_json::Value =
         serde_json::from_str(&ok(&["eval", "--db", s(&db), "--truth", s(&sim.join("truth.json")), "--lost-after-days", "2", "--json"]))
             .unwrap();
@@ -53,8 +55,15 @@ fn segments_exports_audit_and_erasure() {
         let f1 = sc["f1"].as_f64().unwrap_or(0.0);
         assert!(f1 >= 0.85, "{sc}");
     }
+    let app_floor = |segment: &str| match segment {
+        "outside-potential" => 0.70,
+        "just-looking" | "best-customers" => 0.82,
+        "competitors-customers" => 0.88,
+        _ => 0.90,
+    };
     for sc in scores.iter().filter(|s| s["identity"] == "app") {
-        assert!(sc["f1"].as_f64().unwrap_or(0.0) > 0.4, "ad-ID segments are far off: {sc}");
+        let floor = app_floor(sc["segment"].as_str().unwrap());
+        assert!(sc["f1"].as_f64().unwrap_or(0.0) >= floor, "ad-ID segment below {floor}: {sc}");
     }
 
     // Sizes: JSON with every store and the five segments; a size below k is null.
@@ -339,4 +348,50 @@ fn the_api_serves_sales_segments_and_audited_exports() {
         }
     }
     assert!(!printed.contains(&retailer) && !printed.contains(&operator), "a token was logged");
+}
+
+/// The app feed's tracks survive between files: pings ingested whole or in three files over
+/// three runs give the same app visits and walk-bys, hence the same segments.
+#[test]
+fn pings_in_chunks_give_the_same_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    simulate(&sim, 2, 4, 150);
+    let site = sim.join("site.json");
+    let key = dir.path().join("deploy.key");
+    let ingest = |db: &Path, files: &[&Path]| {
+        let mut args = vec!["ingest", "--site", s(&site), "--db", s(db), "--key", s(&key), "--quiet"];
+        args.extend(files.iter().map(|f| s(f)));
+        ok(&args);
+    };
+    let (obs, pos) = (sim.join("observations.csv"), sim.join("pos.csv"));
+    let scores = |db: &Path| {
+        let v: serde_json::Value = serde_json::from_str(&ok(&[
+            "eval",
+            "--db",
+            s(db),
+            "--truth",
+            s(&sim.join("truth.json")),
+            "--key",
+            s(&key),
+            "--lost-after-days",
+            "1",
+            "--json",
+        ]))
+        .unwrap();
+        v["segments"]["scores"].as_array().unwrap().iter().filter(|s| s["identity"] == "app").cloned().collect::<Vec<_>>()
+    };
+    let whole = dir.path().join("whole.db");
+    ingest(&whole, &[&obs, &pos, &sim.join("pings.csv")]);
+    let reference = scores(&whole);
+    assert!(reference.iter().any(|s| s["estimated"].as_u64().unwrap_or(0) > 0), "{reference:?}");
+    let parts_dir = dir.path().join("parts");
+    std::fs::create_dir_all(&parts_dir).unwrap();
+    let parts = split_csv(&sim.join("pings.csv"), &parts_dir, 3);
+    let chunked = dir.path().join("chunked.db");
+    ingest(&chunked, &[&obs, &pos]);
+    for p in &parts {
+        ingest(&chunked, &[p]);
+    }
+    assert_eq!(scores(&chunked), reference);
 }

@@ -4,7 +4,7 @@
 use super::{ok, s, simulate};
 use std::path::Path;
 
-fn split_csv(src: &Path, dir: &Path, parts: usize) -> Vec<std::path::PathBuf> {
+pub(super) fn split_csv(src: &Path, dir: &Path, parts: usize) -> Vec<std::path::PathBuf> {
     let text = std::fs::read_to_string(src).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap();

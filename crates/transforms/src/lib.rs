@@ -18,8 +18,9 @@
 //! [`calibrate`] fits per store and hour a factor from those estimates to people counted by a
 //! door counter or camera system (ratio of sums, bootstrap interval).
 //!
-//! Commerce: [`geofence`] turns app location pings into the same location fixes (and, with
-//! the sessionizer, visits and passes per advertising-ID pseudonym); [`seal`] keeps consented
+//! Commerce: [`geofence`] keeps each advertising-ID pseudonym's track of app location pings
+//! and [`app_path`] decodes a finished track into the same location fixes (and, with the
+//! sessionizer, visits and passes); [`seal`] keeps consented
 //! advertising IDs sealed for the audience export; [`attribute`] assigns point-of-sale
 //! transactions to the visit at the cashier.
 //!
@@ -35,6 +36,7 @@
 
 pub mod activity;
 pub mod aggregate;
+pub mod app_path;
 pub mod attribute;
 pub mod calibrate;
 pub mod config;
