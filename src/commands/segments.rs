@@ -45,9 +45,12 @@ pub fn run(a: SegmentsArgs) -> anyhow::Result<()> {
     let seg = segments::compute(&ds, &c, w);
     let t = config.threshold();
     let audience_k = config.audience.k();
-    let out: Vec<StoreSizes> = stores.iter().map(|&s| segments::store_sizes(&ds, &seg, s, t, audience_k)).collect();
+    let noise = config.noise(&a.db.db)?;
+    let out: Vec<StoreSizes> = stores.iter().map(|&s| segments::store_sizes(&ds, &seg, s, t, audience_k, noise.as_ref())).collect();
     if a.json {
-        let doc = serde_json::json!({ "window": w, "k": t.k(), "audience_k": audience_k, "stores": out });
+        let epsilon = noise.as_ref().map(|n| n.epsilon());
+        let doc =
+            serde_json::json!({ "window": w, "k": t.k(), "audience_k": audience_k, "noise_epsilon_per_count": epsilon, "stores": out });
         return crate::output::print(&(serde_json::to_string_pretty(&doc)? + "\n"));
     }
     let mut text = format!(

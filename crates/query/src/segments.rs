@@ -22,6 +22,7 @@
 //! audience k).
 
 use crate::commerce::Commerce;
+use crate::noise::Noise;
 use crate::range::{MAX_DAYS, parse_date};
 use crate::{Dataset, QueryError, Threshold};
 use footfall_core::time::{DAY, LocalCalendar, LocalDay, date_of_day};
@@ -144,9 +145,10 @@ pub struct StoreSizes {
     pub segments: Vec<SegmentSize>,
 }
 
-/// The published sizes of store `s`: every count through `t`, `exportable` against the
-/// audience k (which is at least k, so it reveals nothing below it).
-pub fn store_sizes(ds: &Dataset, seg: &Computed, s: u16, t: Threshold, audience_k: u64) -> StoreSizes {
+/// The published sizes of store `s`: every count through the optional noise, then `t`;
+/// `exportable` against the audience k on the true count (the export holds exactly that many
+/// IDs; the audience k is at least k, so it reveals nothing below it).
+pub fn store_sizes(ds: &Dataset, seg: &Computed, s: u16, t: Threshold, audience_k: u64, noise: Option<&Noise>) -> StoreSizes {
     let store = &ds.site.stores[s as usize];
     let len = |m: &Members<DeviceId>, g| {
         m.get(s as usize).and_then(|x: &BTreeMap<Segment, BTreeSet<DeviceId>>| x.get(&g)).map_or(0, |x| x.len() as u64)
@@ -158,11 +160,14 @@ pub fn store_sizes(ds: &Dataset, seg: &Computed, s: u16, t: Threshold, audience_
             .iter()
             .map(|&g| {
                 let ads = len(&seg.app, g);
+                let publish = |identity: &str, n: u64| {
+                    t.count(noise.map_or(n, |z| z.count(&format!("segment|{}|{}|{identity}", store.id, g.name()), n)))
+                };
                 SegmentSize {
                     segment: g,
                     title: g.title().to_string(),
-                    wifi_devices: t.count(len(&seg.wifi, g)),
-                    ad_ids: t.count(ads),
+                    wifi_devices: publish("wifi", len(&seg.wifi, g)),
+                    ad_ids: publish("app", ads),
                     exportable: ads >= audience_k.max(t.k()),
                 }
             })
@@ -393,7 +398,7 @@ mod tests {
             vec![Segment::ALL.into_iter().zip(sizes).map(|(g, n)| (g, ids(n))).collect::<BTreeMap<_, _>>(), BTreeMap::new()]
         };
         let seg = Computed { wifi: space([3, 0, 7, 40, 5]), app: space([19, 20, 4, 0, 25]) };
-        let out = store_sizes(&ds, &seg, 0, Threshold::new(5), 20);
+        let out = store_sizes(&ds, &seg, 0, Threshold::new(5), 20, None);
         assert_eq!((out.store.as_str(), out.segments.len()), ("a", 5));
         let got: Vec<(Option<u64>, Option<u64>, bool)> = out.segments.iter().map(|g| (g.wifi_devices, g.ad_ids, g.exportable)).collect();
         assert_eq!(
@@ -407,6 +412,15 @@ mod tests {
             ]
         );
         // A store without members (b) has empty segments, all zero.
-        assert!(store_sizes(&ds, &seg, 1, Threshold::new(5), 20).segments.iter().all(|g| g.ad_ids == Some(0) && !g.exportable));
+        assert!(store_sizes(&ds, &seg, 1, Threshold::new(5), 20, None).segments.iter().all(|g| g.ad_ids == Some(0) && !g.exportable));
+        // With noise: sizes move, the threshold applies to the noisy sizes, the export gate
+        // stays on the true count, and the same data gives the same answer.
+        let noise = Noise::new(0.2, &[3; 32]).unwrap();
+        let noisy = store_sizes(&ds, &seg, 0, Threshold::new(5), 20, Some(&noise));
+        let published: Vec<Option<u64>> = noisy.segments.iter().flat_map(|g| [g.wifi_devices, g.ad_ids]).collect();
+        assert_ne!(published, got.iter().flat_map(|g| [g.0, g.1]).collect::<Vec<_>>(), "noise moved some size");
+        assert!(published.iter().flatten().all(|&n| n == 0 || n >= 5), "{published:?}");
+        assert_eq!(noisy.segments.iter().map(|g| g.exportable).collect::<Vec<_>>(), got.iter().map(|g| g.2).collect::<Vec<_>>());
+        assert_eq!(store_sizes(&ds, &seg, 0, Threshold::new(5), 20, Some(&noise)).segments, noisy.segments);
     }
 }

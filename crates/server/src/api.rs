@@ -47,6 +47,8 @@ pub(crate) struct Api {
     /// The default segment window (`[segments]`).
     pub segments: SegmentConfig,
     pub threshold: Threshold,
+    /// Differential-privacy noise of published counts (so far: segment sizes), when on.
+    pub noise: Option<footfall_query::noise::Noise>,
     pub live: Arc<Live>,
     /// Becomes true when the server stops, to end live streams.
     pub stopping: watch::Receiver<bool>,
@@ -494,6 +496,8 @@ pub(crate) struct SegmentSizes {
     k: u64,
     /// The smallest exportable audience (advertising IDs).
     audience_k: u64,
+    /// Epsilon per size when differential-privacy noise is on (`[privacy] epsilon`).
+    noise_epsilon_per_count: Option<f64>,
     #[serde(flatten)]
     sizes: StoreSizes,
 }
@@ -523,7 +527,8 @@ async fn segment_sizes(
                 window,
                 k: api.threshold.k(),
                 audience_k,
-                sizes: segments::store_sizes(ds, &seg, s, api.threshold, audience_k),
+                noise_epsilon_per_count: api.noise.as_ref().map(|n| n.epsilon()),
+                sizes: segments::store_sizes(ds, &seg, s, api.threshold, audience_k, api.noise.as_ref()),
             })
         },
         query_problem,

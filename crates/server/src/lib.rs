@@ -108,6 +108,9 @@ pub struct ServerConfig {
     pub flush_on_shutdown: bool,
     /// The k-threshold of every published figure.
     pub threshold: Threshold,
+    /// Differential-privacy noise on segment sizes (`[privacy] epsilon`), keyed by the
+    /// deployment key; `None` publishes exact counts (still k-thresholded).
+    pub epsilon: Option<f64>,
     /// Live alert rules.
     pub alerts: Vec<AlertRule>,
     /// A URL each alert is POSTed to as JSON.
@@ -154,6 +157,7 @@ impl ServerConfig {
             ingest_interval: DEFAULT_INGEST_INTERVAL,
             flush_on_shutdown: true,
             threshold: Threshold::default(),
+            epsilon: None,
             alerts: Vec::new(),
             alert_webhook: None,
             clock: Arc::new(SystemClock),
@@ -182,6 +186,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("ingest_interval", &self.ingest_interval)
             .field("flush_on_shutdown", &self.flush_on_shutdown)
             .field("threshold", &self.threshold)
+            .field("epsilon", &self.epsilon)
             .field("alerts", &self.alerts)
             .field("alert_webhook", &self.alert_webhook.as_ref().map(|_| "<set>"))
             .field("retention", &self.retention)
@@ -341,6 +346,11 @@ pub async fn serve(
     let config = state.clone();
     let prepared = tokio::task::spawn_blocking(move || prepare(&config)).await.map_err(|_| ServerError::Worker("startup"))??;
     let Prepared { ingester, live, ops, tokens, reader, audit, journal, site, key, optouts, marks } = prepared;
+    let noise = state
+        .epsilon
+        .map(|e| footfall_query::noise::Noise::new(e, &key))
+        .transpose()
+        .map_err(|e| ServerError::Config(format!("[privacy] {e}")))?;
     tracing::info!("ready: site {:?} ({} sensors), journal applied up to record {}", site.venue, site.sensors.len(), ingester.applied());
 
     let health = Arc::new(Health { journal_ok: AtomicBool::new(true), store_ok: AtomicBool::new(true) });
@@ -382,6 +392,7 @@ pub async fn serve(
         attribute: state.attribute.clone(),
         segments: state.segments.clone(),
         threshold: state.threshold,
+        noise,
         live: live.clone(),
         stopping,
         exporter: audience::Exporter::new(audit, key, state.audience.k(), state.clock.clone()),
