@@ -125,11 +125,6 @@ impl Intake {
         self.refused.has(id, ts)
     }
 
-    /// The key rotation of this intake's pseudonymizer, if on.
-    pub fn rotation(&self) -> Option<crate::Rotation> {
-        self.pseudo.rotation()
-    }
-
     /// The pseudonyms of an opt-out or erasure subject under this intake's key.
     pub fn subject_ids(&mut self, subject: &Subject) -> Vec<DeviceId> {
         self.pseudo.subject_ids(subject)

@@ -120,6 +120,7 @@ impl Rotation {
     }
 }
 
+/// The first 64 bits of a hash, as a pseudonym.
 fn first_word(h: &blake3::Hash) -> DeviceId {
     let mut b = [0u8; 8];
     b.copy_from_slice(&h.as_bytes()[..8]);
@@ -187,10 +188,7 @@ impl Pseudonymizer {
             self.last = Some((key, d));
             return d;
         }
-        let h = blake3::keyed_hash(&self.key, &input);
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&h.as_bytes()[..8]);
-        let d = DeviceId(u64::from_le_bytes(b));
+        let d = first_word(&blake3::keyed_hash(&self.key, &input));
         if self.cache.len() >= CACHE_MAX {
             self.cache.clear();
         }
@@ -206,10 +204,7 @@ impl Pseudonymizer {
         let mut input = [0u8; 17];
         input[0] = AD_ID_TAG;
         input[1..].copy_from_slice(&id.bytes());
-        let h = blake3::keyed_hash(&self.key, &input);
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&h.as_bytes()[..8]);
-        DeviceId(u64::from_le_bytes(b))
+        first_word(&blake3::keyed_hash(&self.key, &input))
     }
 
     /// Every pseudonym the pipeline may have given an opt-out or erasure subject: for a MAC
