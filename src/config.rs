@@ -50,7 +50,8 @@ pub struct PrivacyConfig {
     /// Report and API figures from fewer than `k` devices (but more than none) are suppressed.
     /// Configurable upward only: values below the default are refused.
     pub k: u64,
-    /// Differential-privacy noise on the report's counts: epsilon per published count
+    /// Differential-privacy noise on published counts (the report, segment sizes and the
+    /// API's figures): epsilon per published count
     /// (two-sided geometric noise, `footfall_query::noise`). Off when absent.
     pub epsilon: Option<f64>,
     /// Key rotation: MAC pseudonyms change every this many UTC days (a new key per epoch,

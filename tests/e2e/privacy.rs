@@ -309,6 +309,109 @@ fn no_report_cell_shows_a_count_below_k() {
     );
 }
 
+/// The API's counts carry the same noise when `[privacy] epsilon` is set: every count of
+/// every endpoint moves, is thresholded after the noise, states its epsilon, repeats exactly
+/// when asked again, and is the same draw wherever the same figure appears.
+#[test]
+fn api_counts_are_noisy_thresholded_and_consistent_across_endpoints() {
+    use super::serve::Server;
+    use serde_json::Value;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    simulate(&sim, 2, 3, 200);
+    let db = dir.path().join("m.db");
+    let f = |n: &str| sim.join(n).to_str().unwrap().to_string();
+    ok(&["ingest", "--site", &f("site.json"), "--db", s(&db), "--quiet", &f("observations.csv"), &f("pos.csv")]);
+    let token = ok(&["token", "create", "--db", s(&db), "--role", "operator"]).trim().to_string();
+    let noisy = dir.path().join("noise.toml");
+    std::fs::write(&noisy, "[privacy]\nepsilon = 0.5\n").unwrap();
+    let range = "from=2026-03-02&to=2026-03-03";
+    let paths: Vec<String> = ["summary", "metrics", "hourly", "funnel", "dwell", "zones", "paths", "sales"]
+        .iter()
+        .map(|e| format!("/api/v1/stores/s1/{e}?{range}"))
+        .chain([
+            format!("/api/v1/flows?{range}"),
+            format!("/api/v1/stores/s1/sales?{range}&by=day"),
+            format!("/api/v1/stores/s1/metrics?{range}&by=day"),
+        ])
+        .collect();
+    let fetch = |config: Option<&str>| -> Vec<Value> {
+        let mut args = vec!["--db", s(&db), "--listen", "127.0.0.1:0"];
+        args.extend(config.map(|c| ["--config", c]).into_iter().flatten());
+        let server = Server::start(&args, &[]);
+        let get = |p: &str| {
+            let (status, body) = server.request_with("GET", p, &format!("Authorization: Bearer {token}\r\n"), b"");
+            assert_eq!(status, 200, "{p}: {body}");
+            serde_json::from_str::<Value>(&body).unwrap()
+        };
+        let bodies: Vec<Value> = paths.iter().map(|p| get(p)).collect();
+        assert_eq!(bodies, paths.iter().map(|p| get(p)).collect::<Vec<_>>(), "asking again gives the same answer");
+        let (stopped, printed) = server.terminate();
+        assert!(stopped, "{printed}");
+        bodies
+    };
+    let (plain, noisy) = (fetch(None), fetch(Some(s(&noisy))));
+    // Every count field, wherever it sits in a body.
+    fn counts(v: &Value, out: &mut Vec<(String, Value)>, at: &str) {
+        const COUNTS: [&str; 10] = [
+            "walk_ins",
+            "walk_bys",
+            "unique_devices",
+            "engaged",
+            "visits",
+            "devices",
+            "count",
+            "transactions",
+            "attributed",
+            "unattributed",
+        ];
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, x)| {
+                if COUNTS.contains(&k.as_str()) && !x.is_object() {
+                    out.push((format!("{at}.{k}"), x.clone()));
+                } else {
+                    counts(x, out, &format!("{at}.{k}"));
+                }
+            }),
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| counts(x, out, &format!("{at}[{i}]"))),
+            _ => {}
+        }
+    }
+    let (mut moved, mut total) = (0, 0);
+    for ((path, p), n) in paths.iter().zip(&plain).zip(&noisy) {
+        assert_eq!(p["noise_epsilon_per_count"], Value::Null, "{path}");
+        assert_eq!(n["noise_epsilon_per_count"], 0.5, "{path}");
+        let (mut pc, mut nc) = (Vec::new(), Vec::new());
+        counts(p, &mut pc, path);
+        counts(n, &mut nc, path);
+        assert!(!nc.is_empty(), "{path}: {n}");
+        for (at, v) in &nc {
+            // The hour-of-day figures are means per day of thresholded counts, not counts.
+            let mean = path.contains("/hourly") && v.is_f64();
+            assert!(mean || v.is_null() || v.as_u64().is_some_and(|c| c == 0 || c >= 5), "{at} = {v}: a published count below k");
+        }
+        let plain_at: std::collections::BTreeMap<_, _> = pc.into_iter().collect();
+        total += nc.len();
+        moved += nc.iter().filter(|(at, v)| plain_at.get(at).is_some_and(|p| p != v)).count();
+    }
+    assert!(moved * 2 > total, "noise of epsilon 0.5 moved {moved} of {total} counts");
+    // One figure, one draw: the summary's walk-ins are the funnel's and the zones' visits;
+    // each day's sales visits are that day's traffic walk-ins; the rate is of the noisy counts.
+    let (summary, funnel, zones) = (&noisy[0]["current"], &noisy[3], &noisy[5]);
+    assert_eq!(summary["walk_ins"], funnel["walk_ins"]);
+    assert_eq!(summary["walk_bys"], funnel["walk_bys"]);
+    assert_eq!(summary["walk_ins"], zones["visits"]);
+    assert_eq!(summary["walk_ins"], noisy[7]["total"]["visits"]);
+    let (ins, bys) = (summary["walk_ins"].as_f64().unwrap(), summary["walk_bys"].as_f64().unwrap());
+    assert!((summary["capture_rate"].as_f64().unwrap() - ins / (ins + bys)).abs() < 1e-12, "{summary}");
+    let (sales, metrics) = (noisy[9]["rows"].as_array().unwrap(), noisy[10]["rows"].as_array().unwrap());
+    assert!(!sales.is_empty());
+    for row in sales {
+        let m = metrics.iter().find(|m| m["period"] == row["period"]).unwrap();
+        assert_eq!(row["visits"], m["walk_ins"], "{row}");
+    }
+}
+
 /// With `[privacy] key_epoch_days = 1`, a phone's days are stored under unlinkable
 /// pseudonyms (never its master pseudonym), and an opt-out erases every day's rows and keeps
 /// dropping it in later epochs.

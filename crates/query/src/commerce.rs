@@ -5,10 +5,11 @@
 //! still open in its saved state), running `transforms::attribute` over each, and conversion
 //! (attributed transactions / visits), average transaction value and shopper yield (sales /
 //! visits) per store, in total and per local hour, day or ISO week ([`store_sales`], what the
-//! API serves), every count through the k-threshold. It must not write to the store.
+//! API serves), every count through the [`Release`] (noise when on, then the k-threshold). It
+//! must not write to the store.
 
-use crate::views::{Granularity, period_label};
-use crate::{Dataset, DayRange, QueryError, Threshold};
+use crate::views::{Granularity, cell, period_label};
+use crate::{Dataset, DayRange, QueryError, Release};
 use footfall_core::commerce::Transaction;
 use footfall_core::time::LocalCalendar;
 use footfall_core::{Pass, Visit};
@@ -80,18 +81,28 @@ struct Acc {
 }
 
 impl Acc {
-    fn publish(self, t: Threshold) -> Sales {
-        let ok = |n: u64| t.count(n);
+    /// The figures of `cell` (see [`crate::views::cell`]): counts through `r`, rates from the
+    /// released counts. Amounts are not counts: noise does not cover them (docs/privacy.md),
+    /// so they are published only when both the true and the released transaction counts
+    /// reach k.
+    fn publish(self, r: Release, cell: &str) -> Sales {
+        let c = |figure: &str, n: u64| r.noisy(&format!("{cell}|{figure}"), n);
+        // The store's visits are its walk-ins (the same cell and noise as the traffic figures).
+        let visits = c("walk_ins", self.visits);
+        let tx = c("transactions", self.tx);
+        let attributed = c("attributed", self.attributed).min(tx);
+        let t = r.threshold;
         let ratio = |a: f64, b: u64| (b > 0).then(|| a / b as f64);
+        let euros = self.cents as f64 / 100.0;
         Sales {
-            visits: ok(self.visits),
-            transactions: ok(self.tx),
-            attributed: ok(self.attributed),
-            unattributed: ok(self.tx - self.attributed),
-            conversion: t.derived(&[self.visits, self.attributed], ratio(self.attributed as f64, self.visits)),
-            avg_transaction_value: t.derived(&[self.tx], ratio(self.cents as f64 / 100.0, self.tx)),
-            shopper_yield: t.derived(&[self.tx, self.visits], ratio(self.cents as f64 / 100.0, self.visits)),
-            sales: t.derived(&[self.tx], Some(self.cents as f64 / 100.0)),
+            visits: t.count(visits),
+            transactions: t.count(tx),
+            attributed: t.count(attributed),
+            unattributed: t.count(tx - attributed),
+            conversion: t.derived(&[visits, attributed], ratio(attributed as f64, visits)),
+            avg_transaction_value: t.derived(&[tx, self.tx], ratio(euros, self.tx)),
+            shopper_yield: t.derived(&[self.tx, tx, visits], ratio(euros, visits)),
+            sales: t.derived(&[tx, self.tx], Some(euros)),
         }
     }
 }
@@ -114,6 +125,9 @@ pub struct StoreSales {
     pub to: String,
     pub by: Granularity,
     pub k: u64,
+    /// Epsilon of the differential-privacy noise on each count, null when noise is off
+    /// (`[privacy] epsilon`); rates are computed from the noisy counts.
+    pub noise_epsilon_per_count: Option<f64>,
     pub total: Sales,
     /// Periods with a visit or a transaction, in time order.
     pub rows: Vec<SalesRow>,
@@ -127,7 +141,7 @@ pub fn store_sales(
     store: &str,
     range: DayRange,
     by: Granularity,
-    t: Threshold,
+    r: Release,
 ) -> Result<StoreSales, QueryError> {
     let s = ds.store(store)?;
     let mut rows: BTreeMap<String, Acc> = BTreeMap::new();
@@ -155,24 +169,26 @@ pub fn store_sales(
         from: range.from_str(),
         to: range.to_str(),
         by,
-        k: t.k(),
-        total: total.publish(t),
-        rows: rows.into_iter().map(|(period, a)| SalesRow { period, sales: a.publish(t) }).collect(),
+        k: r.k(),
+        noise_epsilon_per_count: r.epsilon(),
+        total: total.publish(r, &cell(store, &format!("{}..{}", range.from_str(), range.to_str()))),
+        rows: rows.into_iter().map(|(period, a)| SalesRow { sales: a.publish(r, &cell(store, &period)), period }).collect(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Threshold;
 
     #[test]
     fn thresholds_apply_to_every_sales_figure() {
-        let t = Threshold::new(5);
-        let a = Acc { visits: 40, tx: 10, attributed: 8, cents: 50_000 }.publish(t);
+        let t = Release::exact(Threshold::new(5));
+        let a = Acc { visits: 40, tx: 10, attributed: 8, cents: 50_000 }.publish(t, "a|x");
         assert_eq!(a.conversion, Some(0.2));
         assert_eq!(a.avg_transaction_value, Some(50.0));
         assert_eq!(a.shopper_yield, Some(12.5));
-        let b = Acc { visits: 40, tx: 3, attributed: 3, cents: 9_000 }.publish(t);
+        let b = Acc { visits: 40, tx: 3, attributed: 3, cents: 9_000 }.publish(t, "a|x");
         assert_eq!((b.transactions, b.attributed, b.conversion, b.avg_transaction_value, b.sales), (None, None, None, None, None));
         assert_eq!(b.visits, Some(40));
         assert_eq!(b.unattributed, Some(0));
@@ -181,7 +197,7 @@ mod tests {
     #[test]
     fn store_sales_per_period_and_in_total() {
         use crate::views::tests::{DAY_MS, T0, dataset, visit};
-        let t = Threshold::new(5);
+        let t = Release::exact(Threshold::new(5));
         // 12 visits at a, 10 in the 10:00 hour and 2 at 11:00; one visit at b.
         let mut visits: Vec<_> = (0..12).map(|i| visit(i, 0, T0 + if i < 10 { i as i64 * 60_000 } else { 3_600_000 }, 5, &[])).collect();
         visits.push(visit(99, 1, T0, 5, &[]));

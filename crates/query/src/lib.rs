@@ -27,7 +27,7 @@ pub mod segments;
 pub mod views;
 
 pub use dataset::Dataset;
-pub use privacy::Threshold;
+pub use privacy::{Release, Threshold};
 pub use range::DayRange;
 
 #[derive(Debug, thiserror::Error)]

@@ -26,7 +26,7 @@ pub struct BadEpsilon(pub f64);
 
 /// The two-sided geometric mechanism for counts of sensitivity 1 (one person changes a count
 /// by at most one): `P(noise = x)` is proportional to `exp(-epsilon * |x|)`.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 pub struct Noise {
     epsilon: f64,
     /// `exp(-epsilon)`.

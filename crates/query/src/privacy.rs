@@ -1,9 +1,11 @@
 //! The k-threshold of published figures: a count of fewer than k devices (but more than
 //! zero) is suppressed, and so is every rate or median computed from it.
 //!
-//! Owns the threshold's value and its rule; every figure the API publishes goes through
-//! [`Threshold::count`] (or a helper built on it). It must not decide *what* is counted.
+//! Owns the threshold's value and its rule, and [`Release`]: the threshold together with the
+//! optional differential-privacy noise, through which every figure the API publishes goes
+//! (noise first, then the threshold on the noisy count). It must not decide *what* is counted.
 
+use crate::noise::Noise;
 use serde::{Deserialize, Serialize};
 
 /// The default and smallest k of published report and API figures: configurable upward only.
@@ -50,6 +52,44 @@ impl Threshold {
     }
 }
 
+/// How a figure is released: its count made noisy when differential-privacy noise is on
+/// (`[privacy] epsilon`), then k-thresholded. A rate is computed from the noisy counts; a
+/// median (not a count, not covered by epsilon) is published only when both the true and the
+/// noisy count of what it is the median of reach k.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Release {
+    pub threshold: Threshold,
+    pub noise: Option<Noise>,
+}
+
+impl Release {
+    /// The threshold alone, without noise.
+    pub fn exact(threshold: Threshold) -> Release {
+        Release { threshold, noise: None }
+    }
+
+    pub fn k(&self) -> u64 {
+        self.threshold.k()
+    }
+
+    /// Epsilon per count when noise is on.
+    pub fn epsilon(&self) -> Option<f64> {
+        self.noise.as_ref().map(Noise::epsilon)
+    }
+
+    /// Count `n` of `cell` as released, before the threshold: `n` itself without noise. `cell`
+    /// names what is counted (store, period, figure): the same cell and count always get the
+    /// same noise, different cells independent noise.
+    pub fn noisy(&self, cell: &str, n: u64) -> u64 {
+        self.noise.as_ref().map_or(n, |z| z.count(cell, n))
+    }
+
+    /// Count `n` of `cell` as published: noisy, then `None` below k.
+    pub fn count(&self, cell: &str, n: u64) -> Option<u64> {
+        self.threshold.count(self.noisy(cell, n))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +102,24 @@ mod tests {
         assert_eq!(t.derived(&[10, 3], Some(0.3)), None);
         assert_eq!(t.derived(&[10, 0], Some(1.0)), Some(1.0));
         assert_eq!(Threshold::new(0).k(), MIN_K);
+    }
+
+    #[test]
+    fn a_release_without_noise_is_the_threshold_and_with_noise_thresholds_the_noisy_count() {
+        let exact = Release::exact(Threshold::new(5));
+        assert_eq!([0, 4, 5, 9].map(|n| exact.count("c", n)), [Some(0), None, Some(5), Some(9)]);
+        assert_eq!(exact.epsilon(), None);
+        let noisy = Release { threshold: Threshold::new(5), noise: Some(Noise::new(0.1, &[3; 32]).unwrap()) };
+        assert_eq!(noisy.epsilon(), Some(0.1));
+        let (mut moved, mut differ) = (0, 0);
+        for i in 0..200 {
+            let cell = format!("cell {i}");
+            let n = noisy.noisy(&cell, 50);
+            assert_eq!(n, noisy.noisy(&cell, 50), "the same cell and count repeat exactly");
+            assert_eq!(noisy.count(&cell, 50), Some(n).filter(|&n| n == 0 || n >= 5));
+            moved += usize::from(n != 50);
+            differ += usize::from(n != noisy.noisy(&format!("other {i}"), 50));
+        }
+        assert!(moved > 150 && differ > 150, "noise at epsilon 0.1 moves most counts ({moved}), independently per cell ({differ})");
     }
 }

@@ -3,11 +3,14 @@
 //! Owns each answer's shape (serde + OpenAPI schema) and its computation: store summaries
 //! with the previous period and the mall average, metrics per hour/day/week, hour-of-day
 //! traffic with week-over-week, the funnel, the dwell histogram, zone heatmap values, zone
-//! paths and store-to-store flows. Every count goes through the [`Threshold`] here, so no
-//! caller can publish an unsuppressed figure by forgetting to. Walk-ins and walk-bys count
-//! in the period their visit or pass starts in. It must not know who is asking.
+//! paths and store-to-store flows. Every count goes through the [`Release`] here (noise when
+//! on, then the k-threshold), so no caller can publish an unsuppressed or exact figure by
+//! forgetting to; rates are computed from the released counts. A count is named by its cell
+//! (store, period or range, figure), so the same figure asked for through two endpoints gets
+//! the same noise. Walk-ins and walk-bys count in the period their visit or pass starts in.
+//! It must not know who is asking.
 
-use crate::{Dataset, DayRange, QueryError, Threshold};
+use crate::{Dataset, DayRange, QueryError, Release};
 use footfall_core::time::{LocalDay, date_of_day};
 use footfall_core::{DeviceId, Visit};
 use footfall_transforms::aggregate::median;
@@ -50,19 +53,34 @@ struct Acc {
 }
 
 impl Acc {
-    fn figures(mut self, t: Threshold) -> Figures {
-        let walk_ins = self.dwell.len() as u64;
-        let bounces = self.dwell.iter().filter(|&&d| d < ENGAGED_S).count() as u64;
-        let total = walk_ins + self.walk_bys;
+    /// The figures of `cell` (a store and a period or range; see [`cell`]).
+    fn figures(mut self, r: Release, cell: &str) -> Figures {
+        let c = |figure: &str, n: u64| r.noisy(&format!("{cell}|{figure}"), n);
+        let true_ins = self.dwell.len() as u64;
+        let walk_ins = c("walk_ins", true_ins);
+        let walk_bys = c("walk_bys", self.walk_bys);
+        let bounces = c("bounces", self.dwell.iter().filter(|&&d| d < ENGAGED_S).count() as u64).min(walk_ins);
+        let total = walk_ins + walk_bys;
+        let t = r.threshold;
         Figures {
             walk_ins: t.count(walk_ins),
-            walk_bys: t.count(self.walk_bys),
-            capture_rate: t.derived(&[walk_ins, self.walk_bys], (total > 0).then(|| walk_ins as f64 / total as f64)),
-            median_dwell_s: t.derived(&[walk_ins], median(&mut self.dwell)),
+            walk_bys: t.count(walk_bys),
+            capture_rate: t.derived(&[walk_ins, walk_bys], (total > 0).then(|| walk_ins as f64 / total as f64)),
+            median_dwell_s: t.derived(&[walk_ins, true_ins], median(&mut self.dwell)),
             bounce_rate: t.derived(&[walk_ins], (walk_ins > 0).then(|| bounces as f64 / walk_ins as f64)),
-            unique_devices: t.count(self.devices.len() as u64),
+            unique_devices: t.count(c("unique_devices", self.devices.len() as u64)),
         }
     }
+}
+
+/// The name of a published cell: a store (`*` for the venue) and a period label or a range.
+/// Endpoints that publish the same figure of the same cell share its noise.
+pub fn cell(store: &str, period: &str) -> String {
+    format!("{store}|{period}")
+}
+
+fn range_cell(store: &str, range: DayRange) -> String {
+    cell(store, &format!("{}..{}", range.from_str(), range.to_str()))
 }
 
 /// Per store: the visits and passes starting in `range`, by a key of their start.
@@ -83,8 +101,9 @@ fn accumulate<K: Ord>(ds: &Dataset, store: Option<u16>, range: DayRange, key: im
     out
 }
 
-fn figures(ds: &Dataset, store: Option<u16>, range: DayRange, t: Threshold) -> Figures {
-    accumulate(ds, store, range, |_, _| ()).remove(&()).unwrap_or_default().figures(t)
+fn figures(ds: &Dataset, store: Option<u16>, range: DayRange, r: Release) -> Figures {
+    let id = store.map_or("*", |s| ds.site.stores[s as usize].id.as_str());
+    accumulate(ds, store, range, |_, _| ()).remove(&()).unwrap_or_default().figures(r, &range_cell(id, range))
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -107,6 +126,9 @@ pub struct Summary {
     pub to: String,
     /// The k-threshold: counts of 1..k-1 devices are null.
     pub k: u64,
+    /// Epsilon of the differential-privacy noise on each count, null when noise is off
+    /// (`[privacy] epsilon`); rates are computed from the noisy counts.
+    pub noise_epsilon_per_count: Option<f64>,
     pub current: PeriodFigures,
     pub previous: PeriodFigures,
     /// The average store of the venue over the same range (each count divided by the
@@ -114,9 +136,9 @@ pub struct Summary {
     pub mall_average: PeriodFigures,
 }
 
-pub fn summary(ds: &Dataset, store: &str, range: DayRange, t: Threshold) -> Result<Summary, QueryError> {
+pub fn summary(ds: &Dataset, store: &str, range: DayRange, r: Release) -> Result<Summary, QueryError> {
     let s = ds.store(store)?;
-    let mut avg = figures(ds, None, range, t);
+    let mut avg = figures(ds, None, range, r);
     let n = ds.site.stores.len().max(1) as f64;
     let per_store = |c: Option<u64>| c.map(|c| (c as f64 / n).round() as u64);
     avg.walk_ins = per_store(avg.walk_ins);
@@ -126,9 +148,10 @@ pub fn summary(ds: &Dataset, store: &str, range: DayRange, t: Threshold) -> Resu
         store: store.to_string(),
         from: range.from_str(),
         to: range.to_str(),
-        k: t.k(),
-        current: period(range, figures(ds, Some(s), range, t)),
-        previous: period(range.previous(), figures(ds, Some(s), range.previous(), t)),
+        k: r.k(),
+        noise_epsilon_per_count: r.epsilon(),
+        current: period(range, figures(ds, Some(s), range, r)),
+        previous: period(range.previous(), figures(ds, Some(s), range.previous(), r)),
         mall_average: period(range, avg),
     })
 }
@@ -157,6 +180,9 @@ pub struct Metrics {
     pub to: String,
     pub by: Granularity,
     pub k: u64,
+    /// Epsilon of the differential-privacy noise on each count, null when noise is off
+    /// (`[privacy] epsilon`); rates are computed from the noisy counts.
+    pub noise_epsilon_per_count: Option<f64>,
     pub rows: Vec<MetricsRow>,
 }
 
@@ -175,13 +201,21 @@ pub fn period_label(by: Granularity, d: LocalDay, h: u8) -> String {
     }
 }
 
-pub fn metrics(ds: &Dataset, store: &str, range: DayRange, by: Granularity, t: Threshold) -> Result<Metrics, QueryError> {
+pub fn metrics(ds: &Dataset, store: &str, range: DayRange, by: Granularity, r: Release) -> Result<Metrics, QueryError> {
     let s = ds.store(store)?;
     let rows = accumulate(ds, Some(s), range, |d, h| period_label(by, d, h))
         .into_iter()
-        .map(|(period, acc)| MetricsRow { period, figures: acc.figures(t) })
+        .map(|(period, acc)| MetricsRow { figures: acc.figures(r, &cell(store, &period)), period })
         .collect();
-    Ok(Metrics { store: store.to_string(), from: range.from_str(), to: range.to_str(), by, k: t.k(), rows })
+    Ok(Metrics {
+        store: store.to_string(),
+        from: range.from_str(),
+        to: range.to_str(),
+        by,
+        k: r.k(),
+        noise_epsilon_per_count: r.epsilon(),
+        rows,
+    })
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -207,6 +241,9 @@ pub struct Hourly {
     pub previous_to: String,
     pub previous_days: u64,
     pub k: u64,
+    /// Epsilon of the differential-privacy noise on each count, null when noise is off
+    /// (`[privacy] epsilon`); rates are computed from the noisy counts.
+    pub noise_epsilon_per_count: Option<f64>,
     pub hours: Vec<HourOfDay>,
 }
 
@@ -216,13 +253,16 @@ fn days_with_data(ds: &Dataset, range: DayRange) -> u64 {
     days.len() as u64
 }
 
-pub fn hourly(ds: &Dataset, store: &str, range: DayRange, t: Threshold) -> Result<Hourly, QueryError> {
+pub fn hourly(ds: &Dataset, store: &str, range: DayRange, r: Release) -> Result<Hourly, QueryError> {
     let s = ds.store(store)?;
     let prev = range.shifted(-7);
     let (days, prev_days) = (days_with_data(ds, range), days_with_data(ds, prev));
     let cur = accumulate(ds, Some(s), range, |_, h| h);
     let old = accumulate(ds, Some(s), prev, |_, h| h);
-    let mean = |n: u64, days: u64| t.count(n).map(|n| if days == 0 { 0.0 } else { n as f64 / days as f64 });
+    let (cur_cell, prev_cell) = (range_cell(store, range), range_cell(store, prev));
+    let mean = |cell: &str, h: u8, figure: &str, n: u64, days: u64| {
+        r.count(&format!("{cell}|hour{h:02}|{figure}"), n).map(|n| if days == 0 { 0.0 } else { n as f64 / days as f64 })
+    };
     let hours: BTreeSet<u8> = cur.keys().chain(old.keys()).copied().collect();
     let hours = hours
         .into_iter()
@@ -231,10 +271,10 @@ pub fn hourly(ds: &Dataset, store: &str, range: DayRange, t: Threshold) -> Resul
             let (pi, pb) = old.get(&h).map_or((0, 0), |a| (a.dwell.len() as u64, a.walk_bys));
             HourOfDay {
                 hour: h,
-                walk_ins: mean(ci, days),
-                walk_bys: mean(cb, days),
-                previous_walk_ins: mean(pi, prev_days),
-                previous_walk_bys: mean(pb, prev_days),
+                walk_ins: mean(&cur_cell, h, "walk_ins", ci, days),
+                walk_bys: mean(&cur_cell, h, "walk_bys", cb, days),
+                previous_walk_ins: mean(&prev_cell, h, "walk_ins", pi, prev_days),
+                previous_walk_bys: mean(&prev_cell, h, "walk_bys", pb, prev_days),
             }
         })
         .collect();
@@ -246,7 +286,8 @@ pub fn hourly(ds: &Dataset, store: &str, range: DayRange, t: Threshold) -> Resul
         previous_from: prev.from_str(),
         previous_to: prev.to_str(),
         previous_days: prev_days,
-        k: t.k(),
+        k: r.k(),
+        noise_epsilon_per_count: r.epsilon(),
         hours,
     })
 }
@@ -258,22 +299,31 @@ pub struct Funnel {
     pub from: String,
     pub to: String,
     pub k: u64,
+    /// Epsilon of the differential-privacy noise on each count, null when noise is off
+    /// (`[privacy] epsilon`); rates are computed from the noisy counts.
+    pub noise_epsilon_per_count: Option<f64>,
     pub walk_bys: Option<u64>,
     pub walk_ins: Option<u64>,
     pub engaged: Option<u64>,
 }
 
-pub fn funnel(ds: &Dataset, store: &str, range: DayRange, t: Threshold) -> Result<Funnel, QueryError> {
+pub fn funnel(ds: &Dataset, store: &str, range: DayRange, r: Release) -> Result<Funnel, QueryError> {
     let s = ds.store(store)?;
     let acc = accumulate(ds, Some(s), range, |_, _| ()).remove(&()).unwrap_or_default();
-    let engaged = acc.dwell.iter().filter(|&&d| d >= ENGAGED_S).count() as u64;
+    let cell = range_cell(store, range);
+    let c = |figure: &str, n: u64| r.noisy(&format!("{cell}|{figure}"), n);
+    let walk_ins = c("walk_ins", acc.dwell.len() as u64);
+    // Engaged visits are a subset of the walk-ins, noisy or not.
+    let engaged = c("engaged", acc.dwell.iter().filter(|&&d| d >= ENGAGED_S).count() as u64).min(walk_ins);
+    let t = r.threshold;
     Ok(Funnel {
         store: store.to_string(),
         from: range.from_str(),
         to: range.to_str(),
-        k: t.k(),
-        walk_bys: t.count(acc.walk_bys),
-        walk_ins: t.count(acc.dwell.len() as u64),
+        k: r.k(),
+        noise_epsilon_per_count: r.epsilon(),
+        walk_bys: t.count(c("walk_bys", acc.walk_bys)),
+        walk_ins: t.count(walk_ins),
         engaged: t.count(engaged),
     })
 }
@@ -292,26 +342,33 @@ pub struct Dwell {
     pub from: String,
     pub to: String,
     pub k: u64,
+    /// Epsilon of the differential-privacy noise on each count, null when noise is off
+    /// (`[privacy] epsilon`); rates are computed from the noisy counts.
+    pub noise_epsilon_per_count: Option<f64>,
     pub bins: Vec<DwellBin>,
 }
 
-pub fn dwell(ds: &Dataset, store: &str, range: DayRange, t: Threshold) -> Result<Dwell, QueryError> {
+pub fn dwell(ds: &Dataset, store: &str, range: DayRange, r: Release) -> Result<Dwell, QueryError> {
     let s = ds.store(store)?;
     let n = (DWELL_MAX_MIN / DWELL_BIN_MIN) as usize;
     let mut counts = vec![0u64; n + 1];
     for v in store_visits(ds, s, range) {
         counts[((dwell_s(v) / 60.0 / DWELL_BIN_MIN as f64) as usize).min(n)] += 1;
     }
+    let cell = range_cell(store, range);
     let bins = counts
         .into_iter()
         .enumerate()
-        .map(|(i, c)| DwellBin {
-            from_min: i as u32 * DWELL_BIN_MIN,
-            to_min: (i < n).then(|| (i as u32 + 1) * DWELL_BIN_MIN),
-            visits: t.count(c),
+        .map(|(i, c)| {
+            let from_min = i as u32 * DWELL_BIN_MIN;
+            DwellBin {
+                from_min,
+                to_min: (i < n).then(|| (i as u32 + 1) * DWELL_BIN_MIN),
+                visits: r.count(&format!("{cell}|dwell{from_min}"), c),
+            }
         })
         .collect();
-    Ok(Dwell { store: store.to_string(), from: range.from_str(), to: range.to_str(), k: t.k(), bins })
+    Ok(Dwell { store: store.to_string(), from: range.from_str(), to: range.to_str(), k: r.k(), noise_epsilon_per_count: r.epsilon(), bins })
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -333,6 +390,9 @@ pub struct Zones {
     pub from: String,
     pub to: String,
     pub k: u64,
+    /// Epsilon of the differential-privacy noise on each count, null when noise is off
+    /// (`[privacy] epsilon`); rates are computed from the noisy counts.
+    pub noise_epsilon_per_count: Option<f64>,
     /// The store's visits in the range.
     pub visits: Option<u64>,
     pub zones: Vec<ZoneFigures>,
@@ -342,7 +402,7 @@ fn store_visits<'a>(ds: &'a Dataset, s: u16, range: DayRange) -> impl Iterator<I
     ds.visits.iter().zip(&ds.visit_start).filter(move |(v, (d, _))| v.store == s && range.contains(*d)).map(|(v, _)| v)
 }
 
-pub fn zones(ds: &Dataset, store: &str, range: DayRange, t: Threshold) -> Result<Zones, QueryError> {
+pub fn zones(ds: &Dataset, store: &str, range: DayRange, r: Release) -> Result<Zones, QueryError> {
     let s = ds.store(store)?;
     let site_zones = &ds.site.stores[s as usize].zones;
     let mut per_zone: Vec<Vec<f64>> = vec![Vec::new(); site_zones.len()];
@@ -355,21 +415,33 @@ pub fn zones(ds: &Dataset, store: &str, range: DayRange, t: Threshold) -> Result
             }
         }
     }
+    let (cell, t) = (range_cell(store, range), r.threshold);
+    // The store's visits in the range are its walk-ins there (the same cell and noise).
+    let total = r.noisy(&format!("{cell}|walk_ins"), total);
     let zones = site_zones
         .iter()
         .zip(per_zone)
         .map(|(z, mut d)| {
-            let n = d.len() as u64;
+            let true_n = d.len() as u64;
+            let n = r.noisy(&format!("{cell}|zone|{}", z.id), true_n);
             ZoneFigures {
                 id: z.id.clone(),
                 name: z.name.clone(),
                 visits: t.count(n),
-                exposure: t.derived(&[n, total], (total > 0).then(|| n as f64 / total as f64)),
-                median_dwell_s: t.derived(&[n], median(&mut d)),
+                exposure: t.derived(&[n, total], (total > 0).then(|| (n as f64 / total as f64).min(1.0))),
+                median_dwell_s: t.derived(&[n, true_n], median(&mut d)),
             }
         })
         .collect();
-    Ok(Zones { store: store.to_string(), from: range.from_str(), to: range.to_str(), k: t.k(), visits: t.count(total), zones })
+    Ok(Zones {
+        store: store.to_string(),
+        from: range.from_str(),
+        to: range.to_str(),
+        k: r.k(),
+        noise_epsilon_per_count: r.epsilon(),
+        visits: t.count(total),
+        zones,
+    })
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -389,12 +461,15 @@ pub struct Paths {
     pub from: String,
     pub to: String,
     pub k: u64,
+    /// Epsilon of the differential-privacy noise on each count, null when noise is off
+    /// (`[privacy] epsilon`); rates are computed from the noisy counts.
+    pub noise_epsilon_per_count: Option<f64>,
     pub transitions: Vec<Transition>,
     /// Distinct transitions left out because fewer than k visits made them.
     pub suppressed: u64,
 }
 
-pub fn paths(ds: &Dataset, store: &str, range: DayRange, t: Threshold) -> Result<Paths, QueryError> {
+pub fn paths(ds: &Dataset, store: &str, range: DayRange, r: Release) -> Result<Paths, QueryError> {
     let s = ds.store(store)?;
     let zone_ids = &ds.site.stores[s as usize].zones;
     let mut counts: BTreeMap<(Option<u16>, Option<u16>), u64> = BTreeMap::new();
@@ -410,11 +485,28 @@ pub fn paths(ds: &Dataset, store: &str, range: DayRange, t: Threshold) -> Result
         }
     }
     let name = |z: Option<u16>| z.and_then(|z| zone_ids.get(z as usize)).map(|z| z.id.clone());
-    let mut transitions: Vec<Transition> =
-        counts.iter().filter(|(_, n)| t.allows(**n)).map(|(&(a, b), &count)| Transition { from: name(a), to: name(b), count }).collect();
+    let (cell, t) = (range_cell(store, range), r.threshold);
+    let mut suppressed = 0;
+    let mut transitions: Vec<Transition> = Vec::new();
+    for (&(a, b), &n) in &counts {
+        let (from, to) = (name(a), name(b));
+        let count = r.noisy(&format!("{cell}|path|{}>{}", from.as_deref().unwrap_or(""), to.as_deref().unwrap_or("")), n);
+        if count == 0 || !t.allows(count) {
+            suppressed += 1;
+        } else {
+            transitions.push(Transition { from, to, count });
+        }
+    }
     transitions.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to))));
-    let suppressed = counts.values().filter(|n| !t.allows(**n)).count() as u64;
-    Ok(Paths { store: store.to_string(), from: range.from_str(), to: range.to_str(), k: t.k(), transitions, suppressed })
+    Ok(Paths {
+        store: store.to_string(),
+        from: range.from_str(),
+        to: range.to_str(),
+        k: r.k(),
+        noise_epsilon_per_count: r.epsilon(),
+        transitions,
+        suppressed,
+    })
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -432,12 +524,15 @@ pub struct Flows {
     pub from: String,
     pub to: String,
     pub k: u64,
+    /// Epsilon of the differential-privacy noise on each count, null when noise is off
+    /// (`[privacy] epsilon`); rates are computed from the noisy counts.
+    pub noise_epsilon_per_count: Option<f64>,
     pub stores: Vec<String>,
     pub cells: Vec<FlowCell>,
 }
 
 /// Flows between stores; with `only`, just the pairs touching one of those stores.
-pub fn flows(ds: &Dataset, range: DayRange, t: Threshold, only: Option<&[u16]>) -> Flows {
+pub fn flows(ds: &Dataset, range: DayRange, r: Release, only: Option<&[u16]>) -> Flows {
     // (device, day) → its visits' (start, store), in time order.
     let mut days: HashMap<(DeviceId, LocalDay), Vec<(i64, u16)>> = HashMap::new();
     for (v, &(d, _)) in ds.visits.iter().zip(&ds.visit_start) {
@@ -465,14 +560,26 @@ pub fn flows(ds: &Dataset, range: DayRange, t: Threshold, only: Option<&[u16]>) 
     let cells = pairs
         .into_iter()
         .filter(|((a, b), _)| keep(*a, *b))
-        .map(|((a, b), n)| FlowCell { from: id(a), to: id(b), devices: t.count(n) })
+        .map(|((a, b), n)| {
+            let (from, to) = (id(a), id(b));
+            let devices = r.count(&format!("{}|flow", range_cell(&format!("{from}>{to}"), range)), n);
+            FlowCell { from, to, devices }
+        })
         .collect();
-    Flows { from: range.from_str(), to: range.to_str(), k: t.k(), stores: ds.site.stores.iter().map(|s| s.id.clone()).collect(), cells }
+    Flows {
+        from: range.from_str(),
+        to: range.to_str(),
+        k: r.k(),
+        noise_epsilon_per_count: r.epsilon(),
+        stores: ds.site.stores.iter().map(|s| s.id.clone()).collect(),
+        cells,
+    }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::Threshold;
     use footfall_core::{Pass, Site, ZoneStay};
     use footfall_transforms::exclude::Excluded;
     use footfall_transforms::filter::DropCounts;
@@ -530,7 +637,7 @@ pub(crate) mod tests {
         visits.extend((0..2).map(|i| visit(100 + i, 1, T0, 10, &[])));
         let passes = (0..3).map(|i| Pass { device: DeviceId(50 + i), store: 0, start: T0, end: T0 + 1000, randomized: false }).collect();
         let ds = dataset(visits, passes);
-        let t = Threshold::new(5);
+        let t = Release::exact(Threshold::new(5));
         let s = summary(&ds, "a", range(&ds), t).unwrap();
         assert_eq!(s.current.figures.walk_ins, Some(6));
         assert_eq!(s.current.figures.walk_bys, None, "3 walk-bys < k");
@@ -552,7 +659,7 @@ pub(crate) mod tests {
         visits.push(visit(9, 1, T0, 3, &[]));
         visits.push(visit(9, 0, T0 + 3_600_000, 3, &[1]));
         let ds = dataset(visits, Vec::new());
-        let t = Threshold::new(5);
+        let t = Release::exact(Threshold::new(5));
         let r = range(&ds);
         let h = hourly(&ds, "a", r, t).unwrap();
         assert_eq!(h.days, 1);
@@ -580,5 +687,43 @@ pub(crate) mod tests {
         assert_eq!(m.rows.iter().map(|r| r.period.as_str()).collect::<Vec<_>>(), vec!["2024-10-04T10", "2024-10-04T11"]);
         let m = metrics(&ds, "a", r, Granularity::Week, t).unwrap();
         assert_eq!(m.rows[0].period, "2024-W40");
+    }
+
+    #[test]
+    fn with_noise_every_count_moves_rates_follow_the_noisy_counts_and_endpoints_agree() {
+        // 40 visits and 60 passes at a over one day.
+        let visits: Vec<Visit> = (0..40).map(|i| visit(i, 0, T0 + i as i64 * 60_000, 3 + i as i64 % 9, &[0, 1])).collect();
+        let passes = (0..60).map(|i| Pass { device: DeviceId(500 + i), store: 0, start: T0, end: T0 + 1000, randomized: false }).collect();
+        let ds = dataset(visits, passes);
+        let r = range(&ds);
+        let exact = Release::exact(Threshold::new(5));
+        let mut moved = 0;
+        for seed in 0..20u8 {
+            let noisy = Release { threshold: Threshold::new(5), noise: Some(crate::noise::Noise::new(0.5, &[seed; 32]).unwrap()) };
+            let s = summary(&ds, "a", r, noisy).unwrap();
+            assert_eq!(s.noise_epsilon_per_count, Some(0.5));
+            let (ins, bys) = (s.current.figures.walk_ins.unwrap(), s.current.figures.walk_bys.unwrap());
+            moved += usize::from((ins, bys) != (40, 60));
+            assert_eq!(s.current.figures.capture_rate, Some(ins as f64 / (ins + bys) as f64), "the rate of the published counts");
+            assert_eq!(s.current.figures.median_dwell_s, summary(&ds, "a", r, exact).unwrap().current.figures.median_dwell_s);
+            let f = funnel(&ds, "a", r, noisy).unwrap();
+            assert_eq!((f.walk_ins, f.walk_bys), (Some(ins), Some(bys)), "one cell, one draw, whichever endpoint");
+            assert!(f.engaged.unwrap() <= ins);
+            assert_eq!(zones(&ds, "a", r, noisy).unwrap().visits, Some(ins));
+            assert_eq!(format!("{s:?}"), format!("{:?}", summary(&ds, "a", r, noisy).unwrap()), "asking again gives the same answer");
+        }
+        assert!(moved >= 15, "noise of epsilon 0.5 moves the counts in most worlds ({moved} of 20)");
+        assert_eq!(summary(&ds, "a", r, exact).unwrap().current.figures.walk_ins, Some(40));
+    }
+
+    #[test]
+    fn a_median_of_fewer_than_k_visits_stays_suppressed_whatever_the_noise() {
+        let ds = dataset((0..3).map(|i| visit(i, 0, T0, 10, &[0])).collect(), Vec::new());
+        for seed in 0..50u8 {
+            let noisy = Release { threshold: Threshold::new(5), noise: Some(crate::noise::Noise::new(0.05, &[seed; 32]).unwrap()) };
+            let s = summary(&ds, "a", range(&ds), noisy).unwrap();
+            assert_eq!(s.current.figures.median_dwell_s, None, "3 true visits < k, noisy count {:?}", s.current.figures.walk_ins);
+            assert!(zones(&ds, "a", range(&ds), noisy).unwrap().zones.iter().all(|z| z.median_dwell_s.is_none()));
+        }
     }
 }

@@ -21,7 +21,7 @@ use axum::routing::get;
 use footfall_query::commerce::{self, Commerce};
 use footfall_query::segments::{self, SegmentConfig, StoreSizes, Window};
 use footfall_query::views::{self, Granularity};
-use footfall_query::{Dataset, DayRange, QueryError, Threshold};
+use footfall_query::{Dataset, DayRange, QueryError, Release, Threshold};
 use footfall_store::Store;
 use footfall_store::tokens::Role;
 use footfall_transforms::PipelineConfig;
@@ -47,7 +47,7 @@ pub(crate) struct Api {
     /// The default segment window (`[segments]`).
     pub segments: SegmentConfig,
     pub threshold: Threshold,
-    /// Differential-privacy noise of published counts (so far: segment sizes), when on.
+    /// Differential-privacy noise of published counts (every count of every endpoint), when on.
     pub noise: Option<footfall_query::noise::Noise>,
     pub live: Arc<Live>,
     /// Becomes true when the server stops, to end live streams.
@@ -148,6 +148,11 @@ impl Api {
         Ok(cache.insert(fresh))
     }
 
+    /// How figures are released: the k-threshold, and the noise when on.
+    pub(crate) fn release(&self) -> Release {
+        Release { threshold: self.threshold, noise: self.noise }
+    }
+
     /// The current dataset.
     fn dataset(&self) -> Result<Arc<Dataset>, QueryError> {
         let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
@@ -181,12 +186,12 @@ impl Api {
 /// Run a computation over the dataset on the blocking pool.
 async fn with_data<T: Send + 'static>(
     api: &Arc<Api>,
-    f: impl FnOnce(&Dataset, Threshold) -> Result<T, QueryError> + Send + 'static,
+    f: impl FnOnce(&Dataset, Release) -> Result<T, QueryError> + Send + 'static,
 ) -> Result<T, Problem> {
     let api = api.clone();
     tokio::task::spawn_blocking(move || {
         let ds = api.dataset()?;
-        f(&ds, api.threshold)
+        f(&ds, api.release())
     })
     .await
     .map_err(|_| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error while computing the answer"))?
@@ -334,7 +339,7 @@ async fn per_store<T: Serialize + Send + 'static>(
     headers: &HeaderMap,
     store: String,
     params: RangeParams,
-    f: impl FnOnce(&Dataset, &str, DayRange, Threshold) -> Result<T, QueryError> + Send + 'static,
+    f: impl FnOnce(&Dataset, &str, DayRange, Release) -> Result<T, QueryError> + Send + 'static,
 ) -> Result<Json<T>, Problem> {
     api.tokens.store_reader(headers, &store)?;
     let out = with_data(api, move |ds, t| {
@@ -461,7 +466,7 @@ async fn sales(
         move |api, ds, c| {
             ds.store(&store)?;
             let r = range.resolve(ds)?;
-            commerce::store_sales(ds, c, &store, r, by, api.threshold)
+            commerce::store_sales(ds, c, &store, r, by, api.release())
         },
         query_problem,
     )

@@ -108,7 +108,8 @@ pub struct ServerConfig {
     pub flush_on_shutdown: bool,
     /// The k-threshold of every published figure.
     pub threshold: Threshold,
-    /// Differential-privacy noise on segment sizes (`[privacy] epsilon`), keyed by the
+    /// Differential-privacy noise on every count of the API but live occupancy (`[privacy]
+    /// epsilon`), keyed by the
     /// deployment key; `None` publishes exact counts (still k-thresholded).
     pub epsilon: Option<f64>,
     /// Live alert rules.
