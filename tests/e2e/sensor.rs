@@ -216,6 +216,56 @@ fn the_spool_survives_a_down_server_and_a_killed_agent_and_counts_each_observati
     assert_eq!(state, b.pipeline_state().expect("state"), "the same observations in the pipeline");
 }
 
+/// An agent that pseudonymizes with another key rotation than the server's is refused with
+/// an answer that says which flag to use; it stops and keeps its spool, and nothing is stored.
+#[test]
+fn an_agent_with_another_key_rotation_is_refused_and_told_the_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, key_path, spool) = (dir.path().join("mall.db"), dir.path().join("mall.db.key"), dir.path().join("spool"));
+    footfall_store::keyfile::load_or_create(&key_path).expect("key");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut config = ServerConfig::new(&db);
+    config.site = Some(crate::sensor_site());
+    config.key_path = key_path.clone();
+    config.sensor_token = Some("t0ken".into());
+    config.ingest_interval = Duration::from_secs(3600);
+    config.flush_on_shutdown = false;
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(serve(
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+        config,
+    ));
+    let pcap = fixture("brno-excerpt.pcap");
+    let args =
+        ["--sensor", "pos1", "--key", s(&key_path), "--server", &url, "--token", "t0ken", "--spool", s(&spool), "--key-epoch-days", "1"];
+    let mut with_replay = args.to_vec();
+    with_replay.extend(["--replay", s(&pcap)]);
+    let (mut child, rx) = agent(&with_replay);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "the agent was not stopped by the refusal");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let said: Vec<String> = rx.try_iter().collect();
+    let said = said.join("\n");
+    assert!(!status.success(), "{said}");
+    assert!(said.contains("key_epoch_days = 1, this server with no key rotation") && said.contains("without --key-epoch-days"), "{said}");
+    assert!(!batch_files(&spool).is_empty(), "the spool is kept for the operator to decide");
+    let _ = stop.send(());
+    rt.block_on(server).expect("join").expect("serve");
+    let (_, recovered) = Journal::open(&Journal::path_for(&db)).expect("journal");
+    assert!(recovered.records.is_empty(), "nothing of the refused agent was stored");
+}
+
 #[test]
 fn the_agent_never_creates_a_key() {
     let dir = tempfile::tempdir().expect("tempdir");

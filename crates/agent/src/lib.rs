@@ -210,7 +210,14 @@ impl Agent {
             let n = observations.len() as u64;
             let agent = self.agent_id();
             let pushed = self.lock().push(|seq| {
-                let batch = SensorBatch { agent, batch: seq, sensor: sensor.clone(), observations, dropped: batch_dropped.clone() };
+                let batch = SensorBatch {
+                    agent,
+                    batch: seq,
+                    sensor: sensor.clone(),
+                    observations,
+                    dropped: batch_dropped.clone(),
+                    key_epoch_days: self.config.key_epoch_days,
+                };
                 // Plain data serializes into a Vec without fail.
                 serde_json::to_vec(&batch).unwrap_or_default()
             });

@@ -49,9 +49,10 @@ pub(crate) enum Refused {
 }
 
 /// Read a sensor agent's batch ([`SensorBatch`]): its observations are pseudonymous
-/// already; the sensor id must be one of the site's. The batch is journalled under that
-/// one sensor id, with the agent's drops; the mark identifies it for deduplication.
-pub(crate) fn observations(body: &[u8], site_sensors: &[String]) -> Result<(AgentMark, Batch), Refused> {
+/// already; the sensor id must be one of the site's, and the agent's key rotation must be
+/// `key_epoch_days`, the server's. The batch is journalled under that one sensor id, with
+/// the agent's drops; the mark identifies it for deduplication.
+pub(crate) fn observations(body: &[u8], site_sensors: &[String], key_epoch_days: Option<u32>) -> Result<(AgentMark, Batch), Refused> {
     let value: Value = serde_json::from_slice(body).map_err(|e| Refused::NotJson(e.to_string()))?;
     let b: SensorBatch = serde_json::from_value(value).map_err(|e| Refused::NotThisFormat(format!("not a sensor agent batch: {e}")))?;
     if b.agent.trim().is_empty() || b.agent.len() > 200 {
@@ -59,6 +60,16 @@ pub(crate) fn observations(body: &[u8], site_sensors: &[String]) -> Result<(Agen
     }
     if b.batch == 0 {
         return Err(Refused::NotThisFormat("batch sequence numbers start at 1".into()));
+    }
+    if b.key_epoch_days != key_epoch_days {
+        let days = |d: Option<u32>| d.map_or_else(|| "no key rotation".to_string(), |d| format!("key_epoch_days = {d}"));
+        let flag = key_epoch_days.map_or_else(|| "without --key-epoch-days".to_string(), |d| format!("with --key-epoch-days {d}"));
+        return Err(Refused::NotThisFormat(format!(
+            "the agent pseudonymized with {}, this server with {}: its pseudonyms would not match the server's or its opt-outs. \
+             Restart the agent {flag}, after removing its spool (batches already spooled carry the other pseudonyms)",
+            days(b.key_epoch_days),
+            days(key_epoch_days)
+        )));
     }
     if !site_sensors.contains(&b.sensor) {
         return Err(Refused::NotThisFormat(format!(
@@ -230,21 +241,39 @@ mod tests {
     fn agent_batches_name_a_site_sensor() {
         let (_, ids) = setup();
         let body = br#"{"agent":"a-1","batch":3,"sensor":"b","observations":[{"ts":1,"device":"00000000000000ab","rssi":-70,"randomized":false,"seq":4}],"dropped":{"group_address":1}}"#;
-        let (mark, b) = observations(body, &ids).unwrap();
+        let (mark, b) = observations(body, &ids, None).unwrap();
         assert_eq!(mark, AgentMark { agent: "a-1".into(), batch: 3 });
         assert_eq!((b.sensors, b.obs.len(), b.obs[0].sensor, b.obs[0].seq), (vec!["b".to_string()], 1, 0, Some(4)));
         assert_eq!(b.drops.0.get(&DropReason::GroupAddress), Some(&1));
         let unknown = br#"{"agent":"a-1","batch":3,"sensor":"zz","observations":[]}"#;
-        assert!(matches!(observations(unknown, &ids), Err(Refused::NotThisFormat(w)) if w.contains("\"zz\" is not in the site")));
-        assert!(matches!(observations(b"{", &ids), Err(Refused::NotJson(_))));
-        assert!(matches!(observations(br#"{"agent":"a","batch":0,"sensor":"b","observations":[]}"#, &ids), Err(Refused::NotThisFormat(_))));
-        assert!(matches!(observations(br#"{"agent":"","batch":1,"sensor":"b","observations":[]}"#, &ids), Err(Refused::NotThisFormat(_))));
+        assert!(matches!(observations(unknown, &ids, None), Err(Refused::NotThisFormat(w)) if w.contains("\"zz\" is not in the site")));
+        assert!(matches!(observations(b"{", &ids, None), Err(Refused::NotJson(_))));
+        // The agent's key rotation must be the server's, either way.
+        let rotated = br#"{"agent":"a-1","batch":4,"sensor":"b","observations":[],"key_epoch_days":1}"#;
+        assert!(observations(rotated, &ids, Some(1)).is_ok());
+        let why = |r| match r {
+            Err(Refused::NotThisFormat(w)) => w,
+            other => panic!("{:?}", other.map(|(m, _)| m)),
+        };
+        let w = why(observations(rotated, &ids, None));
+        assert!(w.contains("key_epoch_days = 1, this server with no key rotation") && w.contains("without --key-epoch-days"), "{w}");
+        let w = why(observations(body, &ids, Some(7)));
+        assert!(w.contains("with no key rotation, this server with key_epoch_days = 7") && w.contains("with --key-epoch-days 7"), "{w}");
+        assert!(why(observations(rotated, &ids, Some(30))).contains("removing its spool"));
+        assert!(matches!(
+            observations(br#"{"agent":"a","batch":0,"sensor":"b","observations":[]}"#, &ids, None),
+            Err(Refused::NotThisFormat(_))
+        ));
+        assert!(matches!(
+            observations(br#"{"agent":"","batch":1,"sensor":"b","observations":[]}"#, &ids, None),
+            Err(Refused::NotThisFormat(_))
+        ));
         // A raw MAC where a pseudonym belongs is refused.
         let raw =
             r#"{"agent":"a","batch":1,"sensor":"b","observations":[{"ts":1,"device":"00:16:3e:00:00:01","rssi":-70,"randomized":false}]}"#;
-        assert!(matches!(observations(raw.as_bytes(), &ids), Err(Refused::NotThisFormat(_))));
+        assert!(matches!(observations(raw.as_bytes(), &ids, None), Err(Refused::NotThisFormat(_))));
         let raw = raw.replace("00:16:3e:00:00:01", "00163e000001");
-        assert!(matches!(observations(raw.as_bytes(), &ids), Err(Refused::NotThisFormat(_))));
+        assert!(matches!(observations(raw.as_bytes(), &ids, None), Err(Refused::NotThisFormat(_))));
     }
 
     #[test]

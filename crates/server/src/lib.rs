@@ -373,6 +373,7 @@ pub async fn serve(
         optouts_per_minute: state.optouts_per_minute,
         optout_window: Mutex::new((0, 0)),
         sensor_ids: site.sensors.iter().map(|s| s.id.clone()).collect(),
+        key_epoch_days: state.key_epoch_days,
         meraki_validator: state.meraki_validator.clone(),
         meraki_secret: state.meraki_secret.clone(),
         sensor_token: state.sensor_token.clone(),

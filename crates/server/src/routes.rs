@@ -51,6 +51,8 @@ pub(crate) struct App {
     pub optout_window: Mutex<(Millis, u32)>,
     /// The site's sensor ids, by index.
     pub sensor_ids: Vec<String>,
+    /// `[privacy] key_epoch_days`: agent batches must have been pseudonymized with the same.
+    pub key_epoch_days: Option<u32>,
     pub meraki_validator: Option<String>,
     pub meraki_secret: Option<String>,
     pub sensor_token: Option<String>,
@@ -216,7 +218,7 @@ pub(crate) async fn observations_post(State(app): State<Arc<App>>, req: Request)
     sensor_auth(&app, &req)?;
     let body = read_body(&app, req).await?;
     let a = app.clone();
-    let result = tokio::task::spawn_blocking(move || accept::observations(&body, &a.sensor_ids)).await.map_err(|_| {
+    let result = tokio::task::spawn_blocking(move || accept::observations(&body, &a.sensor_ids, a.key_epoch_days)).await.map_err(|_| {
         tracing::error!("reading a request body panicked");
         Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error while reading the body")
     })?;

@@ -23,6 +23,11 @@ pub struct SensorBatch {
     /// Frames dropped on the sensor by the plausibility filter, by reason.
     #[serde(default, skip_serializing_if = "is_empty")]
     pub dropped: DropCounts,
+    /// The key rotation the agent pseudonymized with (`--key-epoch-days`); absent = none.
+    /// The server refuses a batch whose rotation is not its own `[privacy] key_epoch_days`:
+    /// its pseudonyms would not meet the server's (nor its opt-out registry's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_epoch_days: Option<u32>,
 }
 
 fn is_empty(d: &DropCounts) -> bool {
@@ -92,9 +97,12 @@ mod tests {
         assert_eq!(w.with_sensor(3), o);
         let mut dropped = DropCounts::default();
         dropped.add(DropReason::GroupAddress, 2);
-        let b = SensorBatch { agent: "a".into(), batch: 1, sensor: "s".into(), observations: vec![w], dropped };
+        let b = SensorBatch { agent: "a".into(), batch: 1, sensor: "s".into(), observations: vec![w], dropped, key_epoch_days: None };
         let j = serde_json::to_string(&b).unwrap();
         assert!(j.contains(r#""device":"00000000000000ab""#), "{j}");
+        assert!(!j.contains("key_epoch_days"), "no rotation, no field: {j}");
+        let rotated = SensorBatch { key_epoch_days: Some(30), ..b.clone() };
+        assert_eq!(serde_json::from_str::<SensorBatch>(&serde_json::to_string(&rotated).unwrap()).unwrap().key_epoch_days, Some(30));
         assert!(j.contains(r#""dropped":{"group_address":2}"#), "{j}");
         assert_eq!(serde_json::from_str::<SensorBatch>(&j).unwrap(), b);
         // Optional fields may be left out.

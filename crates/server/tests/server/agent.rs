@@ -36,6 +36,7 @@ fn batches(db: &Path, body: &[u8], agent: &str) -> Vec<String> {
                         sensor: sensor.clone(),
                         observations: vec![WireObservation::from_observation(&o)],
                         dropped: Default::default(),
+                        key_epoch_days: None,
                     }),
                 }
             },
