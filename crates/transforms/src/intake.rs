@@ -94,6 +94,28 @@ impl Intake {
 
     /// Turn a raw observation into a pseudonymous one, or count why not.
     pub fn accept(&mut self, raw: &RawObservation<'_>) -> Option<Observation> {
+        let sensor = self.sensor_of(raw)?;
+        let o = self.pseudo.apply(raw, sensor);
+        (!self.refuses_last()).then_some(o)
+    }
+
+    /// [`Intake::accept`] appending to `out` (the runner's batch) with no copy of the
+    /// observation in between; whether it was accepted.
+    #[inline]
+    pub fn accept_into(&mut self, raw: &RawObservation<'_>, out: &mut Vec<Observation>) -> bool {
+        let Some(sensor) = self.sensor_of(raw) else { return false };
+        out.push(self.pseudo.apply(raw, sensor));
+        if self.refuses_last() {
+            out.pop();
+            return false;
+        }
+        true
+    }
+
+    /// The site index of the observation's sensor if it passes the plausibility filter and
+    /// the sensor is known; otherwise the drop is counted.
+    #[inline]
+    fn sensor_of(&mut self, raw: &RawObservation<'_>) -> Option<u16> {
         if let Err(r) = filter::check(raw) {
             self.drops.add(r, 1);
             return None;
@@ -105,13 +127,19 @@ impl Intake {
             }
             return None;
         };
-        let o = self.pseudo.apply(raw, sensor);
+        Some(sensor)
+    }
+
+    /// Whether the device just pseudonymized has opted out (the drop counted); otherwise
+    /// it counts as accepted.
+    #[inline]
+    fn refuses_last(&mut self) -> bool {
         if !self.refused.is_empty() && self.refused.has_master(self.pseudo.last_master()) {
             self.drops.add(DropReason::OptedOut, 1);
-            return None;
+            return true;
         }
         self.accepted += 1;
-        Some(o)
+        false
     }
 
     /// Drop these devices (opted out, by master pseudonym) from now on.

@@ -38,13 +38,10 @@ pub fn run<R>(
         });
         let mut batch = Vec::with_capacity(BATCH);
         let result = feed(&mut |raw| {
-            if let Some(o) = intake.accept(&raw) {
-                batch.push(o);
-                if batch.len() == BATCH {
-                    let next = back_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                    // The consumer only stops when this sender is dropped, so send cannot fail.
-                    let _ = tx.send(std::mem::replace(&mut batch, next));
-                }
+            if intake.accept_into(&raw, &mut batch) && batch.len() == BATCH {
+                let next = back_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                // The consumer only stops when this sender is dropped, so send cannot fail.
+                let _ = tx.send(std::mem::replace(&mut batch, next));
             }
         });
         if !batch.is_empty() {
