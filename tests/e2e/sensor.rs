@@ -56,6 +56,49 @@ fn wait_for(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
     panic!("no {needle:?} from the agent; it said:\n{}", seen.join("\n"));
 }
 
+/// The server the agent tests send to: the sensor site, sensor token `t0ken`, and nothing
+/// applied (what arrives stays in the journal) unless the test turns it on.
+fn agent_server_config(db: &Path, key_path: &Path) -> ServerConfig {
+    let mut config = ServerConfig::new(db);
+    config.site = Some(crate::sensor_site());
+    config.key_path = key_path.to_path_buf();
+    config.sensor_token = Some("t0ken".into());
+    config.ingest_interval = Duration::from_secs(3600);
+    config.flush_on_shutdown = false;
+    config
+}
+
+type Serving = tokio::task::JoinHandle<Result<(), footfall_server::ServerError>>;
+
+/// Serve `config` on `listener` until the returned sender is used.
+fn spawn_server(
+    rt: &tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    config: ServerConfig,
+) -> (Serving, tokio::sync::oneshot::Sender<()>) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(serve(
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+        config,
+    ));
+    (server, stop)
+}
+
+/// Wait up to a minute for `child` to exit; `why` says what it means if it does not.
+fn exit_status(child: &mut Child, why: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "{why}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn batch_files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|d| d.map(|e| e.expect("entry").file_name().to_string_lossy().to_string()).filter(|n| n.ends_with(".batch")).collect())
@@ -126,29 +169,10 @@ fn the_spool_survives_a_down_server_and_a_killed_agent_and_counts_each_observati
 
     // 3. Start the server on that port; keep what it receives in the journal (no apply).
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let mut config = ServerConfig::new(&db);
-    config.site = Some(crate::sensor_site());
-    config.key_path = key_path.clone();
-    config.sensor_token = Some("t0ken".into());
-    config.ingest_interval = Duration::from_secs(3600);
-    config.flush_on_shutdown = false;
+    let mut config = agent_server_config(&db, &key_path);
     let listener = rt.block_on(tokio::net::TcpListener::bind(("127.0.0.1", port))).expect("binding the reserved port");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = rt.spawn(serve(
-        listener,
-        async move {
-            let _ = stopped.await;
-        },
-        config.clone(),
-    ));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(st) = second.try_wait().expect("try_wait") {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "the agent did not drain its spool");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (server, stop) = spawn_server(&rt, listener, config.clone());
+    let status = exit_status(&mut second, "the agent did not drain its spool");
     seen.extend(rx.try_iter());
     assert!(status.success(), "{}", seen.join("\n"));
     assert!(seen.iter().any(|l| l.contains("7 batches sent (0 duplicates); 0 waiting")), "{}", seen.join("\n"));
@@ -224,36 +248,16 @@ fn an_agent_with_another_key_rotation_is_refused_and_told_the_flag() {
     let (db, key_path, spool) = (dir.path().join("mall.db"), dir.path().join("mall.db.key"), dir.path().join("spool"));
     footfall_store::keyfile::load_or_create(&key_path).expect("key");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let mut config = ServerConfig::new(&db);
-    config.site = Some(crate::sensor_site());
-    config.key_path = key_path.clone();
-    config.sensor_token = Some("t0ken".into());
-    config.ingest_interval = Duration::from_secs(3600);
-    config.flush_on_shutdown = false;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = rt.spawn(serve(
-        listener,
-        async move {
-            let _ = stopped.await;
-        },
-        config,
-    ));
+    let (server, stop) = spawn_server(&rt, listener, agent_server_config(&db, &key_path));
     let pcap = fixture("brno-excerpt.pcap");
     let args =
         ["--sensor", "pos1", "--key", s(&key_path), "--server", &url, "--token", "t0ken", "--spool", s(&spool), "--key-epoch-days", "1"];
     let mut with_replay = args.to_vec();
     with_replay.extend(["--replay", s(&pcap)]);
     let (mut child, rx) = agent(&with_replay);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "the agent was not stopped by the refusal");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exit_status(&mut child, "the agent was not stopped by the refusal");
     std::thread::sleep(Duration::from_millis(100));
     let said: Vec<String> = rx.try_iter().collect();
     let said = said.join("\n");
