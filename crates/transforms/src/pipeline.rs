@@ -85,7 +85,7 @@ pub struct Pipeline {
     state: State,
     activity: Activity,
     presence: PresenceRecorder,
-    ready: Vec<Observation>,
+    ready: Vec<Vec<Observation>>,
     fixes: Vec<Fix>,
 }
 
@@ -184,12 +184,20 @@ impl Pipeline {
     pub fn push(&mut self, o: Observation, out: &mut Sessions) {
         self.state.reorder.push(o, &mut self.ready);
         if !self.ready.is_empty() {
-            let mut ready = std::mem::take(&mut self.ready);
-            for o in ready.drain(..) {
+            self.process_ready(out);
+        }
+    }
+
+    /// Process the buckets the reorder released, in order, and give their vectors back.
+    fn process_ready(&mut self, out: &mut Sessions) {
+        let mut ready = std::mem::take(&mut self.ready);
+        for bucket in ready.drain(..) {
+            for &o in &bucket {
                 self.process(o, out);
             }
-            self.ready = ready;
+            self.state.reorder.recycle(bucket);
         }
+        self.ready = ready;
     }
 
     fn process(&mut self, mut o: Observation, out: &mut Sessions) {
@@ -221,11 +229,8 @@ impl Pipeline {
 
     /// End of input: release and close everything.
     pub fn finish(&mut self, out: &mut Sessions) {
-        let mut ready = std::mem::take(&mut self.ready);
-        self.state.reorder.finish(&mut ready);
-        for o in ready.drain(..) {
-            self.process(o, out);
-        }
+        self.state.reorder.finish(&mut self.ready);
+        self.process_ready(out);
         self.state.locator.finish(&self.map, &mut self.fixes);
         for f in self.fixes.drain(..) {
             self.state.sessionizer.push(&f, out);
@@ -254,7 +259,7 @@ impl Pipeline {
     /// for them. Returns how many observations, windows and episodes were held. Save the
     /// [`Pipeline::snapshot`] afterwards, in the same transaction as the stored rows' erasure.
     pub fn forget(&mut self, device: DeviceId) -> Forgotten {
-        self.ready.retain(|o| o.device != device);
+        self.ready.iter_mut().for_each(|b| b.retain(|o| o.device != device));
         let observations = self.state.reorder.forget(device);
         // A randomized MAC's open state is held under its estimate.
         let held = self.state.linker.forget(device).unwrap_or(device);

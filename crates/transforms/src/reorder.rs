@@ -33,8 +33,10 @@ impl Reorder {
         Self { lateness, newest: Millis::MIN, released: Millis::MIN, buckets: VecDeque::new(), late: 0, spare: Vec::new() }
     }
 
-    /// Accept one observation; ready ones are appended to `out` in time order.
-    pub fn push(&mut self, o: Observation, out: &mut Vec<Observation>) {
+    /// Accept one observation; buckets that became ready are appended to `out` whole, each
+    /// sorted, in time order (no copy of their observations). Give each bucket's vector back
+    /// with [`Reorder::recycle`] once it is consumed.
+    pub fn push(&mut self, o: Observation, out: &mut Vec<Vec<Observation>>) {
         if o.ts < self.released {
             self.late += 1;
             return;
@@ -46,7 +48,7 @@ impl Reorder {
         }
     }
 
-    fn release_until(&mut self, watermark: Millis, out: &mut Vec<Observation>) {
+    fn release_until(&mut self, watermark: Millis, out: &mut Vec<Vec<Observation>>) {
         while let Some((key, _)) = self.buckets.front() {
             let end = (*key + 1) * 1000;
             if end > watermark {
@@ -60,17 +62,21 @@ impl Reorder {
             if !v.is_sorted_by_key(key) {
                 v.sort_by_key(key);
             }
-            out.extend_from_slice(&v);
-            if self.spare.len() < SPARE {
-                v.clear();
-                self.spare.push(v);
-            }
+            out.push(v);
             self.released = end;
         }
     }
 
+    /// Take back a released bucket's vector for reuse (its allocation, not its content).
+    pub fn recycle(&mut self, mut v: Vec<Observation>) {
+        if self.spare.len() < SPARE {
+            v.clear();
+            self.spare.push(v);
+        }
+    }
+
     /// Release everything held (end of input).
-    pub fn finish(&mut self, out: &mut Vec<Observation>) {
+    pub fn finish(&mut self, out: &mut Vec<Vec<Observation>>) {
         self.release_until(Millis::MAX, out);
     }
 
@@ -172,7 +178,7 @@ mod tests {
             r.push(obs(ts), &mut out);
         }
         r.finish(&mut out);
-        let got: Vec<_> = out.iter().map(|o| o.ts).collect();
+        let got: Vec<_> = out.concat().iter().map(|o| o.ts).collect();
         assert_eq!(got, vec![1_000, 2_000, 3_000, 4_500, 9_000, 15_000, 20_000]);
         assert_eq!(r.late, 2);
     }
@@ -190,7 +196,7 @@ mod tests {
         let mut two: Reorder = serde_json::from_str(&serde_json::to_string(&two).unwrap()).unwrap();
         input[250..].iter().for_each(|&t| two.push(obs(t), &mut b));
         two.finish(&mut b);
-        assert_eq!(a, b);
+        assert_eq!(a.concat(), b.concat());
         assert_eq!(one.late, two.late);
     }
 }
