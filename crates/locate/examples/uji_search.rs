@@ -1,7 +1,9 @@
 //! How the search effort ([`footfall_locate::Search`]) trades accuracy on a labelled pair of
 //! files (e.g. UJIIndoorLoc training and validation): floor hit and mean error per setting,
 //! next to the exhaustive search. Usage: `cargo run --release -p footfall-locate --example
-//! uji_search -- trainingData.csv validationData.csv`.
+//! uji_search -- trainingData.csv validationData.csv`. With `--answers` as the third argument
+//! it prints every estimate of the default and the exhaustive search instead (to check that a
+//! change to the search gives byte-identical answers).
 
 use footfall_locate::metrics::{outcome, summarize};
 use footfall_locate::{Model, ModelConfig, Scratch, Search, Survey};
@@ -19,6 +21,16 @@ fn main() {
     let truths: Vec<_> = test.iter().map(|t| t.label).collect();
     if args.get(3).map(String::as_str) == Some("--calibration") {
         return calibration(&train, &test);
+    }
+    if args.get(3).map(String::as_str) == Some("--answers") {
+        for search in [Search::default(), Search::EXHAUSTIVE] {
+            let m = Model::train(ModelConfig { search, ..Default::default() }, &train).expect("training");
+            let mut s = Scratch::default();
+            for (i, t) in test.iter().enumerate() {
+                println!("{search:?} {i}: {:?}", m.estimate(&t.fp, &mut s));
+            }
+        }
+        return;
     }
     let exhaustive = Search::EXHAUSTIVE;
     // Other settings: FOOTFALL_UJI_SEARCH="strong_aps,posting_cut,posting_top,candidates;..." (as the bench).

@@ -84,13 +84,18 @@ pub struct Scratch {
     approx: Vec<i32>,
     pick: Vec<u32>,
     starts: Vec<(usize, usize, u16)>,
-    hist: Vec<u32>,
     keys: Vec<u64>,
     touched: Vec<u32>,
     query: Vec<(u16, u16)>,
     order: Vec<(u16, u16)>,
+    /// The query's features by access point (every possible `u16` index, so reads need no
+    /// bounds check); zero between searches.
     qdense: Vec<u16>,
     best: Vec<(f32, u32)>,
+    /// Building, floor and zone votes of [`Model::estimate`].
+    bvotes: Vec<(u16, f32)>,
+    fvotes: Vec<(i16, f32)>,
+    zvotes: Vec<(u32, f32)>,
     /// Searches so far, and how many of them fell back to the exhaustive walk (for benchmarks).
     pub searches: u64,
     pub full_walks: u64,
@@ -99,6 +104,8 @@ pub struct Scratch {
     pub exact_checks: u64,
     /// Touched samples whose partial similarity was computed exactly (for benchmarks).
     pub ranked: u64,
+    /// Samples the first stage kept (touched, and able to reach the candidates), for benchmarks.
+    pub kept: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -129,8 +136,9 @@ pub struct Model {
     /// for `b` in `0..LEVELS`, so that the walk can start near the query's upper bound
     /// without a binary search (whose probes miss the cache one after the other).
     levels: Vec<u32>,
-    /// The samples' quantized features (CSR) as `(access point, value)`, sorted by access
-    /// point, side by side so that an exact check reads one or two cache lines.
+    /// The samples' rows (CSR): the feature sum as `(low, high)` 16 bits, then the quantized
+    /// features as `(access point, value)` sorted by access point, side by side so that an
+    /// exact check reads one or two cache lines and nothing else of the sample.
     fp_start: Vec<u32>,
     fp: Vec<(u16, u16)>,
     /// The quantized feature of every whole-dBm reading from -128 to 0 (readings are usually
@@ -254,6 +262,8 @@ const LUT_MIN_DBM: i32 = -128;
 const LEVELS: usize = 17;
 /// Buckets of the similarity histogram that finds the candidates' threshold.
 const HIST: usize = 256;
+/// Entries of the dense query of the exact checks: one per possible access point index.
+const DENSE: usize = 1 << 16;
 
 fn quantize_table(repr: &Representation) -> Vec<u16> {
     (LUT_MIN_DBM..=0).map(|r| quantize(repr, r as f32)).collect()
@@ -262,9 +272,12 @@ fn quantize_table(repr: &Representation) -> Vec<u16> {
 /// [`quantize`] through the table of whole-dBm readings when the reading is one.
 #[inline]
 fn quantize_with(lut: &[u16], repr: &Representation, rssi: f32) -> u16 {
-    let i = rssi as i32 - LUT_MIN_DBM;
-    if rssi == rssi.trunc()
-        && let Some(&v) = usize::try_from(i).ok().and_then(|i| lut.get(i))
+    // `rssi as i32 as f32 == rssi` is `rssi == rssi.trunc()` for every value a table entry
+    // can match, without a call to `truncf`; `as` saturates, so the index wraps (out of the
+    // table) instead of overflowing for readings beyond `i32`.
+    let whole = rssi as i32;
+    if whole as f32 == rssi
+        && let Some(&v) = usize::try_from(whole.wrapping_sub(LUT_MIN_DBM)).ok().and_then(|i| lut.get(i))
     {
         return v;
     }
@@ -330,15 +343,18 @@ impl Model {
         let samples = locality_order(samples);
         let mut sums = Vec::with_capacity(samples.len());
         let (mut labels, mut fps) = (Vec::with_capacity(samples.len()), Vec::with_capacity(samples.len()));
-        let (mut fp_start, mut fp_q) = (vec![0u32], Vec::with_capacity(total));
+        let (mut fp_start, mut fp_q) = (vec![0u32], Vec::with_capacity(total + samples.len()));
         for (l, mut fp) in samples {
             fp = Fingerprint::from_pairs(fp.0);
             let mut sum = 0u32;
+            let head = fp_q.len();
+            fp_q.push((0, 0));
             for &(a, r) in &fp.0 {
                 let v = quantize_with(&lut, &config.repr, r);
                 sum += v as u32;
                 fp_q.push((a, v));
             }
+            fp_q[head] = (sum as u16, (sum >> 16) as u16);
             fp_start.push(fp_q.len() as u32);
             sums.push(sum);
             labels.push(l);
@@ -350,7 +366,7 @@ impl Model {
         let mut fill = counts.clone();
         let mut postings = vec![Posting::default(); total];
         for (i, w) in fp_start.windows(2).enumerate() {
-            for &(a, v) in &fp_q[w[0] as usize..w[1] as usize] {
+            for &(a, v) in &fp_q[w[0] as usize + 1..w[1] as usize] {
                 let slot = &mut fill[a as usize];
                 postings[*slot as usize] = Posting::new(i as u32, v, (sums[i] >> sum_shift) as u16);
                 *slot += 1;
@@ -406,13 +422,18 @@ impl Model {
     /// finds nothing, the exhaustive walk runs. Sample ids are the model's own numbering
     /// ([`Model::sample`]), not the survey's order.
     pub fn neighbours<'s>(&self, fp: &Fingerprint, k: usize, s: &'s mut Scratch) -> &'s [(f32, u32)] {
+        self.search(fp, k, s);
+        &s.best
+    }
+
+    /// [`Model::neighbours`] into `s.best`.
+    fn search(&self, fp: &Fingerprint, k: usize, s: &mut Scratch) {
         let qsum = self.prepare(fp, s);
         s.searches += 1;
         if self.config.search == Search::EXHAUSTIVE || !self.two_stage(qsum, k, s) {
             s.full_walks += 1;
             self.full(qsum, k, s);
         }
-        &s.best
     }
 
     /// The plain inverted-index search over every posting (what the pruned one must equal).
@@ -435,8 +456,11 @@ impl Model {
                 qsum += v as u32;
             }
         }
-        s.query.sort_unstable_by_key(|q| q.0);
-        s.query.dedup_by_key(|q| q.0);
+        // Fingerprints are usually sorted by access point already ([`Fingerprint::from_pairs`]).
+        if !s.query.windows(2).all(|w| w[0].0 < w[1].0) {
+            s.query.sort_unstable_by_key(|q| q.0);
+            s.query.dedup_by_key(|q| q.0);
+        }
         qsum
     }
 
@@ -460,21 +484,43 @@ impl Model {
         }
     }
 
-    /// Exact `M` of the query and one sample, with the query spread out densely in `qdense`.
-    fn overlap(&self, qdense: &[u16], id: u32) -> u32 {
-        let (lo, hi) = (self.fp_start[id as usize] as usize, self.fp_start[id as usize + 1] as usize);
-        self.fp[lo..hi].iter().map(|&(a, tv)| qdense[a as usize].min(tv) as u32).sum()
+    /// Sample `id`'s row in `fp`: its feature sum, then its features.
+    #[inline]
+    fn row(&self, id: u32) -> &[(u16, u16)] {
+        &self.fp[self.fp_start[id as usize] as usize..self.fp_start[id as usize + 1] as usize]
+    }
+
+    /// Exact `M` of the query (spread out densely in `qdense`) and one sample's row, and the
+    /// sample's feature sum (the row's first entry).
+    #[inline]
+    fn overlap(qdense: &[u16; DENSE], row: &[(u16, u16)]) -> (u32, u32) {
+        let Some((&(lo, hi), feats)) = row.split_first() else { return (0, 0) };
+        (feats.iter().map(|&(a, tv)| qdense[a as usize].min(tv) as u32).sum(), lo as u32 | (hi as u32) << 16)
     }
 
     /// The two-stage search; false when the first stage found no candidate (then run `full`).
     fn two_stage(&self, qsum: u32, k: usize, s: &mut Scratch) -> bool {
         // Stage 1: the query's strongest access points, and of their postings only the samples
         // that heard them at least half as strongly, give candidates ranked by partial overlap.
-        s.order.clear();
-        s.order.extend(s.query.iter().map(|&(a, v)| (v, a)));
-        s.order.sort_unstable_by(|x, y| y.cmp(x));
+        // Only the strongest `strong`, in order (pairs are distinct: one per access point): kept
+        // sorted while reading the query, which is shorter than sorting it.
         let search = self.config.search;
-        let strong = search.strong_aps.min(s.order.len());
+        let strong = search.strong_aps.min(s.query.len());
+        if strong == 0 {
+            return false;
+        }
+        s.order.clear();
+        for &(a, v) in &s.query {
+            let e = (v, a);
+            if s.order.len() == strong {
+                if s.order.last().is_some_and(|&l| l >= e) {
+                    continue;
+                }
+                s.order.pop();
+            }
+            let at = s.order.iter().rposition(|&o| o > e).map_or(0, |i| i + 1);
+            s.order.insert(at, e);
+        }
         // The partial overlap is summed in a u16 per sample (half the cache footprint of u32):
         // each term is shifted right so that `strong` of them cannot overflow, and is at least
         // 1 so that a touched sample is never 0. The shift loses at most `strong` low bits of
@@ -506,9 +552,29 @@ impl Model {
             s.starts.push((from, hi, top as u16));
         }
         std::hint::black_box(warm);
+        // Samples first touched by a later list that cannot reach the `c`-th best partial
+        // similarity are not kept (the answer is the same; see `floor` below).
+        let qs = qsum as f32 / (1u32 << self.sum_shift) as f32;
+        let c = search.candidates.max(k);
+        // The largest partial overlap a sample can still gain from the lists not yet walked
+        // (a term is at most the query's value there, shifted, and at least 1).
+        let most: u32 = s.order[..strong].iter().map(|&(qv, _)| ((qv >> shift) as u32).max(1)).sum();
+        let mut rest = most;
+        // A lower bound of the `c`-th best partial similarity (0: none yet).
+        let mut floor = 0.0f32;
         let mut n = 0usize;
         let (acc16, hits) = (&mut s.acc16[..=mask], &mut s.hits[..=mask]);
-        for (&(qv, _), &(from, hi, top)) in s.order[..strong].iter().zip(&s.starts) {
+        for (i, (&(qv, _), &(from, hi, top))) in s.order[..strong].iter().zip(&s.starts).enumerate() {
+            // A sample first touched here ends with a partial overlap of at most `rest`, so a
+            // similarity of at most `rest / (S_q + S_t)` (in the units of ranking): below
+            // `floor` when its feature sum `S_t` (in a posting) exceeds `most_sum`. The margin
+            // of 1e-5 covers the f32 rounding of ranking's `m / (S_q + S_t)`.
+            let most_sum = if floor > 0.0 {
+                // (`as` rounds toward zero and saturates: never below the floor of the bound.)
+                (rest as f64 / (floor as f64 * (1.0 - 1e-5)) - qs as f64) as i32
+            } else {
+                i32::MAX
+            };
             let cut = (qv / search.posting_cut).max(1);
             let list = &self.postings[from..hi];
             let skip = list.iter().take_while(|p| p.val() > top).count();
@@ -516,20 +582,49 @@ impl Model {
             // until the first one below it (a binary search for its end would probe the part
             // beyond it, cache misses in a row, for nothing).
             let mut walked = 0u64;
-            for &p in &list[skip..] {
-                let tv = p.val();
-                if tv < cut {
-                    break;
+            if i == 0 {
+                // The first list touches every sample for the first time (a list names a
+                // sample once, and every counter is zero between searches): plain stores.
+                for &p in &list[skip..] {
+                    let tv = p.val();
+                    if tv < cut {
+                        break;
+                    }
+                    walked += 1;
+                    acc16[p.id() as usize & mask] = (qv.min(tv) >> shift).max(1);
+                    hits[n & mask] = p;
+                    n += 1;
                 }
-                walked += 1;
-                let slot = &mut acc16[p.id() as usize & mask];
-                // Branch-free: always write the posting, keep it only on the sample's first touch.
-                hits[n & mask] = p;
-                n += (*slot == 0) as usize;
-                *slot += (qv.min(tv) >> shift).max(1);
+            } else {
+                for &p in &list[skip..] {
+                    let tv = p.val();
+                    if tv < cut {
+                        break;
+                    }
+                    walked += 1;
+                    let slot = &mut acc16[p.id() as usize & mask];
+                    let old = *slot;
+                    // Touched before, or can still reach the floor.
+                    let keep = (old != 0) | (p.sum() as i32 <= most_sum);
+                    // Branch-free: always write the posting, keep it only on the sample's
+                    // first touch, and add to its overlap only if it is kept.
+                    hits[n & mask] = p;
+                    n += ((old == 0) & keep) as usize;
+                    *slot = old + (qv.min(tv) >> shift).max(1) * keep as u16;
+                }
             }
             s.postings += walked;
+            rest -= ((qv >> shift) as u32).max(1);
+            // Any `c` touched samples end at least as similar as they are now (overlaps only
+            // grow; f32 division rounds monotonically), so the least similar of the first `c`
+            // bounds the `c`-th best from below.
+            if n >= c && i + 1 < strong {
+                let least =
+                    hits[..c].iter().map(|p| acc16[p.id() as usize & mask] as f32 / (qs + p.sum() as f32)).fold(f32::INFINITY, f32::min);
+                floor = floor.max(least);
+            }
         }
+        s.kept += n as u64;
         if n == 0 {
             return false;
         }
@@ -541,11 +636,9 @@ impl Model {
         // within 0.0861 (times 2^23, plus a constant), so `bits(M_p) - bits(S_q + S_t)` is the
         // log of the similarity to within ±0.0861. A histogram of those finds where the
         // `c`-th best falls; every sample within twice the error of it is ranked exactly.
-        let qs = qsum as f32 / (1u32 << self.sum_shift) as f32;
         s.sims.resize(n, 0.0);
         s.approx.resize(n, 0);
         let (sims, approx) = (&mut s.sims[..n], &mut s.approx[..n]);
-        let c = search.candidates.max(k);
         s.keys.clear();
         let key = |m: f32, p: Posting| ((!(m / (qs + p.sum() as f32)).to_bits() as u64) << 32) | p.id() as u64;
         if n <= c {
@@ -557,18 +650,18 @@ impl Model {
             // No sample's estimate exceeds that of the largest possible overlap over the
             // smallest sum, `anchor`: buckets of 2^18 (1/32 of an octave) down from it, the
             // last one open, filled in the same pass.
-            let most: u32 = s.order[..strong].iter().map(|&(qv, _)| ((qv >> shift) as u32).max(1)).sum();
             let anchor = (most as f32).to_bits() as i32 - qs.to_bits() as i32;
-            s.hist.clear();
-            s.hist.resize(HIST, 0);
-            for ((m, l), &p) in sims.iter_mut().zip(approx.iter_mut()).zip(&hits[..n]) {
+            // Two histograms, even and odd samples: neighbouring samples often fall in one
+            // bucket, and one counter would make each increment wait for the previous one.
+            let mut hist = [[0u32; HIST]; 2];
+            for (i, ((m, l), &p)) in sims.iter_mut().zip(approx.iter_mut()).zip(&hits[..n]).enumerate() {
                 *m = std::mem::take(&mut acc16[p.id() as usize & mask]) as f32;
                 *l = m.to_bits() as i32 - (qs + p.sum() as f32).to_bits() as i32;
-                s.hist[(((anchor - *l) >> 18) as usize).min(HIST - 1)] += 1;
+                hist[i & 1][(((anchor - *l) >> 18) as usize).min(HIST - 1)] += 1;
             }
             let (mut seen, mut upto) = (0u32, 0usize);
             while upto < HIST && (seen as usize) < c {
-                seen += s.hist[upto];
+                seen += hist[0][upto] + hist[1][upto];
                 upto += 1;
             }
             // The `c` best by the estimate are at or above `anchor - upto * 2^18`, so the
@@ -591,30 +684,30 @@ impl Model {
             }
         }
         // Stage 2: exact distances of the candidates, against the query spread out densely.
-        if s.qdense.len() != self.aps.len() {
-            s.qdense = vec![0; self.aps.len()];
+        if s.qdense.len() != DENSE {
+            s.qdense = vec![0; DENSE];
         }
+        let Some(qdense) = s.qdense.first_chunk_mut::<DENSE>() else { unreachable!("qdense has DENSE entries") };
         for &(a, v) in &s.query {
-            s.qdense[a as usize] = v;
+            qdense[a as usize] = v;
         }
         // Touch every candidate's first cache line before reading any in full: the loads are
         // independent, so the memory system serves them in parallel instead of one by one.
         let mut warm = 0u32;
         for &key in &s.keys {
-            let id = key as u32;
-            let (lo, hi) = (self.fp_start[id as usize] as usize, self.fp_start[id as usize + 1] as usize);
-            warm ^= self.fp[lo..hi].first().map_or(0, |p| p.1 as u32) ^ self.fp[lo..hi].last().map_or(0, |p| p.1 as u32);
+            let row = self.row(key as u32);
+            warm ^= row.first().map_or(0, |p| p.1 as u32) ^ row.last().map_or(0, |p| p.1 as u32);
         }
         std::hint::black_box(warm);
         s.best.clear();
         for i in 0..s.keys.len() {
             let id = s.keys[i] as u32;
             s.exact_checks += 1;
-            let m = self.overlap(&s.qdense, id);
-            insert_best(&mut s.best, k, dist(m, qsum, self.sums[id as usize]), id);
+            let (m, tsum) = Self::overlap(qdense, self.row(id));
+            insert_best(&mut s.best, k, dist(m, qsum, tsum), id);
         }
         for &(a, _) in &s.query {
-            s.qdense[a as usize] = 0;
+            qdense[a as usize] = 0;
         }
         true
     }
@@ -640,14 +733,17 @@ impl Model {
         Some(diffs[diffs.len() / 2])
     }
 
-    /// Locate one fingerprint; `None` when it shares no access point with any sample.
+    /// Locate one fingerprint; `None` when it shares no access point with any sample. Votes
+    /// are counted in `s` (no allocation but the returned zone list).
     pub fn estimate(&self, fp: &Fingerprint, s: &mut Scratch) -> Option<Estimate> {
         let k = self.config.k;
-        let best = self.neighbours(fp, k, s);
+        self.search(fp, k, s);
+        let best = &s.best;
         let nearest = best.first()?.0;
         let w = |d: f32| 1.0 / (d + WEIGHT_EPS);
         // Building, then floor within it: weighted votes (ties to the lower id).
-        let mut votes: Vec<(u16, f32)> = Vec::new();
+        let votes = &mut s.bvotes;
+        votes.clear();
         for &(d, id) in best {
             let b = self.labels[id as usize].building;
             match votes.iter_mut().find(|v| v.0 == b) {
@@ -656,7 +752,8 @@ impl Model {
             }
         }
         let building = votes.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))?.0;
-        let mut fvotes: Vec<(i16, f32)> = Vec::new();
+        let fvotes = &mut s.fvotes;
+        fvotes.clear();
         for &(d, id) in best {
             let l = &self.labels[id as usize];
             if l.building == building {
@@ -668,7 +765,8 @@ impl Model {
         }
         let floor = fvotes.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))?.0;
         let (mut sx, mut sy, mut sw) = (0.0f64, 0.0f64, 0.0f64);
-        let mut zones: Vec<(u32, f32)> = Vec::new();
+        let zones = &mut s.zvotes;
+        zones.clear();
         let mut zw = 0.0f32;
         for &(d, id) in best {
             let l = &self.labels[id as usize];
@@ -689,11 +787,18 @@ impl Model {
                 }
             }
         }
-        for z in &mut zones {
+        for z in zones.iter_mut() {
             z.1 /= zw;
         }
         zones.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        Some(Estimate { building, floor, zone: zones.first().map(|z| z.0), zones, pos: (sw > 0.0).then(|| (sx / sw, sy / sw)), nearest })
+        Some(Estimate {
+            building,
+            floor,
+            zone: zones.first().map(|z| z.0),
+            zones: zones.to_vec(),
+            pos: (sw > 0.0).then(|| (sx / sw, sy / sw)),
+            nearest,
+        })
     }
 
     /// The model as JSON (configuration, access point and zone names, the samples in dBm).
@@ -783,6 +888,125 @@ mod tests {
         }
     }
 
+    /// The two-stage search written plainly: every sample in the band of a strong access
+    /// point gets its partial overlap, all of them are ranked by `(similarity, id)`, the best
+    /// `c` are checked exactly. What the pruned walk and ranking must equal.
+    fn two_stage_plainly(m: &Model, fp: &Fingerprint, k: usize) -> Vec<(f32, u32)> {
+        let search = m.config.search;
+        let mut q: Vec<(u16, u16)> = fp.0.iter().map(|&(a, r)| (a, quantize(&m.config.repr, r))).collect();
+        q.sort_unstable_by_key(|x| x.0);
+        q.dedup_by_key(|x| x.0);
+        let qsum: u32 = q.iter().map(|x| x.1 as u32).sum();
+        let mut order: Vec<(u16, u16)> = q.iter().map(|&(a, v)| (v, a)).collect();
+        order.sort_unstable_by(|x, y| y.cmp(x));
+        let strong = search.strong_aps.min(order.len());
+        let shift = usize::BITS - (strong.max(1) - 1).leading_zeros();
+        let mut partial = vec![0u32; m.len()];
+        for &(qv, a) in &order[..strong] {
+            let top = (qv as u32 * search.posting_top as u32).min(u16::MAX as u32) as u16;
+            let cut = (qv / search.posting_cut).max(1);
+            for (id, row) in (0..m.len() as u32).map(|id| (id, m.row(id))) {
+                if let Some(&(_, tv)) = row[1..].iter().find(|e| e.0 == a)
+                    && (cut..=top).contains(&tv)
+                {
+                    partial[id as usize] += ((qv.min(tv) >> shift).max(1)) as u32;
+                }
+            }
+        }
+        let qs = qsum as f32 / (1u32 << m.sum_shift) as f32;
+        let mut keys: Vec<u64> = (0..m.len())
+            .filter(|&id| partial[id] > 0)
+            .map(|id| {
+                let sim = partial[id] as f32 / (qs + (m.sums[id] >> m.sum_shift) as f32);
+                ((!sim.to_bits() as u64) << 32) | id as u64
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.truncate(search.candidates.max(k));
+        let mut best: Vec<(f32, u32)> = keys
+            .iter()
+            .map(|&key| {
+                let id = key as u32;
+                let qd: std::collections::HashMap<u16, u16> = q.iter().copied().collect();
+                let mm: u32 = m.row(id)[1..].iter().map(|&(a, tv)| qd.get(&a).map_or(0, |&qv| qv.min(tv) as u32)).sum();
+                (dist(mm, qsum, m.sums[id as usize]), id)
+            })
+            .collect();
+        best.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        best.truncate(k);
+        best
+    }
+
+    #[test]
+    fn pruned_first_stage_equals_ranking_every_sample_in_the_bands() {
+        // A seeded site with geometry (log-distance readings), so that the bands hold many
+        // samples and the floor prunes; several search settings.
+        let mut x = 99u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let aps: Vec<(f64, f64)> = (0..40).map(|_| ((next() % 1000) as f64 / 10.0, (next() % 600) as f64 / 10.0)).collect();
+        let mut fp = || {
+            let (px, py) = ((next() % 1000) as f64 / 10.0, (next() % 600) as f64 / 10.0);
+            let pairs = aps
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &(ax, ay))| {
+                    let d = ((px - ax).powi(2) + (py - ay).powi(2)).sqrt().max(1.0);
+                    let r = (-35.0 - 30.0 * d.log10() - (next() % 9) as f64).round();
+                    (r > -92.0).then_some((i as u16, r as f32))
+                })
+                .collect();
+            Fingerprint::from_pairs(pairs)
+        };
+        let label = Label { building: 0, floor: 0, zone: None, pos: None };
+        let samples: Vec<Sample> = (0..3000).map(|_| Sample { fp: fp(), label, device: 0, user: 0, time: 0 }).collect();
+        let survey = Survey { aps: (0..40).map(|i| i.to_string()).collect(), zones: vec![], samples };
+        let queries: Vec<Fingerprint> = (0..150).map(|_| fp()).collect();
+        let mut pruned = 0u64;
+        for search in [
+            Search::default(),
+            Search { strong_aps: 1, ..Search::default() },
+            Search { strong_aps: 2, candidates: 8, ..Search::default() },
+            Search { strong_aps: 6, posting_top: u16::MAX, ..Search::default() },
+            // Many candidates: samples first touched by a later list make the cut.
+            Search { candidates: 150, ..Search::default() },
+            Search { strong_aps: 3, posting_cut: 4, candidates: 400, ..Search::default() },
+        ] {
+            let m = Model::train(ModelConfig { search, ..Default::default() }, &survey).unwrap();
+            let mut sc = Scratch::default();
+            for (i, q) in queries.iter().enumerate() {
+                for k in [1, 5] {
+                    let got = m.neighbours(q, k, &mut sc).to_vec();
+                    assert_eq!(got, two_stage_plainly(&m, q, k), "{search:?}, query {i}, k {k}");
+                }
+            }
+            // The walk kept fewer samples than the bands hold (the floor pruned some).
+            let touched: u64 = queries
+                .iter()
+                .map(|q| {
+                    let mut o: Vec<(u16, u16)> = q.0.iter().map(|&(a, r)| (quantize(&m.config.repr, r), a)).collect();
+                    o.sort_unstable_by(|x, y| y.cmp(x));
+                    let strong = &o[..search.strong_aps.min(o.len())];
+                    (0..m.len() as u32)
+                        .filter(|&id| {
+                            strong.iter().any(|&(qv, a)| {
+                                let top = (qv as u32 * search.posting_top as u32).min(u16::MAX as u32) as u16;
+                                m.row(id)[1..].iter().any(|e| e.0 == a && (qv / search.posting_cut).max(1) <= e.1 && e.1 <= top)
+                            })
+                        })
+                        .count() as u64
+                })
+                .sum::<u64>()
+                * 2;
+            pruned += touched - sc.kept;
+        }
+        assert!(pruned > 0, "the floor pruned nothing");
+    }
+
     #[test]
     fn two_stage_distances_are_exact_and_exhaustive_equals_the_full_walk() {
         // A seeded random site: 60 access points, 2,000 samples, 300 queries.
@@ -853,7 +1077,7 @@ mod tests {
     fn the_whole_dbm_table_equals_the_transform() {
         let repr = Representation::default();
         let lut = quantize_table(&repr);
-        for r in [-128.0, -104.0, -70.0, -70.5, -0.0, 0.0, 3.0, -200.0, f32::NAN] {
+        for r in [-128.0, -104.0, -70.0, -70.5, -0.0, 0.0, 3.0, -200.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -3e9, 1e10] {
             assert_eq!(quantize_with(&lut, &repr, r), quantize(&repr, r), "{r}");
         }
     }
