@@ -6,7 +6,7 @@
 //! This module must not know about observations' contents or visits.
 
 use crate::geo::GeoRef;
-use crate::geometry::{Point, Polygon};
+use crate::geometry::{Point, Polygon, Side};
 use chrono::Weekday;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -145,6 +145,11 @@ pub struct Site {
     /// Where the metre coordinates sit on the Earth; needed for app location pings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub geo: Option<GeoRef>,
+    /// The venue's own entrances `[[x, y], ...]`, m: where shoppers come in from the street
+    /// or the car park, in the public space (in no store). App tracks that begin (end) walking
+    /// in the public space are drawn from (to) the nearest one. Optional.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entrances: Vec<[f64; 2]>,
     #[serde(skip)]
     index: SiteIndex,
 }
@@ -295,6 +300,18 @@ impl Site {
                 push(format!("{p}.mac"), format!("{m:?} is not a MAC address"));
             }
         }
+        for (j, &[x, y]) in self.entrances.iter().enumerate() {
+            if !(x.is_finite() && y.is_finite()) {
+                push(format!("entrances[{j}]"), "coordinates must be finite numbers".into());
+            } else if let Some((i, s)) =
+                self.stores.iter().enumerate().find(|(_, s)| s.polygon.0.len() >= 3 && s.polygon.side(Point::new(x, y)) == Side::Inside)
+            {
+                push(
+                    format!("entrances[{j}]"),
+                    format!("({x}, {y}) lies inside {}: a venue entrance is in the public space", store_path(i, s)),
+                );
+            }
+        }
         if let Some(g) = &self.geo {
             for (field, why) in g.check() {
                 push(format!("geo.{field}"), why);
@@ -402,6 +419,19 @@ mod tests {
         assert!(err.contains("outside every store"), "{err}");
         let err = Site::from_json(&site_json("", 15.0, "s1")).unwrap_err().to_string();
         assert!(err.contains(r#"lies in store "s2", not in its store "s1""#), "{err}");
+    }
+
+    #[test]
+    fn venue_entrances_are_in_the_public_space() {
+        let with = |e: &str| site_json("", 5.0, "s1").replacen(r#""sensors""#, &format!(r#""entrances":{e},"sensors""#), 1);
+        let s = Site::from_json(&with("[[-2,5],[10,12]]")).unwrap();
+        assert_eq!(s.entrances, vec![[-2.0, 5.0], [10.0, 12.0]]);
+        assert!(s.to_json().contains("entrances"));
+        // On a store's edge is fine (a door in the façade); inside a store is not.
+        assert!(Site::from_json(&with("[[0,5]]")).is_ok());
+        let err = Site::from_json(&with("[[-2,5],[15,5]]")).unwrap_err().to_string();
+        assert!(err.contains(r#"entrances[1]: (15, 5) lies inside stores[1] (id "s2")"#), "{err}");
+        assert!(!Site::from_json(&site_json("", 5.0, "s1")).unwrap().to_json().contains("entrances"));
     }
 
     #[test]

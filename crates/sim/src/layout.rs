@@ -2,7 +2,8 @@
 //! of it, three zones per store by depth, one sensor per zone, and the validated
 //! [`footfall_core::Site`] built from them.
 //!
-//! This module owns coordinates (metres), door points and the fast "where is this point"
+//! This module owns coordinates (metres), door points, the mall's two entrances (at the ends
+//! of the corridor, also written to the site as its venue `entrances`) and the fast "where is this point"
 //! lookup used by radio and truth. It must not know about people, radio or time.
 
 use crate::SimError;
@@ -121,16 +122,17 @@ impl Layout {
                 visitor_rssi: None,
             })
             .collect();
+        let entrances = [Point::new(0.0, CORRIDOR_MID), Point::new(length, CORRIDOR_MID)];
         let site: Site = serde_json::from_value(serde_json::json!({
             "venue": "Footfall Sim Mall",
             "timezone": timezone,
             "stores": site_stores,
             "sensors": site_sensors,
             "geo": GEO,
+            "entrances": entrances.map(|e| [e.x, e.y]),
         }))
         .map_err(|source| SimError::Json { what: "site", source })?;
         let site = site.validated()?;
-        let entrances = [Point::new(0.0, CORRIDOR_MID), Point::new(length, CORRIDOR_MID)];
         Ok(Layout { site, stores: geoms, length, entrances, sensors })
     }
 
@@ -200,6 +202,9 @@ mod tests {
         assert_eq!(l.site.competitors(0), &[2, 6]);
         assert_eq!(l.stores[1].door, Point::new(6.0, 23.0));
         assert_eq!(l.site.stores[0].zones[2].id, "cashier");
+        // The site lists the mall's own entrances, where shoppers come in and leave.
+        assert_eq!(l.site.entrances, vec![[0.0, CORRIDOR_MID], [48.0, CORRIDOR_MID]]);
+        assert_eq!(l.entrances.map(|e| [e.x, e.y]).to_vec(), l.site.entrances);
     }
 
     #[test]

@@ -19,12 +19,24 @@
 //! since the door was crossed somewhere in between. The walked path joins consecutive pings
 //! at most `bridge_s` apart: an outside ping stands at the mean of its points in no store; a
 //! ping in a store is reached through the store's nearest entrance, walking
-//! straight at it over the last `APPROACH_M` (3 m). Every metre of that path
+//! straight at it over the last `APPROACH_M` (3 m), and a walk from one store to another runs
+//! from the point `APPROACH_M` in front of one door to that in front of the other (through the
+//! public space, not along the façades). Every metre of that path
 //! outside the stores within `near_m` of a store's entrance (its polygon when it lists none)
 //! makes a *near* fix at the interpolated time, as do outside pings themselves. Walk-bys take
 //! seconds and pings come tens of seconds apart, so most walk-bys are seen on that path; a
 //! track whose first (last) two pings are outside also walks on half its mean ping interval
 //! before (after) them along that leg, at most `MAX_SPEED`, since pings start at a random phase.
+//! When the site lists the venue's own `entrances`, a track instead walks in from one of them
+//! to its first ping and out from its last ping to one (to the front of the door of the store
+//! that ping is in, when it is in one): the shopper passed the stores between the mall's door
+//! and the first ping before the app first reported. The entrance is the one nearest the
+//! ping, less the detour of going on from it to the next (previous) ping (so a shopper seen
+//! walking east came in from the west), among those within `MAX_SPEED` times one and a half
+//! mean ping intervals (at most `bridge_s`) of it; with none in reach, the half-interval rule
+//! above applies. A track of a single ping in the public space was passing through: it leaves
+//! by another entrance, the one that makes its walk straightest (a shopper crossing the mall
+//! in under a ping interval or two).
 //! Points outside every store farther than `public_m` from every entrance (behind a store,
 //! beyond the site) count `FAR_WEIGHT` (0.1) instead of 1 in the outside share.
 //!
@@ -56,6 +68,9 @@ const FAR_WEIGHT: f64 = 0.1;
 const MAX_SPEED: f64 = 1.5;
 /// How far in front of a door the walk to it turns straight towards it, m.
 const APPROACH_M: f64 = 3.0;
+/// Walking speed that times the walk from a venue entrance to a track's first ping (and from
+/// its last ping to the exit), m/s.
+const WALK_SPEED: f64 = 1.2;
 /// Ratio of the 68% radius of a 2-D Gaussian to its per-axis standard deviation.
 const R68_PER_SIGMA: f64 = 1.509;
 
@@ -94,6 +109,8 @@ struct Evidence {
 pub struct Fence {
     shapes: Vec<StoreShape>,
     disc: Vec<Point>,
+    /// The venue's entrances (site `entrances`), where tracks come in from and go out to.
+    venue: Vec<Point>,
 }
 
 /// Point of segment `ab` nearest to `p`.
@@ -124,7 +141,17 @@ impl Fence {
                 })
                 .collect(),
             disc: unit_disc(),
+            venue: site.entrances.iter().map(|&[x, y]| Point::new(x, y)).collect(),
         }
+    }
+
+    /// The venue entrance a track came in through (went out through): the one that best
+    /// explains its first (last) walked position `at` followed (preceded) by `then`, the one
+    /// with the least `2·d(E, at) − d(E, then)` (the nearest to `at`, less the detour of
+    /// walking from `E` to `then` by way of `at`), when it is within `reach` m of `at`.
+    fn venue_entrance(&self, at: Point, then: Option<Point>, reach: f64) -> Option<Point> {
+        let score = |e: &Point| 2.0 * e.dist(at) - then.map_or(e.dist(at), |q| e.dist(q));
+        self.venue.iter().filter(|e| e.dist(at) <= reach).min_by(|a, b| score(a).total_cmp(&score(b))).copied()
     }
 
     fn store_at(&self, p: Point) -> Option<usize> {
@@ -321,7 +348,35 @@ impl Fence {
             Point::new(dx * k, dy * k)
         };
         let ends_outside = |a: usize, b: usize| n >= 2 && states[a].is_none() && states[b].is_none() && bridged(1.max(a.max(b)));
-        if ends_outside(0, 1) {
+        // Through the venue's entrances: a device that reports every `interval` came in at most
+        // about an interval and a half before its first ping, so from an entrance within that
+        // walk of it (and likewise went out after its last).
+        let interval = if n >= 2 { (pings[n - 1].ts - pings[0].ts) as f64 / (n - 1) as f64 } else { bridge as f64 / 2.0 };
+        let reach = MAX_SPEED * (1.5 * interval).min(bridge as f64) / 1000.0;
+        // Where the walk from (to) the entrance meets the track at ping `i`: its outside
+        // position, or the front of the door of its store nearest the entrance.
+        let meet = |i: usize, e: Point| match states[i] {
+            None => pos[i],
+            Some(s) => self.front(s, self.door(s, e)),
+        };
+        let neighbour = |i: usize, j: usize| (j < n && i != j && (pings[i].ts - pings[j].ts).abs() <= bridge).then(|| pos[j]);
+        let entry = (n > 0).then(|| self.venue_entrance(pos[0], neighbour(0, 1), reach)).flatten();
+        let mut exit = (n > 0).then(|| self.venue_entrance(pos[n - 1], neighbour(n - 1, n.saturating_sub(2)), reach)).flatten();
+        // A device seen once, in the public space, was passing through: it left by the entrance
+        // that makes its walk straightest, not the one it came in by.
+        if n == 1
+            && states[0].is_none()
+            && let Some(e) = entry
+        {
+            let detour = |x: &Point| e.dist(pos[0]) + pos[0].dist(*x) - e.dist(*x);
+            let other = self.venue.iter().filter(|x| **x != e && x.dist(pos[0]) <= reach).min_by(|a, b| detour(a).total_cmp(&detour(b)));
+            exit = other.copied().or(exit);
+        }
+        if let Some(e) = entry {
+            let m = meet(0, e);
+            let t = pings[0].ts - (e.dist(m) / WALK_SPEED * 1000.0) as Millis;
+            self.walk(cfg, (e, t), (m, pings[0].ts), &fix, &mut out);
+        } else if ends_outside(0, 1) {
             let d = leg(0, 1);
             self.walk(cfg, (Point::new(pos[0].x - d.x, pos[0].y - d.y), pings[0].ts - lead), (pos[0], pings[0].ts), &fix, &mut out);
         }
@@ -333,8 +388,11 @@ impl Fence {
                     (None, Some(s)) => self.walk(cfg, (pos[i - 1], t0), (self.front(s, self.door(s, pos[i - 1])), tm), &fix, &mut out),
                     (Some(s), None) => self.walk(cfg, (self.front(s, self.door(s, pos[i])), tm), (pos[i], t1), &fix, &mut out),
                     (Some(a), Some(b)) if a != b => {
+                        // Out of a's door, along the public space, in through b's: from the
+                        // front of one to the front of the other.
                         let db = self.door(b, pos[i - 1]);
-                        self.walk(cfg, (self.door(a, db), tm), (db, tm), &fix, &mut out)
+                        let da = self.door(a, db);
+                        self.walk(cfg, (self.front(a, da), tm), (self.front(b, db), tm), &fix, &mut out)
                     }
                     _ => {}
                 }
@@ -359,7 +417,11 @@ impl Fence {
                 }
             }
         }
-        if ends_outside(n.saturating_sub(2), n.saturating_sub(1)) {
+        if let Some(e) = exit {
+            let m = meet(n - 1, e);
+            let t = pings[n - 1].ts + (e.dist(m) / WALK_SPEED * 1000.0) as Millis;
+            self.walk(cfg, (m, pings[n - 1].ts), (e, t), &fix, &mut out);
+        } else if ends_outside(n.saturating_sub(2), n.saturating_sub(1)) {
             let d = leg(n - 2, n - 1);
             let last = pos[n - 1];
             self.walk(cfg, (last, pings[n - 1].ts), (Point::new(last.x + d.x, last.y + d.y), pings[n - 1].ts + lead), &fix, &mut out);
@@ -488,6 +550,75 @@ mod tests {
         let fixes = f.decode(&cfg, DeviceId(7), &far);
         let first_inside = fixes.iter().find(|x| x.inside).unwrap();
         assert_eq!(first_inside.t0, 600_000);
+    }
+
+    #[test]
+    fn going_from_store_to_store_passes_the_stores_across_the_corridor() {
+        let f = Fence::new(&site());
+        let cfg = GeofenceConfig::default();
+        // Five minutes in A, then five in B next door: out of A's door, along the corridor,
+        // into B's, in front of C's and D's doors across it (8 m from A's and B's).
+        let mut pings: Vec<Ping> = (0..10).map(|k| ping(k * 30, 6.0, 5.0, 4.0)).collect();
+        pings.extend((10..20).map(|k| ping(k * 30, 18.0, 5.0, 4.0)));
+        let fixes = f.decode(&cfg, DeviceId(7), &pings);
+        let near: Vec<u16> = fixes.iter().filter(|x| !x.inside).map(|x| x.store).collect();
+        assert!(near.contains(&2) && near.contains(&3), "{fixes:?}");
+        assert!(fixes.iter().filter(|x| !x.inside).all(|x| x.t0 == 285_000), "{fixes:?}");
+    }
+
+    /// [`site`] with the venue's entrances at both ends of the corridor.
+    fn site_with_entrances() -> Site {
+        let mut s = site();
+        s.entrances = vec![[-6.0, 19.0], [44.0, 19.0]];
+        s.validated().unwrap()
+    }
+
+    #[test]
+    fn a_track_walks_in_from_the_venue_entrance_behind_it() {
+        let f = Fence::new(&site_with_entrances());
+        let at = |x: f64| Point::new(x, 19.0);
+        // Seen walking east: came in from the west, though the east entrance is nearer.
+        assert_eq!(f.venue_entrance(at(20.0), Some(at(26.0)), 100.0), Some(at(-6.0)));
+        // Standing still: the nearest; none in reach: none.
+        assert_eq!(f.venue_entrance(at(20.0), Some(at(20.0)), 100.0), Some(at(44.0)));
+        assert_eq!(f.venue_entrance(at(20.0), None, 100.0), Some(at(44.0)));
+        assert_eq!(f.venue_entrance(at(20.0), None, 20.0), None);
+        // First ping in the corridor past A's and C's doors, then five minutes in D, then out
+        // east: A and C were walked by before the first ping, and nothing west after the last.
+        let mut pings = vec![ping(0, 16.0, 19.0, 4.0)];
+        pings.extend((1..=10).map(|k| ping(k * 30, 18.0, 30.0, 4.0)));
+        pings.extend([ping(330, 20.0, 19.0, 4.0), ping(350, 28.0, 19.0, 4.0)]);
+        let cfg = GeofenceConfig::default();
+        let fixes = f.decode(&cfg, DeviceId(7), &pings);
+        let near = |store: u16| fixes.iter().filter(|x| !x.inside && x.store == store).map(|x| x.t0).collect::<Vec<_>>();
+        assert!(!near(0).is_empty() && near(0).iter().all(|&t| t < 0), "{fixes:?}");
+        assert!(!near(2).is_empty() && near(2).iter().all(|&t| t < 0), "{fixes:?}");
+        assert!(fixes.iter().filter(|x| x.inside).all(|x| x.store == 3));
+        // Without the venue's entrances, nothing before the first ping says so.
+        let fixes = Fence::new(&site()).decode(&cfg, DeviceId(7), &pings);
+        assert!(fixes.iter().all(|x| x.store != 0 && x.store != 2), "{fixes:?}");
+        // A track that starts in a store walks from the entrance to its door.
+        let inside: Vec<Ping> = (0..10).map(|k| ping(k * 30, 6.0, 32.0, 4.0)).collect();
+        let fixes = f.decode(&cfg, DeviceId(7), &inside);
+        assert!(fixes.iter().any(|x| !x.inside && x.store == 0 && x.t0 < 0), "{fixes:?}");
+        assert!(fixes.iter().all(|x| x.store != 1 && x.store != 3), "{fixes:?}");
+    }
+
+    #[test]
+    fn a_single_ping_in_the_corridor_passes_through() {
+        let f = Fence::new(&site_with_entrances());
+        let cfg = GeofenceConfig::default();
+        // Seen once between the doors, nearer the east entrance: in from the east, out west,
+        // past all four stores.
+        let fixes = f.decode(&cfg, DeviceId(7), &[ping(100, 20.0, 19.0, 4.0)]);
+        let mut near: Vec<u16> = fixes.iter().filter(|x| !x.inside).map(|x| x.store).collect();
+        near.sort_unstable();
+        near.dedup();
+        assert_eq!(near, vec![0, 1, 2, 3], "{fixes:?}");
+        assert!(fixes.iter().filter(|x| x.store == 0 || x.store == 2).all(|x| x.t0 > 100_000), "{fixes:?}");
+        // A single ping in a store is no pass: in and out by the nearest entrance.
+        let fixes = f.decode(&cfg, DeviceId(7), &[ping(100, 6.0, 32.0, 4.0)]);
+        assert!(fixes.iter().all(|x| x.store != 1 && x.store != 3), "{fixes:?}");
     }
 
     #[test]

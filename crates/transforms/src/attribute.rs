@@ -11,9 +11,12 @@
 //! (180 s) are matched one to one, smallest gap first (ties: earlier transaction, then the
 //! visit listed first): a visit pays at most once, and a transaction with no candidate left
 //! stays unattributed and is reported as such. App-feed visits, whose positions come tens of
-//! seconds apart, use the visit's end instead ([`Evidence::VisitEnd`]): a candidate is a
-//! visit ending within `app_end_s` (40 s) of the sale, the gap being that distance. This module owns the rule; it does not know
-//! who the devices are or whether they may be targeted.
+//! seconds apart, use the visit's end instead ([`Evidence::VisitEnd`]): the gap is the distance
+//! from the sale to the visit's end, plus `app_no_zone_penalty_s` (20 s) when none of the
+//! visit's pings in the `app_cashier_s` (180 s) before the sale or after it was in a cashier
+//! zone (the buyer queued and paid at the till; a browser leaving by chance just after someone
+//! else's sale seldom was there), and a candidate has a gap of at most `app_end_s` (50 s). This
+//! module owns the rule; it does not know who the devices are or whether they may be targeted.
 
 use footfall_core::commerce::Transaction;
 use footfall_core::{Millis, Site, Visit};
@@ -33,6 +36,12 @@ pub struct AttributeConfig {
     pub leave_s: u32,
     /// App-feed visits: the largest distance between the sale and the visit's end, s.
     pub app_end_s: u32,
+    /// App-feed visits: added to that distance when none of the visit's pings in the last
+    /// `app_cashier_s` before the sale (or after it) was in a cashier zone, s.
+    pub app_no_zone_penalty_s: u32,
+    /// App-feed visits: how long before the sale a ping in a cashier zone still shows the
+    /// buyer at the till, s.
+    pub app_cashier_s: u32,
 }
 
 impl Default for AttributeConfig {
@@ -44,7 +53,9 @@ impl Default for AttributeConfig {
             max_gap_s: 180,
             no_zone_penalty_s: 60,
             leave_s: 60,
-            app_end_s: 40,
+            app_end_s: 50,
+            app_no_zone_penalty_s: 20,
+            app_cashier_s: 180,
         }
     }
 }
@@ -64,8 +75,10 @@ fn distance(t: Millis, a: Millis, b: Millis) -> Millis {
 pub enum Evidence {
     /// Sensor visits: zone stays are dense enough to see who stood at the cashier.
     CashierZone,
-    /// App-feed visits: positions come tens of seconds apart, too coarse for the cashier;
-    /// the buyer is the visit that ends (leaves the store) within `app_end_s` of the sale.
+    /// App-feed visits: positions come tens of seconds apart, too coarse to see who stood at
+    /// the till at the sale; the buyer is the visit that ends (leaves the store) within
+    /// `app_end_s` of it, sooner (by `app_no_zone_penalty_s`) when it was not seen in a cashier
+    /// zone in the `app_cashier_s` before it.
     VisitEnd,
 }
 
@@ -105,14 +118,16 @@ pub fn attribute(site: &Site, cfg: &AttributeConfig, evidence: Evidence, visits:
             if t.ts > v.end + after {
                 continue;
             }
+            let is_cashier = |z: u16| zones.contains(&z) || t.zone == Some(z);
             if evidence == Evidence::VisitEnd {
-                let gap = (v.end - t.ts).abs();
+                let at_till = v.zones.iter().any(|s| is_cashier(s.zone) && s.end >= t.ts - cfg.app_cashier_s as Millis * 1000);
+                let penalty = if at_till { 0 } else { cfg.app_no_zone_penalty_s as Millis * 1000 };
+                let gap = (v.end - t.ts).abs() + penalty;
                 if gap <= cfg.app_end_s as Millis * 1000 {
                     pairs.push((gap, ti, vi));
                 }
                 continue;
             }
-            let is_cashier = |z: u16| zones.contains(&z) || t.zone == Some(z);
             let gap = v
                 .zones
                 .iter()
@@ -190,5 +205,27 @@ mod tests {
         assert_eq!(attribute(&s, &c, Evidence::CashierZone, &visits, &[tx(1, 2_000_000)]), vec![None]);
         // App visits: only the one leaving right after the sale.
         assert_eq!(attribute(&s, &c, Evidence::VisitEnd, &visits, &[tx(0, 500_000), tx(0, 300_000)]), vec![Some(1), None]);
+    }
+
+    #[test]
+    fn app_visits_seen_at_the_till_are_preferred() {
+        let s = site();
+        let c = AttributeConfig { app_end_s: 60, app_no_zone_penalty_s: 30, ..AttributeConfig::default() };
+        let visits = vec![
+            // Browsing at the front, leaves 10 s after the sale.
+            visit(1, 0, 0, 510_000, &[(0, 0, 490_000)]),
+            // Pinged at the till 2 minutes before the sale, leaves 25 s after it.
+            visit(2, 0, 100_000, 525_000, &[(0, 100_000, 300_000), (1, 380_000, 380_000)]),
+            // At the till, but 4 minutes before the sale (longer than app_cashier_s).
+            visit(3, 0, 0, 535_000, &[(1, 200_000, 260_000), (0, 300_000, 500_000)]),
+        ];
+        // The one seen at the till wins though the browser leaves closer to the sale.
+        assert_eq!(attribute(&s, &c, Evidence::VisitEnd, &visits, &[tx(0, 500_000)]), vec![Some(1)]);
+        // Without till evidence a visit needs to leave within app_end_s - penalty (30 s).
+        assert_eq!(attribute(&s, &c, Evidence::VisitEnd, &visits[2..], &[tx(0, 500_000)]), vec![None]);
+        assert_eq!(attribute(&s, &c, Evidence::VisitEnd, &visits[2..], &[tx(0, 505_000)]), vec![Some(0)]);
+        // With no penalty the zone does not matter.
+        let plain = AttributeConfig { app_end_s: 60, app_no_zone_penalty_s: 0, ..AttributeConfig::default() };
+        assert_eq!(attribute(&s, &plain, Evidence::VisitEnd, &visits, &[tx(0, 500_000)]), vec![Some(0)]);
     }
 }

@@ -50,7 +50,7 @@ pub struct GeofenceConfig {
 
 impl Default for GeofenceConfig {
     fn default() -> Self {
-        Self { near_m: 8.0, bridge_s: 120, max_accuracy_m: 50.0, public_m: 10.0, track_gap_s: 600, store_stay_s: 600, outside_stay_s: 30 }
+        Self { near_m: 8.0, bridge_s: 120, max_accuracy_m: 50.0, public_m: 10.0, track_gap_s: 600, store_stay_s: 1200, outside_stay_s: 30 }
     }
 }
 
