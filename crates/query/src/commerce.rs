@@ -8,7 +8,7 @@
 //! API serves), every count through the [`Release`] (noise when on, then the k-threshold). It
 //! must not write to the store.
 
-use crate::views::{Granularity, cell, period_label};
+use crate::views::{Granularity, cell, period_label, range_cell};
 use crate::{Dataset, DayRange, QueryError, Release};
 use footfall_core::commerce::Transaction;
 use footfall_core::time::LocalCalendar;
@@ -86,11 +86,10 @@ impl Acc {
     /// so they are published only when both the true and the released transaction counts
     /// reach k.
     fn publish(self, r: Release, cell: &str) -> Sales {
-        let c = |figure: &str, n: u64| r.noisy(&format!("{cell}|{figure}"), n);
         // The store's visits are its walk-ins (the same cell and noise as the traffic figures).
-        let visits = c("walk_ins", self.visits);
-        let tx = c("transactions", self.tx);
-        let attributed = c("attributed", self.attributed).min(tx);
+        let visits = r.noisy(cell, "walk_ins", self.visits);
+        let tx = r.noisy(cell, "transactions", self.tx);
+        let attributed = r.noisy(cell, "attributed", self.attributed).min(tx);
         let t = r.threshold;
         let ratio = |a: f64, b: u64| (b > 0).then(|| a / b as f64);
         let euros = self.cents as f64 / 100.0;
@@ -171,7 +170,7 @@ pub fn store_sales(
         by,
         k: r.k(),
         noise_epsilon_per_count: r.epsilon(),
-        total: total.publish(r, &cell(store, &format!("{}..{}", range.from_str(), range.to_str()))),
+        total: total.publish(r, &range_cell(store, range)),
         rows: rows.into_iter().map(|(period, a)| SalesRow { sales: a.publish(r, &cell(store, &period)), period }).collect(),
     })
 }

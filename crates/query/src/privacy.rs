@@ -77,16 +77,16 @@ impl Release {
         self.noise.as_ref().map(Noise::epsilon)
     }
 
-    /// Count `n` of `cell` as released, before the threshold: `n` itself without noise. `cell`
-    /// names what is counted (store, period, figure): the same cell and count always get the
-    /// same noise, different cells independent noise.
-    pub fn noisy(&self, cell: &str, n: u64) -> u64 {
-        self.noise.as_ref().map_or(n, |z| z.count(cell, n))
+    /// Count `n` of `figure` in `cell` (a store and a period or range, see
+    /// [`crate::views::cell`]) as released, before the threshold: `n` itself without noise.
+    /// The same cell, figure and count always get the same noise; any other, independent noise.
+    pub fn noisy(&self, cell: &str, figure: &str, n: u64) -> u64 {
+        self.noise.as_ref().map_or(n, |z| z.count(&format!("{cell}|{figure}"), n))
     }
 
-    /// Count `n` of `cell` as published: noisy, then `None` below k.
-    pub fn count(&self, cell: &str, n: u64) -> Option<u64> {
-        self.threshold.count(self.noisy(cell, n))
+    /// Count `n` of `figure` in `cell` as published: noisy, then `None` below k.
+    pub fn count(&self, cell: &str, figure: &str, n: u64) -> Option<u64> {
+        self.threshold.count(self.noisy(cell, figure, n))
     }
 }
 
@@ -107,18 +107,18 @@ mod tests {
     #[test]
     fn a_release_without_noise_is_the_threshold_and_with_noise_thresholds_the_noisy_count() {
         let exact = Release::exact(Threshold::new(5));
-        assert_eq!([0, 4, 5, 9].map(|n| exact.count("c", n)), [Some(0), None, Some(5), Some(9)]);
+        assert_eq!([0, 4, 5, 9].map(|n| exact.count("c", "f", n)), [Some(0), None, Some(5), Some(9)]);
         assert_eq!(exact.epsilon(), None);
         let noisy = Release { threshold: Threshold::new(5), noise: Some(Noise::new(0.1, &[3; 32]).unwrap()) };
         assert_eq!(noisy.epsilon(), Some(0.1));
         let (mut moved, mut differ) = (0, 0);
         for i in 0..200 {
             let cell = format!("cell {i}");
-            let n = noisy.noisy(&cell, 50);
-            assert_eq!(n, noisy.noisy(&cell, 50), "the same cell and count repeat exactly");
-            assert_eq!(noisy.count(&cell, 50), Some(n).filter(|&n| n == 0 || n >= 5));
+            let n = noisy.noisy(&cell, "f", 50);
+            assert_eq!(n, noisy.noisy(&cell, "f", 50), "the same cell and count repeat exactly");
+            assert_eq!(noisy.count(&cell, "f", 50), Some(n).filter(|&n| n == 0 || n >= 5));
             moved += usize::from(n != 50);
-            differ += usize::from(n != noisy.noisy(&format!("other {i}"), 50));
+            differ += usize::from(n != noisy.noisy(&format!("other {i}"), "f", 50));
         }
         assert!(moved > 150 && differ > 150, "noise at epsilon 0.1 moves most counts ({moved}), independently per cell ({differ})");
     }

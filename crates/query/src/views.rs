@@ -55,11 +55,10 @@ struct Acc {
 impl Acc {
     /// The figures of `cell` (a store and a period or range; see [`cell`]).
     fn figures(mut self, r: Release, cell: &str) -> Figures {
-        let c = |figure: &str, n: u64| r.noisy(&format!("{cell}|{figure}"), n);
         let true_ins = self.dwell.len() as u64;
-        let walk_ins = c("walk_ins", true_ins);
-        let walk_bys = c("walk_bys", self.walk_bys);
-        let bounces = c("bounces", self.dwell.iter().filter(|&&d| d < ENGAGED_S).count() as u64).min(walk_ins);
+        let walk_ins = r.noisy(cell, "walk_ins", true_ins);
+        let walk_bys = r.noisy(cell, "walk_bys", self.walk_bys);
+        let bounces = r.noisy(cell, "bounces", self.dwell.iter().filter(|&&d| d < ENGAGED_S).count() as u64).min(walk_ins);
         let total = walk_ins + walk_bys;
         let t = r.threshold;
         Figures {
@@ -68,7 +67,7 @@ impl Acc {
             capture_rate: t.derived(&[walk_ins, walk_bys], (total > 0).then(|| walk_ins as f64 / total as f64)),
             median_dwell_s: t.derived(&[walk_ins, true_ins], median(&mut self.dwell)),
             bounce_rate: t.derived(&[walk_ins], (walk_ins > 0).then(|| bounces as f64 / walk_ins as f64)),
-            unique_devices: t.count(c("unique_devices", self.devices.len() as u64)),
+            unique_devices: t.count(r.noisy(cell, "unique_devices", self.devices.len() as u64)),
         }
     }
 }
@@ -79,7 +78,8 @@ pub fn cell(store: &str, period: &str) -> String {
     format!("{store}|{period}")
 }
 
-fn range_cell(store: &str, range: DayRange) -> String {
+/// The [`cell`] of a store over a requested range of days.
+pub fn range_cell(store: &str, range: DayRange) -> String {
     cell(store, &format!("{}..{}", range.from_str(), range.to_str()))
 }
 
@@ -261,7 +261,7 @@ pub fn hourly(ds: &Dataset, store: &str, range: DayRange, r: Release) -> Result<
     let old = accumulate(ds, Some(s), prev, |_, h| h);
     let (cur_cell, prev_cell) = (range_cell(store, range), range_cell(store, prev));
     let mean = |cell: &str, h: u8, figure: &str, n: u64, days: u64| {
-        r.count(&format!("{cell}|hour{h:02}|{figure}"), n).map(|n| if days == 0 { 0.0 } else { n as f64 / days as f64 })
+        r.count(cell, &format!("hour{h:02}|{figure}"), n).map(|n| if days == 0 { 0.0 } else { n as f64 / days as f64 })
     };
     let hours: BTreeSet<u8> = cur.keys().chain(old.keys()).copied().collect();
     let hours = hours
@@ -311,10 +311,9 @@ pub fn funnel(ds: &Dataset, store: &str, range: DayRange, r: Release) -> Result<
     let s = ds.store(store)?;
     let acc = accumulate(ds, Some(s), range, |_, _| ()).remove(&()).unwrap_or_default();
     let cell = range_cell(store, range);
-    let c = |figure: &str, n: u64| r.noisy(&format!("{cell}|{figure}"), n);
-    let walk_ins = c("walk_ins", acc.dwell.len() as u64);
+    let walk_ins = r.noisy(&cell, "walk_ins", acc.dwell.len() as u64);
     // Engaged visits are a subset of the walk-ins, noisy or not.
-    let engaged = c("engaged", acc.dwell.iter().filter(|&&d| d >= ENGAGED_S).count() as u64).min(walk_ins);
+    let engaged = r.noisy(&cell, "engaged", acc.dwell.iter().filter(|&&d| d >= ENGAGED_S).count() as u64).min(walk_ins);
     let t = r.threshold;
     Ok(Funnel {
         store: store.to_string(),
@@ -322,7 +321,7 @@ pub fn funnel(ds: &Dataset, store: &str, range: DayRange, r: Release) -> Result<
         to: range.to_str(),
         k: r.k(),
         noise_epsilon_per_count: r.epsilon(),
-        walk_bys: t.count(c("walk_bys", acc.walk_bys)),
+        walk_bys: t.count(r.noisy(&cell, "walk_bys", acc.walk_bys)),
         walk_ins: t.count(walk_ins),
         engaged: t.count(engaged),
     })
@@ -364,7 +363,7 @@ pub fn dwell(ds: &Dataset, store: &str, range: DayRange, r: Release) -> Result<D
             DwellBin {
                 from_min,
                 to_min: (i < n).then(|| (i as u32 + 1) * DWELL_BIN_MIN),
-                visits: r.count(&format!("{cell}|dwell{from_min}"), c),
+                visits: r.count(&cell, &format!("dwell{from_min}"), c),
             }
         })
         .collect();
@@ -417,13 +416,13 @@ pub fn zones(ds: &Dataset, store: &str, range: DayRange, r: Release) -> Result<Z
     }
     let (cell, t) = (range_cell(store, range), r.threshold);
     // The store's visits in the range are its walk-ins there (the same cell and noise).
-    let total = r.noisy(&format!("{cell}|walk_ins"), total);
+    let total = r.noisy(&cell, "walk_ins", total);
     let zones = site_zones
         .iter()
         .zip(per_zone)
         .map(|(z, mut d)| {
             let true_n = d.len() as u64;
-            let n = r.noisy(&format!("{cell}|zone|{}", z.id), true_n);
+            let n = r.noisy(&cell, &format!("zone|{}", z.id), true_n);
             ZoneFigures {
                 id: z.id.clone(),
                 name: z.name.clone(),
@@ -490,7 +489,7 @@ pub fn paths(ds: &Dataset, store: &str, range: DayRange, r: Release) -> Result<P
     let mut transitions: Vec<Transition> = Vec::new();
     for (&(a, b), &n) in &counts {
         let (from, to) = (name(a), name(b));
-        let count = r.noisy(&format!("{cell}|path|{}>{}", from.as_deref().unwrap_or(""), to.as_deref().unwrap_or("")), n);
+        let count = r.noisy(&cell, &format!("path|{}>{}", from.as_deref().unwrap_or(""), to.as_deref().unwrap_or("")), n);
         if count == 0 || !t.allows(count) {
             suppressed += 1;
         } else {
@@ -562,7 +561,7 @@ pub fn flows(ds: &Dataset, range: DayRange, r: Release, only: Option<&[u16]>) ->
         .filter(|((a, b), _)| keep(*a, *b))
         .map(|((a, b), n)| {
             let (from, to) = (id(a), id(b));
-            let devices = r.count(&format!("{}|flow", range_cell(&format!("{from}>{to}"), range)), n);
+            let devices = r.count(&range_cell(&format!("{from}>{to}"), range), "flow", n);
             FlowCell { from, to, devices }
         })
         .collect();
