@@ -937,17 +937,21 @@ mod tests {
         best
     }
 
-    #[test]
-    fn pruned_first_stage_equals_ranking_every_sample_in_the_bands() {
-        // A seeded site with geometry (log-distance readings), so that the bands hold many
-        // samples and the floor prunes; several search settings.
-        let mut x = 99u64;
-        let mut next = move || {
+    /// A seeded xorshift generator for the randomized tests below.
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x
-        };
+        }
+    }
+
+    #[test]
+    fn pruned_first_stage_equals_ranking_every_sample_in_the_bands() {
+        // A seeded site with geometry (log-distance readings), so that the bands hold many
+        // samples and the floor prunes; several search settings.
+        let mut next = xorshift(99u64);
         let aps: Vec<(f64, f64)> = (0..40).map(|_| ((next() % 1000) as f64 / 10.0, (next() % 600) as f64 / 10.0)).collect();
         let mut fp = || {
             let (px, py) = ((next() % 1000) as f64 / 10.0, (next() % 600) as f64 / 10.0);
@@ -1010,13 +1014,7 @@ mod tests {
     #[test]
     fn two_stage_distances_are_exact_and_exhaustive_equals_the_full_walk() {
         // A seeded random site: 60 access points, 2,000 samples, 300 queries.
-        let mut x = 12345u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(12345u64);
         let mut fp = |n: usize| {
             let pairs = (0..n).map(|_| ((next() % 60) as u16, -30.0 - (next() % 70) as f32)).collect();
             Fingerprint::from_pairs(pairs)
