@@ -138,7 +138,8 @@ pub struct Model {
     levels: Vec<u32>,
     /// The samples' rows (CSR): the feature sum as `(low, high)` 16 bits, then the quantized
     /// features as `(access point, value)` sorted by access point, side by side so that an
-    /// exact check reads one or two cache lines and nothing else of the sample.
+    /// exact check reads one or two cache lines and nothing else of the sample; padded with
+    /// `(u16::MAX, 0)` to a multiple of [`ROW_CHUNK`] features.
     fp_start: Vec<u32>,
     fp: Vec<(u16, u16)>,
     /// The quantized feature of every whole-dBm reading from -128 to 0 (readings are usually
@@ -264,6 +265,10 @@ const LEVELS: usize = 17;
 const HIST: usize = 256;
 /// Entries of the dense query of the exact checks: one per possible access point index.
 const DENSE: usize = 1 << 16;
+/// Neighbours kept in a fixed array during the exact checks (more: a sorted `Vec`).
+const BEST_MAX: usize = 16;
+/// Features per step of an exact check; rows are padded to a multiple of it.
+const ROW_CHUNK: usize = 4;
 
 fn quantize_table(repr: &Representation) -> Vec<u16> {
     (LUT_MIN_DBM..=0).map(|r| quantize(repr, r as f32)).collect()
@@ -435,6 +440,11 @@ impl Model {
                 sum += v as u32;
                 fp_q.push((a, v));
             }
+            // Padded to whole chunks of the exact check (access point `u16::MAX`, which no
+            // query hears: its term is 0).
+            while !(fp_q.len() - head - 1).is_multiple_of(ROW_CHUNK) {
+                fp_q.push((u16::MAX, 0));
+            }
             fp_q[head] = (sum as u16, (sum >> 16) as u16);
             fp_start.push(fp_q.len() as u32);
             sums.push(sum);
@@ -447,7 +457,8 @@ impl Model {
         let mut fill = counts.clone();
         let mut postings = vec![Posting::default(); total];
         for (i, w) in fp_start.windows(2).enumerate() {
-            for &(a, v) in &fp_q[w[0] as usize + 1..w[1] as usize] {
+            // (Not the padding: access point `u16::MAX`, beyond every real one.)
+            for &(a, v) in fp_q[w[0] as usize + 1..w[1] as usize].iter().filter(|e| e.0 != u16::MAX) {
                 let slot = &mut fill[a as usize];
                 postings[*slot as usize] = Posting::new(i as u32, v, (sums[i] >> sum_shift) as u16);
                 *slot += 1;
@@ -573,10 +584,16 @@ impl Model {
 
     /// Exact `M` of the query (spread out densely in `qdense`) and one sample's row, and the
     /// sample's feature sum (the row's first entry).
+    /// Rows are whole chunks of [`ROW_CHUNK`] (padded), so the loop has no odd remainder to
+    /// branch on, a quarter of the iterations, and its exit is the only data-dependent branch.
     #[inline]
     fn overlap(qdense: &[u16; DENSE], row: &[(u16, u16)]) -> (u32, u32) {
         let Some((&(lo, hi), feats)) = row.split_first() else { return (0, 0) };
-        (feats.iter().map(|&(a, tv)| qdense[a as usize].min(tv) as u32).sum(), lo as u32 | (hi as u32) << 16)
+        let term = |&(a, tv): &(u16, u16)| qdense[a as usize].min(tv) as u32;
+        let chunks = feats.chunks_exact(ROW_CHUNK);
+        let rest: u32 = chunks.remainder().iter().map(term).sum();
+        let m = chunks.fold(rest, |m, c| m + c.iter().map(term).sum::<u32>());
+        (m, lo as u32 | (hi as u32) << 16)
     }
 
     /// The two-stage search; false when the first stage found no candidate (then run `full`).
@@ -802,11 +819,31 @@ impl Model {
         }
         std::hint::black_box(warm);
         s.best.clear();
-        for i in 0..s.keys.len() {
-            let id = s.keys[i] as u32;
-            s.exact_checks += 1;
-            let (m, tsum) = Self::overlap(qdense, self.row(id));
-            insert_best(&mut s.best, k, dist(m, qsum, tsum), id);
+        s.exact_checks += s.keys.len() as u64;
+        if k <= BEST_MAX {
+            // The `k` best as `(distance bits, id)` keys (distances are in 0..=1, never -0 or
+            // NaN, so their bits order them as the floats do, ties to the lower id), each new
+            // one bubbled through a sorted array: no branch on the data (whether a candidate
+            // beats the `k`-th best so far is a coin toss the predictor loses).
+            let mut top = [u64::MAX; BEST_MAX];
+            for &key in &s.keys {
+                let id = key as u32;
+                let (m, tsum) = Self::overlap(qdense, self.row(id));
+                let mut x = (dist(m, qsum, tsum).to_bits() as u64) << 32 | id as u64;
+                for t in &mut top[..k] {
+                    let lo = (*t).min(x);
+                    x = (*t).max(x);
+                    *t = lo;
+                }
+            }
+            let found = top[..k].iter().take_while(|&&t| t != u64::MAX);
+            s.best.extend(found.map(|&t| (f32::from_bits((t >> 32) as u32), t as u32)));
+        } else {
+            for &key in &s.keys {
+                let id = key as u32;
+                let (m, tsum) = Self::overlap(qdense, self.row(id));
+                insert_best(&mut s.best, k, dist(m, qsum, tsum), id);
+            }
         }
         for &(a, _) in &s.query {
             qdense[a as usize] = 0;
@@ -1161,7 +1198,7 @@ mod tests {
         let mut same_first = 0;
         for i in 0..300 {
             let q = fp(1 + i % 25);
-            for k in [1, 5, 12] {
+            for k in [1, 5, 12, 20] {
                 let full = exact.neighbours_full(&q, k, &mut b).to_vec();
                 assert_eq!(exact.neighbours(&q, k, &mut a), &full[..], "query {i}, k {k}");
                 let got = fast.neighbours(&q, k, &mut a).to_vec();
