@@ -265,6 +265,8 @@ const LEVELS: usize = 17;
 const HIST: usize = 256;
 /// Entries of the dense query of the exact checks: one per possible access point index.
 const DENSE: usize = 1 << 16;
+/// Strong access points picked in a fixed array (more: a sorted `Vec`).
+const STRONG_MAX: usize = 8;
 /// Neighbours kept in a fixed array during the exact checks (more: a sorted `Vec`).
 const BEST_MAX: usize = 16;
 /// Features per step of an exact check; rows are padded to a multiple of it.
@@ -608,16 +610,31 @@ impl Model {
             return false;
         }
         s.order.clear();
-        for &(a, v) in &s.query {
-            let e = (v, a);
-            if s.order.len() == strong {
-                if s.order.last().is_some_and(|&l| l >= e) {
-                    continue;
+        if strong <= STRONG_MAX {
+            // Branch-free: each `(value, access point)` as one key (values are at least 1, so
+            // every key beats the empty 0), bubbled through the sorted `strong` best.
+            let mut top = [0u32; STRONG_MAX];
+            for &(a, v) in &s.query {
+                let mut x = (v as u32) << 16 | a as u32;
+                for t in &mut top[..strong] {
+                    let hi = (*t).max(x);
+                    x = (*t).min(x);
+                    *t = hi;
                 }
-                s.order.pop();
             }
-            let at = s.order.iter().rposition(|&o| o > e).map_or(0, |i| i + 1);
-            s.order.insert(at, e);
+            s.order.extend(top[..strong].iter().map(|&t| ((t >> 16) as u16, t as u16)));
+        } else {
+            for &(a, v) in &s.query {
+                let e = (v, a);
+                if s.order.len() == strong {
+                    if s.order.last().is_some_and(|&l| l >= e) {
+                        continue;
+                    }
+                    s.order.pop();
+                }
+                let at = s.order.iter().rposition(|&o| o > e).map_or(0, |i| i + 1);
+                s.order.insert(at, e);
+            }
         }
         // The partial overlap is summed in a u16 per sample (half the cache footprint of u32):
         // each term is shifted right so that `strong` of them cannot overflow, and is at least
