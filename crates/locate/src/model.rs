@@ -17,7 +17,9 @@
 //! ranked without a division for all but the few that can make the cut, and the best of them
 //! get their exact distance. Samples are numbered so that similar fingerprints sit side by
 //! side (building, floor, strongest access points), which keeps a query's memory accesses
-//! close together.
+//! close together. The per-query loops avoid branches on the data (picking the strongest
+//! access points, keeping the `k` best, the rows' ends padded): on the machines measured, a
+//! mispredicted branch cost more than the instructions it saved.
 //!
 //! **Answer.** The `k` nearest samples vote (weight `1 / (d + 1e-3)`) for the building, then
 //! among those in it for the floor; the position is their weighted mean within that floor, and
@@ -138,7 +140,8 @@ pub struct Model {
     levels: Vec<u32>,
     /// The samples' rows (CSR): the feature sum as `(low, high)` 16 bits, then the quantized
     /// features as `(access point, value)` sorted by access point, side by side so that an
-    /// exact check reads one or two cache lines and nothing else of the sample.
+    /// exact check reads one or two cache lines and nothing else of the sample; padded with
+    /// `(u16::MAX, 0)` to a multiple of [`ROW_CHUNK`] features.
     fp_start: Vec<u32>,
     fp: Vec<(u16, u16)>,
     /// The quantized feature of every whole-dBm reading from -128 to 0 (readings are usually
@@ -264,6 +267,12 @@ const LEVELS: usize = 17;
 const HIST: usize = 256;
 /// Entries of the dense query of the exact checks: one per possible access point index.
 const DENSE: usize = 1 << 16;
+/// Strong access points picked in a fixed array (more: a sorted `Vec`).
+const STRONG_MAX: usize = 8;
+/// Neighbours kept in a fixed array during the exact checks (more: a sorted `Vec`).
+const BEST_MAX: usize = 16;
+/// Features per step of an exact check; rows are padded to a multiple of it.
+const ROW_CHUNK: usize = 4;
 
 fn quantize_table(repr: &Representation) -> Vec<u16> {
     (LUT_MIN_DBM..=0).map(|r| quantize(repr, r as f32)).collect()
@@ -287,6 +296,87 @@ fn quantize_with(lut: &[u16], repr: &Representation, rssi: f32) -> u16 {
 fn quantize(repr: &Representation, rssi: f32) -> u16 {
     let v = (repr.feature(rssi) * SCALE).round() as u32;
     v.clamp(1, SCALE as u32) as u16
+}
+
+/// The walk of one band after the first list (its postings from the band's top on; the walk
+/// stops at the first below `cut`): add each posting's term `min(q, t) >> SHIFT` to its
+/// sample's overlap counter, and keep (in `hits`, from `n` on) each sample touched for the
+/// first time whose posting is at most `limit` (its feature sum, the posting's top bits, small
+/// enough to still reach the candidates); a sample not kept keeps a zero counter. Returns the
+/// samples kept so far and the postings walked.
+///
+/// Needs `cut >= 2^SHIFT`: every value walked, and the query's, is then at least `2^SHIFT`,
+/// so the term is at least 1 without the `max(1)` of [`walk_later_dyn`] (same result).
+/// Branch-free but for the end of the band: the posting is always written, and counted only
+/// on a kept first touch. `acc16` and `hits` are the same power of two long, so the masked
+/// indexes need no bounds check. Its own function with the shift a constant: inlined in
+/// `two_stage`, the loop ran short of registers (38 instructions a posting, now 30).
+#[inline(never)]
+fn walk_later<const SHIFT: u32>(
+    band: &[Posting],
+    qv: u16,
+    cut: u16,
+    limit: u64,
+    acc16: &mut [u16],
+    hits: &mut [Posting],
+    mut n: usize,
+) -> (usize, usize) {
+    // (Sample ids are below 2^32: the mask has no higher bits, so it applies to the whole
+    // posting as well as to its id, and one register holds it.)
+    let mask = acc16.len().wrapping_sub(1) & u32::MAX as usize;
+    let (acc16, hits) = (&mut acc16[..=mask], &mut hits[..=mask]);
+    let (qv, cut) = (qv as u32, cut as u32);
+    let mut it = band.iter();
+    let mut walked = band.len();
+    while let Some(&p) = it.next() {
+        let tv = p.val() as u32;
+        if tv < cut {
+            walked -= it.len() + 1;
+            break;
+        }
+        let slot = &mut acc16[p.0 as usize & mask];
+        let old = *slot;
+        let (fresh, ok) = (old == 0, p.0 <= limit);
+        hits[n & mask] = p;
+        n += (fresh & ok) as usize;
+        // (A sample not kept has `old == 0`: it stays 0.)
+        *slot = (old + (qv.min(tv) >> SHIFT) as u16) * (!fresh | ok) as u16;
+    }
+    (n, walked)
+}
+
+/// [`walk_later`] with a shift known only at run time (more than 8 strong access points, or
+/// a cut below `2^shift`), and terms at least 1.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn walk_later_dyn(
+    band: &[Posting],
+    qv: u16,
+    cut: u16,
+    limit: u64,
+    shift: u32,
+    acc16: &mut [u16],
+    hits: &mut [Posting],
+    mut n: usize,
+) -> (usize, usize) {
+    let mask = acc16.len().wrapping_sub(1);
+    let (acc16, hits) = (&mut acc16[..=mask], &mut hits[..=mask]);
+    let mut walked = band.len();
+    for (j, &p) in band.iter().enumerate() {
+        let tv = p.val();
+        if tv < cut {
+            walked = j;
+            break;
+        }
+        let slot = &mut acc16[p.id() as usize & mask];
+        let old = *slot;
+        let new = (old == 0) & (p.0 <= limit);
+        hits[n & mask] = p;
+        n += new as usize;
+        let term = (qv.min(tv) >> shift).max(1);
+        *slot = old + if (old != 0) | new { term } else { 0 };
+    }
+    (n, walked)
 }
 
 impl Model {
@@ -354,6 +444,11 @@ impl Model {
                 sum += v as u32;
                 fp_q.push((a, v));
             }
+            // Padded to whole chunks of the exact check (access point `u16::MAX`, which no
+            // query hears: its term is 0).
+            while !(fp_q.len() - head - 1).is_multiple_of(ROW_CHUNK) {
+                fp_q.push((u16::MAX, 0));
+            }
             fp_q[head] = (sum as u16, (sum >> 16) as u16);
             fp_start.push(fp_q.len() as u32);
             sums.push(sum);
@@ -366,7 +461,8 @@ impl Model {
         let mut fill = counts.clone();
         let mut postings = vec![Posting::default(); total];
         for (i, w) in fp_start.windows(2).enumerate() {
-            for &(a, v) in &fp_q[w[0] as usize + 1..w[1] as usize] {
+            // (Not the padding: access point `u16::MAX`, beyond every real one.)
+            for &(a, v) in fp_q[w[0] as usize + 1..w[1] as usize].iter().filter(|e| e.0 != u16::MAX) {
                 let slot = &mut fill[a as usize];
                 postings[*slot as usize] = Posting::new(i as u32, v, (sums[i] >> sum_shift) as u16);
                 *slot += 1;
@@ -492,10 +588,16 @@ impl Model {
 
     /// Exact `M` of the query (spread out densely in `qdense`) and one sample's row, and the
     /// sample's feature sum (the row's first entry).
+    /// Rows are whole chunks of [`ROW_CHUNK`] (padded), so the loop has no odd remainder to
+    /// branch on, a quarter of the iterations, and its exit is the only data-dependent branch.
     #[inline]
     fn overlap(qdense: &[u16; DENSE], row: &[(u16, u16)]) -> (u32, u32) {
         let Some((&(lo, hi), feats)) = row.split_first() else { return (0, 0) };
-        (feats.iter().map(|&(a, tv)| qdense[a as usize].min(tv) as u32).sum(), lo as u32 | (hi as u32) << 16)
+        let term = |&(a, tv): &(u16, u16)| qdense[a as usize].min(tv) as u32;
+        let chunks = feats.chunks_exact(ROW_CHUNK);
+        let rest: u32 = chunks.remainder().iter().map(term).sum();
+        let m = chunks.fold(rest, |m, c| m + c.iter().map(term).sum::<u32>());
+        (m, lo as u32 | (hi as u32) << 16)
     }
 
     /// The two-stage search; false when the first stage found no candidate (then run `full`).
@@ -510,16 +612,31 @@ impl Model {
             return false;
         }
         s.order.clear();
-        for &(a, v) in &s.query {
-            let e = (v, a);
-            if s.order.len() == strong {
-                if s.order.last().is_some_and(|&l| l >= e) {
-                    continue;
+        if strong <= STRONG_MAX {
+            // Branch-free: each `(value, access point)` as one key (values are at least 1, so
+            // every key beats the empty 0), bubbled through the sorted `strong` best.
+            let mut top = [0u32; STRONG_MAX];
+            for &(a, v) in &s.query {
+                let mut x = (v as u32) << 16 | a as u32;
+                for t in &mut top[..strong] {
+                    let hi = (*t).max(x);
+                    x = (*t).min(x);
+                    *t = hi;
                 }
-                s.order.pop();
             }
-            let at = s.order.iter().rposition(|&o| o > e).map_or(0, |i| i + 1);
-            s.order.insert(at, e);
+            s.order.extend(top[..strong].iter().map(|&t| ((t >> 16) as u16, t as u16)));
+        } else {
+            for &(a, v) in &s.query {
+                let e = (v, a);
+                if s.order.len() == strong {
+                    if s.order.last().is_some_and(|&l| l >= e) {
+                        continue;
+                    }
+                    s.order.pop();
+                }
+                let at = s.order.iter().rposition(|&o| o > e).map_or(0, |i| i + 1);
+                s.order.insert(at, e);
+            }
         }
         // The partial overlap is summed in a u16 per sample (half the cache footprint of u32):
         // each term is shifted right so that `strong` of them cannot overflow, and is at least
@@ -596,22 +713,25 @@ impl Model {
                     n += 1;
                 }
             } else {
-                for &p in &list[skip..] {
-                    let tv = p.val();
-                    if tv < cut {
-                        break;
-                    }
-                    walked += 1;
-                    let slot = &mut acc16[p.id() as usize & mask];
-                    let old = *slot;
-                    // Touched before, or can still reach the floor.
-                    let keep = (old != 0) | (p.sum() as i32 <= most_sum);
-                    // Branch-free: always write the posting, keep it only on the sample's
-                    // first touch, and add to its overlap only if it is kept.
-                    hits[n & mask] = p;
-                    n += ((old == 0) & keep) as usize;
-                    *slot = old + (qv.min(tv) >> shift).max(1) * keep as u16;
-                }
+                // A new sample is kept when its feature sum is at most `most_sum`: the sum is
+                // the posting's top 16 bits, so that is one compare of the whole posting.
+                let limit = match most_sum {
+                    ..0 => 0,
+                    0..=0xFFFE => ((most_sum as u64 + 1) << 48) - 1,
+                    _ => u64::MAX,
+                };
+                let band = &list[skip..];
+                // (With `cut >= 2^shift` every term is at least 1 without `max(1)`; only a
+                // query whose strongest readings are near the floor has a lower cut.)
+                let (kept, len) = match shift {
+                    0 => walk_later::<0>(band, qv, cut, limit, acc16, hits, n),
+                    1 if cut >= 2 => walk_later::<1>(band, qv, cut, limit, acc16, hits, n),
+                    2 if cut >= 4 => walk_later::<2>(band, qv, cut, limit, acc16, hits, n),
+                    3 if cut >= 8 => walk_later::<3>(band, qv, cut, limit, acc16, hits, n),
+                    _ => walk_later_dyn(band, qv, cut, limit, shift, acc16, hits, n),
+                };
+                n = kept;
+                walked = len as u64;
             }
             s.postings += walked;
             rest -= ((qv >> shift) as u32).max(1);
@@ -619,8 +739,10 @@ impl Model {
             // grow; f32 division rounds monotonically), so the least similar of the first `c`
             // bounds the `c`-th best from below.
             if n >= c && i + 1 < strong {
-                let least =
-                    hits[..c].iter().map(|p| acc16[p.id() as usize & mask] as f32 / (qs + p.sum() as f32)).fold(f32::INFINITY, f32::min);
+                let least = hits[..c]
+                    .iter()
+                    .map(|p| acc16[p.id() as usize & mask] as f32 / (qs + p.sum() as f32))
+                    .fold(f32::INFINITY, |a, b| if b < a { b } else { a });
                 floor = floor.max(least);
             }
         }
@@ -653,15 +775,26 @@ impl Model {
             let anchor = (most as f32).to_bits() as i32 - qs.to_bits() as i32;
             // Two histograms, even and odd samples: neighbouring samples often fall in one
             // bucket, and one counter would make each increment wait for the previous one.
-            let mut hist = [[0u32; HIST]; 2];
-            for (i, ((m, l), &p)) in sims.iter_mut().zip(approx.iter_mut()).zip(&hits[..n]).enumerate() {
+            // (Samples in pairs, so that which histogram is fixed per line of code.)
+            let (mut even, mut odd) = ([0u32; HIST], [0u32; HIST]);
+            let mut rank = |p: Posting, m: &mut f32, l: &mut i32| {
                 *m = std::mem::take(&mut acc16[p.id() as usize & mask]) as f32;
                 *l = m.to_bits() as i32 - (qs + p.sum() as f32).to_bits() as i32;
-                hist[i & 1][(((anchor - *l) >> 18) as usize).min(HIST - 1)] += 1;
+                (((anchor - *l) >> 18) as usize).min(HIST - 1)
+            };
+            let (sims2, approx2, hits2) = (sims.chunks_exact_mut(2), approx.chunks_exact_mut(2), hits[..n].chunks_exact(2));
+            if let (Some(m), Some(l), Some(&p)) =
+                (sims2.into_remainder().first_mut(), approx2.into_remainder().first_mut(), hits2.remainder().first())
+            {
+                even[rank(p, m, l)] += 1;
+            }
+            for ((m, l), p) in sims.chunks_exact_mut(2).zip(approx.chunks_exact_mut(2)).zip(hits[..n].chunks_exact(2)) {
+                even[rank(p[0], &mut m[0], &mut l[0])] += 1;
+                odd[rank(p[1], &mut m[1], &mut l[1])] += 1;
             }
             let (mut seen, mut upto) = (0u32, 0usize);
             while upto < HIST && (seen as usize) < c {
-                seen += hist[0][upto] + hist[1][upto];
+                seen += even[upto] + odd[upto];
                 upto += 1;
             }
             // The `c` best by the estimate are at or above `anchor - upto * 2^18`, so the
@@ -670,13 +803,18 @@ impl Model {
             // 2^23` (rounded up to 2^21) and above.
             let keep = if upto < HIST { anchor.saturating_sub(((upto as i32) << 18).saturating_add(1 << 21)) } else { i32::MIN };
             // Branch-free: the survivors' indexes first (which ones survive is unpredictable).
-            s.pick.resize(n, 0);
+            // (`pick` is as long as `hits`, a power of two, so the masked index needs no
+            // bounds check; `j <= i < n` anyway.)
+            if s.pick.len() != size {
+                s.pick = vec![0; size];
+            }
+            let pick = &mut s.pick[..=mask];
             let mut j = 0usize;
             for (i, &l) in approx.iter().enumerate() {
-                s.pick[j] = i as u32;
+                pick[j & mask] = i as u32;
                 j += (l >= keep) as usize;
             }
-            s.keys.extend(s.pick[..j].iter().map(|&i| key(sims[i as usize], hits[i as usize])));
+            s.keys.extend(pick[..j].iter().map(|&i| key(sims[i as usize], hits[i as usize])));
             s.ranked += s.keys.len() as u64;
             if s.keys.len() > c {
                 s.keys.select_nth_unstable(c - 1);
@@ -700,11 +838,31 @@ impl Model {
         }
         std::hint::black_box(warm);
         s.best.clear();
-        for i in 0..s.keys.len() {
-            let id = s.keys[i] as u32;
-            s.exact_checks += 1;
-            let (m, tsum) = Self::overlap(qdense, self.row(id));
-            insert_best(&mut s.best, k, dist(m, qsum, tsum), id);
+        s.exact_checks += s.keys.len() as u64;
+        if k <= BEST_MAX {
+            // The `k` best as `(distance bits, id)` keys (distances are in 0..=1, never -0 or
+            // NaN, so their bits order them as the floats do, ties to the lower id), each new
+            // one bubbled through a sorted array: no branch on the data (whether a candidate
+            // beats the `k`-th best so far is a coin toss the predictor loses).
+            let mut top = [u64::MAX; BEST_MAX];
+            for &key in &s.keys {
+                let id = key as u32;
+                let (m, tsum) = Self::overlap(qdense, self.row(id));
+                let mut x = (dist(m, qsum, tsum).to_bits() as u64) << 32 | id as u64;
+                for t in &mut top[..k] {
+                    let lo = (*t).min(x);
+                    x = (*t).max(x);
+                    *t = lo;
+                }
+            }
+            let found = top[..k].iter().take_while(|&&t| t != u64::MAX);
+            s.best.extend(found.map(|&t| (f32::from_bits((t >> 32) as u32), t as u32)));
+        } else {
+            for &key in &s.keys {
+                let id = key as u32;
+                let (m, tsum) = Self::overlap(qdense, self.row(id));
+                insert_best(&mut s.best, k, dist(m, qsum, tsum), id);
+            }
         }
         for &(a, _) in &s.query {
             qdense[a as usize] = 0;
@@ -948,6 +1106,37 @@ mod tests {
     }
 
     #[test]
+    fn the_constant_shift_walk_equals_the_general_one() {
+        // Random bands (sorted strongest first) over a few counters, some already touched,
+        // several limits: same counters, same kept samples, same postings walked.
+        let mut next = xorshift(7u64);
+        for round in 0..200 {
+            let size = 64usize;
+            let qv = 4 + (next() % 60_000) as u16;
+            let cut = (qv / 2).max(4);
+            let mut ids: Vec<u32> = (0..size as u32 - 1).collect();
+            for i in (1..ids.len()).rev() {
+                ids.swap(i, (next() % (i as u64 + 1)) as usize);
+            }
+            let mut band: Vec<Posting> =
+                ids[..40].iter().map(|&id| Posting::new(id, 1 + (next() % 65_535) as u16, (next() % 65_536) as u16)).collect();
+            band.sort_by_key(|p| std::cmp::Reverse(p.val()));
+            let limit = match round % 3 {
+                0 => u64::MAX,
+                1 => 0,
+                _ => ((next() % 65_536) << 48) | 0xFFFF_FFFF_FFFF,
+            };
+            let mut acc: Vec<u16> = (0..size).map(|_| if next().is_multiple_of(3) { 1 + (next() % 1000) as u16 } else { 0 }).collect();
+            let (mut acc2, mut hits, mut hits2) = (acc.clone(), vec![Posting::default(); size], vec![Posting::default(); size]);
+            let got = walk_later::<2>(&band, qv, cut, limit, &mut acc, &mut hits, 3);
+            let want = walk_later_dyn(&band, qv, cut, limit, 2, &mut acc2, &mut hits2, 3);
+            assert_eq!(got, want, "round {round}");
+            assert_eq!(acc, acc2, "round {round}");
+            assert_eq!(hits[..got.0].iter().map(|p| p.0).collect::<Vec<_>>(), hits2[..want.0].iter().map(|p| p.0).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
     fn pruned_first_stage_equals_ranking_every_sample_in_the_bands() {
         // A seeded site with geometry (log-distance readings), so that the bands hold many
         // samples and the floor prunes; several search settings.
@@ -976,6 +1165,8 @@ mod tests {
             Search { strong_aps: 1, ..Search::default() },
             Search { strong_aps: 2, candidates: 8, ..Search::default() },
             Search { strong_aps: 6, posting_top: u16::MAX, ..Search::default() },
+            // More strong access points than the fixed arrays hold: the general paths.
+            Search { strong_aps: 10, candidates: 20, ..Search::default() },
             // Many candidates: samples first touched by a later list make the cut.
             Search { candidates: 150, ..Search::default() },
             Search { strong_aps: 3, posting_cut: 4, candidates: 400, ..Search::default() },
@@ -1028,7 +1219,7 @@ mod tests {
         let mut same_first = 0;
         for i in 0..300 {
             let q = fp(1 + i % 25);
-            for k in [1, 5, 12] {
+            for k in [1, 5, 12, 20] {
                 let full = exact.neighbours_full(&q, k, &mut b).to_vec();
                 assert_eq!(exact.neighbours(&q, k, &mut a), &full[..], "query {i}, k {k}");
                 let got = fast.neighbours(&q, k, &mut a).to_vec();
