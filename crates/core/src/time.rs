@@ -93,6 +93,15 @@ impl Rfc3339Parser {
 /// `:SS`, an optional fraction and `Z` (the rest of a UTC time after its minute), as
 /// milliseconds into the minute; `None` for anything else (an offset, or not a time).
 fn seconds_utc(rest: &[u8]) -> Option<Millis> {
+    // The usual `:SS.fffZ` at constant offsets (no loop, no bounds check); anything else, or
+    // anything this rejects, goes the general way below.
+    if let Ok(&[b':', s1, s2, b'.', f1, f2, f3, b'Z' | b'z']) = <&[u8; 8]>::try_from(rest) {
+        let [s1, s2, f1, f2, f3] = [s1, s2, f1, f2, f3].map(|c| c.wrapping_sub(b'0') as i64);
+        let se = s1 * 10 + s2;
+        if s1 < 10 && s2 < 10 && f1 < 10 && f2 < 10 && f3 < 10 && se <= 60 {
+            return Some(se * 1000 + f1 * 100 + f2 * 10 + f3);
+        }
+    }
     let d = |i: usize| rest.get(i).filter(|c| c.is_ascii_digit()).map(|c| (c - b'0') as i64);
     if rest.first() != Some(&b':') {
         return None;
