@@ -121,12 +121,6 @@ fn usual_layout(c: &Columns) -> bool {
     (c.time, c.sensor, c.mac, c.rssi, c.count) == (0, 1, 2, 3, 4)
 }
 
-/// One line of the usual layout at `at` in `block` (which holds whole lines; `text` is the
-/// same block when it is all UTF-8): the observation and the bytes it took with its `\n`.
-/// `None` when the line is not in the usual shape or does not parse: [`parse_line`] then
-/// reads it (and reports what is wrong). What this accepts, `parse_line` accepts with the
-/// same result: the time and MAC parsers take no comma or newline, so the fields are those a
-/// split at commas gives.
 /// Where the first `,` or `\n` of `b` is: eight bytes at a time (a sensor name is about
 /// ten), by the bit trick that marks the zero bytes of a word XORed with the byte looked for
 /// (the lowest mark is exact: a false one only follows a true one).
@@ -147,6 +141,12 @@ fn comma_or_newline(b: &[u8]) -> Option<usize> {
     words.remainder().iter().position(|&c| c == b',' || c == b'\n').map(|i| at + i)
 }
 
+/// One line of the usual layout at `at` in `block` (which holds whole lines; `text` is the
+/// same block when it is all UTF-8): the observation and the bytes it took with its `\n`.
+/// `None` when the line is not in the usual shape or does not parse: [`parse_line`] then
+/// reads it (and reports what is wrong). What this accepts, `parse_line` accepts with the
+/// same result: the time and MAC parsers take no comma or newline, so the fields are those a
+/// split at commas gives.
 fn fast_line<'a>(times: &mut Rfc3339Parser, block: &'a [u8], text: Option<&'a str>, at: usize) -> Option<(RawObservation<'a>, usize)> {
     let rest = &block[at..];
     let k = match (rest.get(24), rest.get(20)) {

@@ -198,8 +198,9 @@ impl PresenceRecorder {
         if o.kind != footfall_core::RadioKind::Wifi {
             return;
         }
-        let minute_ms = o.ts.div_euclid(PRESENCE_MINUTE_MS) * PRESENCE_MINUTE_MS;
-        let minute = match i32::try_from(o.ts.div_euclid(PRESENCE_MINUTE_MS)) {
+        let minutes = o.ts.div_euclid(PRESENCE_MINUTE_MS);
+        let minute_ms = minutes * PRESENCE_MINUTE_MS;
+        let minute = match i32::try_from(minutes) {
             Ok(m) if self.minute.is_none_or(|n| n <= m) => m,
             _ => {
                 let fresh = MinutePresence {
