@@ -34,28 +34,23 @@ impl MacAddr {
         }
     }
 
-    /// The 17-byte spellings (`aa:bb:cc:dd:ee:ff`, `aa-bb-cc-dd-ee-ff`), every CSV row's:
-    /// constant offsets into an array, so no bounds check and no loop (the general path's
-    /// loops were a seventh of the parse stage's instructions). Same result as
-    /// [`MacAddr::parse_general`].
+    /// The 17-byte spellings (`aa:bb:cc:dd:ee:ff`, `aa-bb-cc-dd-ee-ff`), every CSV row's,
+    /// eight bytes at a time: bytes 0-7 and 9-16 are both `hh:hh:hh` (byte 8 is the middle
+    /// separator), so each is one 64-bit word checked and converted lane by lane. Same result
+    /// as [`MacAddr::parse_general`] (tested on every byte value at every position).
     #[inline]
     fn parse_separated(a: &[u8; 17]) -> Result<Self, MacParseError> {
         let sep = a[2];
-        let seps = (sep == b':' || sep == b'-') & (a[5] == sep) & (a[8] == sep) & (a[11] == sep) & (a[14] == sep);
-        let pair = |i: usize| {
-            let (hi, lo) = (HEX[a[i] as usize], HEX[a[i + 1] as usize]);
-            ((hi << 4) | (lo & 0x0f), hi | lo)
-        };
-        let (o0, b0) = pair(0);
-        let (o1, b1) = pair(3);
-        let (o2, b2) = pair(6);
-        let (o3, b3) = pair(9);
-        let (o4, b4) = pair(12);
-        let (o5, b5) = pair(15);
-        if !seps || (b0 | b1 | b2 | b3 | b4 | b5) & 0x80 != 0 {
-            return Err(MacParseError);
+        let word = |i: usize| u64::from_le_bytes([a[i], a[i + 1], a[i + 2], a[i + 3], a[i + 4], a[i + 5], a[i + 6], a[i + 7]]);
+        let (lo, hi) = (hex_triple(word(0), sep), hex_triple(word(9), sep));
+        match (lo, hi) {
+            (Some(lo), Some(hi)) if (sep == b':' || sep == b'-') && a[8] == sep => {
+                let [o0, o1, o2, ..] = lo.to_le_bytes();
+                let [o3, o4, o5, ..] = hi.to_le_bytes();
+                Ok(Self([o0, o1, o2, o3, o4, o5]))
+            }
+            _ => Err(MacParseError),
         }
-        Ok(Self([o0, o1, o2, o3, o4, o5]))
     }
 
     /// Every spelling, by loops over the pairs.
@@ -115,6 +110,31 @@ pub fn canonical_infrastructure(s: &str) -> Option<String> {
     Some(format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3], o[4], o[5]))
 }
 
+/// `hh:hh:hh` as a little-endian word (hex digits in bytes 0, 1, 3, 4, 6, 7; `sep` in bytes
+/// 2 and 5) to its three octets in the low three bytes; `None` if any byte is out of place.
+/// Every byte is checked in its lane at once: `ge(x, c)` sets a lane's top bit when its byte,
+/// known to be below 0x80, is at least `c` (the sum cannot carry into the next lane).
+#[inline]
+fn hex_triple(w: u64, sep: u8) -> Option<u64> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = ONES * 0x80;
+    const DIGITS: u64 = 0xFFFF_00FF_FF00_FFFF;
+    const SEPS: u64 = 0x0000_FF00_00FF_0000;
+    let ge = |x: u64, c: u8| x.wrapping_add(ONES * (0x80 - c) as u64) & HIGHS;
+    let lower = w | (ONES * 0x20);
+    let digit = ge(w, b'0') & !ge(w, b'9' + 1);
+    let letter = ge(lower, b'a') & !ge(lower, b'f' + 1);
+    let ascii = w & HIGHS == 0;
+    if !ascii || (digit | letter) & DIGITS & HIGHS != DIGITS & HIGHS || w & SEPS != SEPS & (ONES * sep as u64) {
+        return None;
+    }
+    // A digit's value is its low nibble; a letter's (bit 6 set) is its low nibble plus 9.
+    let letters = (w >> 6) & ONES;
+    let nibbles = ((w & (ONES * 0x0f)) + letters * 9) & DIGITS;
+    let v = (nibbles << 4) | (nibbles >> 8);
+    Some((v & 0xff) | ((v >> 16) & 0xff00) | ((v >> 32) & 0xff_0000))
+}
+
 /// Hex digit values; 0x80 marks a byte that is not a hex digit.
 const HEX: [u8; 256] = {
     let mut t = [0x80u8; 256];
@@ -167,7 +187,7 @@ mod tests {
                 s[i] = sep;
             }
             for i in 0..17 {
-                for c in [b'0', b'9', b'a', b'F', b'g', b'G', b':', b'-', b'/', b'@', b'`', 0, 0xff] {
+                for c in 0..=255u8 {
                     let mut m = s;
                     m[i] = c;
                     assert_eq!(MacAddr::parse_separated(&m), MacAddr::parse_general(&m), "{m:?}");
@@ -176,6 +196,27 @@ mod tests {
             }
         }
         assert!(tried > 100, "the mutations keep many addresses valid ({tried})");
+        // Many bytes wrong at once: random strings over hex digits, both separators and
+        // bytes next to the digit and letter ranges.
+        let alphabet = b"0123456789abcdefABCDEF:-/@`gG\x00\x7f\x80\xff";
+        let (mut x, mut valid) = (0x9E37_79B9_7F4A_7C15u64, 0);
+        for _ in 0..200_000 {
+            let mut m = [0u8; 17];
+            for (i, b) in m.iter_mut().enumerate() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mostly well-formed, so that valid addresses are common too.
+                *b = match (i % 3 == 2, x % 8) {
+                    (true, 0..=5) => b':',
+                    (false, 0..=5) => b"0123456789abcdefABCDEF"[(x >> 8) as usize % 22],
+                    _ => alphabet[(x >> 8) as usize % alphabet.len()],
+                };
+            }
+            assert_eq!(MacAddr::parse_separated(&m), MacAddr::parse_general(&m), "{m:?}");
+            valid += usize::from(MacAddr::parse_general(&m).is_ok());
+        }
+        assert!(valid > 1000, "{valid}");
     }
 
     #[test]

@@ -146,7 +146,9 @@ fn comma_or_newline(b: &[u8]) -> Option<usize> {
 /// `None` when the line is not in the usual shape or does not parse: [`parse_line`] then
 /// reads it (and reports what is wrong). What this accepts, `parse_line` accepts with the
 /// same result: the time and MAC parsers take no comma or newline, so the fields are those a
-/// split at commas gives.
+/// split at commas gives. Inlined into the read loop, so the observation is built where
+/// `emit` takes it from instead of being returned and copied.
+#[inline(always)]
 fn fast_line<'a>(times: &mut Rfc3339Parser, block: &'a [u8], text: Option<&'a str>, at: usize) -> Option<(RawObservation<'a>, usize)> {
     let rest = &block[at..];
     let k = match (rest.get(24), rest.get(20)) {
@@ -169,15 +171,37 @@ fn fast_line<'a>(times: &mut Rfc3339Parser, block: &'a [u8], text: Option<&'a st
         return None;
     }
     let mac = MacAddr::parse_bytes(&rest[m..m + 17]).ok()?;
-    let r = m + 18;
-    let mut e = r;
-    while e < rest.len() && rest[e] != b'\n' {
+    let (rssi, used) = rssi_to_line_end(rest, m + 18)?;
+    Some((RawObservation { ts, sensor, mac, rssi, freq: None, seq: None, ie: None, kind: RadioKind::Wifi }, used))
+}
+
+/// The usual RSSI field at `r` (an optional `-`, one to four digits) and the line's end
+/// (`\n`, `\r\n` or the end of the block) in one pass: the value and the bytes up to and
+/// including the newline. `None` for anything else (a `+`, a fraction, spaces), which
+/// [`parse_int`] then reads; what this accepts, it reads the same.
+#[inline]
+fn rssi_to_line_end(rest: &[u8], r: usize) -> Option<(i16, usize)> {
+    let neg = rest.get(r) == Some(&b'-');
+    let start = r + usize::from(neg);
+    let mut e = start;
+    let mut v: i16 = 0;
+    while let Some(d) = rest.get(e).map(|c| c.wrapping_sub(b'0')).filter(|&d| d < 10) {
+        if e - start == 4 {
+            return None;
+        }
+        v = v * 10 + d as i16;
         e += 1;
     }
-    let used = (e + 1).min(rest.len());
-    let field = if e > r && rest[e - 1] == b'\r' { &rest[r..e - 1] } else { &rest[r..e] };
-    let rssi = parse_int(field)?.clamp(i16::MIN as i64, i16::MAX as i64) as i16;
-    Some((RawObservation { ts, sensor, mac, rssi, freq: None, seq: None, ie: None, kind: RadioKind::Wifi }, used))
+    if e == start {
+        return None;
+    }
+    let used = match (rest.get(e), rest.get(e + 1)) {
+        (None, _) => e,
+        (Some(b'\n'), _) => e + 1,
+        (Some(b'\r'), Some(b'\n')) => e + 2,
+        _ => return None,
+    };
+    Some((if neg { -v } else { v }, used))
 }
 
 fn parse_line<'a>(c: &Columns, times: &mut Rfc3339Parser, line: &'a [u8]) -> Result<RawObservation<'a>, LineError> {
@@ -356,6 +380,10 @@ mod tests {
             "2026-03-02T10:00:02.600Z,\u{a0}caf\u{e9}\u{3000},aa:bb:cc:dd:ee:05,-45",
             "2026-03-02T10:00:02.700Z,\"\",aa:bb:cc:dd:ee:06,-45",
             "2026-03-02T10:00:02.800Z,\",aa:bb:cc:dd:ee:06,-45",
+            "2026-03-02T10:00:03.000Z,door,aa:bb:cc:dd:ee:07,-12345",
+            "2026-03-02T10:00:03.100Z,door,aa:bb:cc:dd:ee:08,7",
+            "2026-03-02T10:00:03.200Z,door,aa:bb:cc:dd:ee:09,-0",
+            "2026-03-02T10:00:03.300Z,door,aa:bb:cc:dd:ee:0a,+5",
         ];
         let alphabet = b",\n\r\" :-.0123456789aZT";
         let mut seed = 0x2545_f491_4f6c_dd1du64;

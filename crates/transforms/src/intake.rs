@@ -17,16 +17,29 @@ use std::collections::BTreeSet;
 
 const MAX_UNKNOWN_NAMES: usize = 20;
 
-/// Sensor names to site indexes. A name of at most 16 bytes is looked up by its bytes packed
-/// into integers (its length, first and last 8 bytes: together they are the whole name), so
-/// the per-observation lookup hashes and compares three words instead of a string.
+/// Sensor names to site indexes. A name of at most 16 bytes is packed into integers (its
+/// length, first and last 8 bytes: together they are the whole name) and looked up in a
+/// direct-mapped table whose multiplier is chosen, when the site is loaded, so that names
+/// do not share a slot: one multiply and one compare per observation, no probe loop (a hash
+/// map's mispredicted on most rows, since consecutive rows name different sensors). A name
+/// that still collides waits in a small map behind the table.
 struct SensorNames {
-    short: FxHashMap<(u64, u64, u8), u16>,
+    /// Slots of `(packed name, site index)`; an empty slot holds a key no name packs to.
+    slots: Vec<(Packed, u16)>,
+    mul: u64,
+    shift: u32,
+    spill: FxHashMap<Packed, u16>,
     long: FxHashMap<String, u16>,
 }
 
+type Packed = (u64, u64, u8);
+
+/// A key [`SensorNames::pack`] never returns (a 0-byte name has both words 0).
+const NO_NAME: Packed = (u64::MAX, u64::MAX, 0);
+
 impl SensorNames {
-    fn pack(name: &[u8]) -> Option<(u64, u64, u8)> {
+    #[inline]
+    fn pack(name: &[u8]) -> Option<Packed> {
         let n = name.len();
         let word = |b: &[u8]| {
             let mut w = [0u8; 8];
@@ -40,21 +53,64 @@ impl SensorNames {
         }
     }
 
+    #[inline]
+    fn slot(key: Packed, mul: u64, shift: u32) -> usize {
+        let h = (key.0.wrapping_mul(mul) ^ key.1 ^ key.2 as u64).wrapping_mul(mul);
+        (h >> shift) as usize
+    }
+
     fn new(names: FxHashMap<String, u16>) -> Self {
-        let mut short = FxHashMap::default();
+        let mut short: Vec<(Packed, u16)> = Vec::new();
         let mut long = FxHashMap::default();
         for (name, i) in names {
             match Self::pack(name.as_bytes()) {
-                Some(k) => short.insert(k, i),
-                None => long.insert(name, i),
-            };
+                Some(k) => short.push((k, i)),
+                None => {
+                    long.insert(name, i);
+                }
+            }
         }
-        Self { short, long }
+        short.sort_unstable();
+        // Four slots per name; of 64 multipliers from a fixed sequence (so a site always gets
+        // the same table), the first that places every name, else the one that spills fewest.
+        let bits = (short.len().max(1) * 4).next_power_of_two().trailing_zeros().max(2);
+        let shift = 64 - bits;
+        let mut best: Option<Self> = None;
+        let mut seed = 0u64;
+        for _ in 0..64 {
+            seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mul = (seed ^ (seed >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9) | 1;
+            let mut t =
+                Self { slots: vec![(NO_NAME, 0u16); 1 << bits], mul, shift, spill: FxHashMap::default(), long: FxHashMap::default() };
+            for &(k, i) in &short {
+                let s = &mut t.slots[Self::slot(k, mul, shift)];
+                if s.0 == NO_NAME {
+                    *s = (k, i);
+                } else {
+                    t.spill.insert(k, i);
+                }
+            }
+            let done = t.spill.is_empty();
+            if best.as_ref().is_none_or(|b| t.spill.len() < b.spill.len()) {
+                best = Some(t);
+            }
+            if done {
+                break;
+            }
+        }
+        let mut t = best.expect("at least one multiplier is tried");
+        t.long = long;
+        t
     }
 
+    #[inline]
     fn get(&self, name: &str) -> Option<u16> {
         match Self::pack(name.as_bytes()) {
-            Some(k) => self.short.get(&k).copied(),
+            Some(k) => match self.slots[Self::slot(k, self.mul, self.shift)] {
+                (key, i) if key == k => Some(i),
+                _ if self.spill.is_empty() => None,
+                _ => self.spill.get(&k).copied(),
+            },
             None => self.long.get(name).copied(),
         }
     }
@@ -232,5 +288,10 @@ mod tests {
         for n in ["b", "a\0\0", "s1-fron", "s1-front\0", "0123456789abcdeh", "a much longer sensor namf", "door "] {
             assert_eq!(t.get(n), None, "{n:?}");
         }
+        // Many names: every one found, whether in its slot or spilled.
+        let many: FxHashMap<String, u16> = (0..3000u16).map(|i| (format!("ap-{i}"), i)).collect();
+        let t = SensorNames::new(many.clone());
+        assert!(many.iter().all(|(n, &i)| t.get(n) == Some(i)));
+        assert_eq!(t.get("ap-3000"), None);
     }
 }

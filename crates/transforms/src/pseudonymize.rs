@@ -241,6 +241,9 @@ impl Pseudonymizer {
     }
 
     /// Replace the MAC (and fingerprint) by pseudonyms; `sensor` is the site's sensor index.
+    /// Inlined so the observation is built in its destination (the runner's batch), not on
+    /// the stack and copied: the copy's wide loads stalled on the narrow stores before them.
+    #[inline]
     pub fn apply(&mut self, raw: &RawObservation<'_>, sensor: u16) -> Observation {
         let master = self.device_id(raw.kind, &raw.mac);
         self.last_master = master;

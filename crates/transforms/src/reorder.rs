@@ -23,6 +23,26 @@ pub struct Reorder {
     /// Emptied bucket vectors, reused for new buckets (their allocations, not their content).
     #[serde(skip)]
     spare: Vec<Vec<Observation>>,
+    /// The keys of held buckets that may be out of order, noted as observations arrive
+    /// (while the bucket's last one is still in cache) so a release need not read a bucket
+    /// twice; `None` when unknown (after a restore, a put-back or a sensor remap): then
+    /// every held bucket is checked once, at the next release.
+    #[serde(skip)]
+    unsorted: Option<Vec<i64>>,
+}
+
+/// The total order of observations within a bucket, so that ties (one burst heard by
+/// several sensors) reach the linker in the same order whatever order they arrived in.
+fn order_key(o: &Observation) -> (Millis, u16, footfall_core::DeviceId, i16, Option<u16>, Option<u64>) {
+    (o.ts, o.sensor, o.device, o.rssi, o.seq, o.ie)
+}
+
+/// Whether `a` may come before `b`: time and sensor decide almost every pair, in one compare
+/// of the two packed; the whole key only breaks their ties.
+#[inline]
+fn in_order(a: &Observation, b: &Observation) -> bool {
+    let head = |o: &Observation| ((o.ts as i128) << 16) | o.sensor as i128;
+    head(a) < head(b) || order_key(a) <= order_key(b)
 }
 
 /// Emptied bucket vectors kept for reuse, at most.
@@ -30,7 +50,15 @@ const SPARE: usize = 64;
 
 impl Reorder {
     pub fn new(lateness: Millis) -> Self {
-        Self { lateness, newest: Millis::MIN, released: Millis::MIN, buckets: VecDeque::new(), late: 0, spare: Vec::new() }
+        Self {
+            lateness,
+            newest: Millis::MIN,
+            released: Millis::MIN,
+            buckets: VecDeque::new(),
+            late: 0,
+            spare: Vec::new(),
+            unsorted: Some(Vec::new()),
+        }
     }
 
     /// Accept one observation; buckets that became ready are appended to `out` whole, each
@@ -54,13 +82,15 @@ impl Reorder {
             if end > watermark {
                 break;
             }
-            let Some((_, mut v)) = self.buckets.pop_front() else { break };
-            // A total order, so that ties (one burst heard by several sensors) reach the
-            // linker in the same order whatever order they arrived in. Buckets usually arrive
-            // in order already; checking is cheaper than sorting.
-            let key = |o: &Observation| (o.ts, o.sensor, o.device, o.rssi, o.seq, o.ie);
-            if !v.is_sorted_by_key(key) {
-                v.sort_by_key(key);
+            let buckets = &self.buckets;
+            let unsorted = self.unsorted.get_or_insert_with(|| {
+                buckets.iter().filter(|(_, v)| !v.windows(2).all(|w| in_order(&w[0], &w[1]))).map(|(k, _)| *k).collect()
+            });
+            let Some((key, mut v)) = self.buckets.pop_front() else { break };
+            // Buckets usually arrive in order already: noting is cheaper than sorting.
+            if let Some(i) = unsorted.iter().position(|&k| k == key) {
+                unsorted.swap_remove(i);
+                v.sort_by_key(order_key);
             }
             out.push(v);
             self.released = end;
@@ -82,6 +112,8 @@ impl Reorder {
 
     /// Move held observations to a new site's sensor indexes, dropping removed sensors'.
     pub fn remap_sensors(&mut self, map: &[Option<u16>]) {
+        // New sensor indexes may reorder a bucket's ties.
+        self.unsorted = None;
         for (_, v) in self.buckets.iter_mut() {
             v.retain_mut(|o| match map.get(o.sensor as usize).copied().flatten() {
                 Some(n) => {
@@ -110,12 +142,26 @@ impl Reorder {
     /// Put `o` in its one-second bucket (usually the newest one).
     fn hold(&mut self, o: Observation) {
         let key = o.ts.div_euclid(1000);
+        let note = |unsorted: &mut Option<Vec<i64>>, v: &Vec<Observation>| {
+            if let (Some(list), Some(last)) = (unsorted, v.last())
+                && !in_order(last, &o)
+                && !list.contains(&key)
+            {
+                list.push(key);
+            }
+        };
         match self.buckets.back_mut() {
-            Some((k, v)) if *k == key => v.push(o),
+            Some((k, v)) if *k == key => {
+                note(&mut self.unsorted, v);
+                v.push(o);
+            }
             Some((k, _)) if *k > key => {
                 let i = self.buckets.partition_point(|(k, _)| *k < key);
                 match self.buckets.get_mut(i) {
-                    Some((k, v)) if *k == key => v.push(o),
+                    Some((k, v)) if *k == key => {
+                        note(&mut self.unsorted, v);
+                        v.push(o);
+                    }
                     _ => {
                         let v = self.bucket_with(o);
                         self.buckets.insert(i, (key, v));
@@ -143,6 +189,7 @@ impl Reorder {
 
     pub fn put_back(&mut self, held: VecDeque<(i64, Vec<Observation>)>) {
         self.buckets = held;
+        self.unsorted = None;
     }
 
     /// Drop every held observation of `device`; returns how many.
@@ -198,5 +245,43 @@ mod tests {
         two.finish(&mut b);
         assert_eq!(a.concat(), b.concat());
         assert_eq!(one.late, two.late);
+    }
+
+    #[test]
+    fn ties_leave_in_sensor_order_however_they_arrived() {
+        // Bursts heard by four sensors, in scrambled sensor order, some a little late.
+        let mut input = Vec::new();
+        for i in 0..400i64 {
+            let ts = i * 250 + if i % 7 == 0 { -900 } else { 0 };
+            for s in [2u16, 0, 3, 1] {
+                input.push(Observation::basic(ts, (s + i as u16) % 4, DeviceId(i as u64 % 5), -50));
+            }
+        }
+        let mut want = input.clone();
+        want.sort_by_key(order_key);
+        let run = |cut: Option<(usize, u8)>| {
+            let mut r = Reorder::new(2_000);
+            let mut out = Vec::new();
+            for (n, &o) in input.iter().enumerate() {
+                match cut {
+                    Some((at, 0)) if n == at => r = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap(),
+                    Some((at, 1)) if n == at => {
+                        let held = r.take_held();
+                        r.put_back(held);
+                    }
+                    Some((at, _)) if n == at => r.remap_sensors(&[Some(0), Some(1), Some(2), Some(3)]),
+                    _ => {}
+                }
+                r.push(o, &mut out);
+            }
+            r.finish(&mut out);
+            out.concat()
+        };
+        assert_eq!(run(None), want);
+        for way in 0..3 {
+            // Cut after the first two of a burst (sensors 2 then 0): a held bucket is already out
+            // of order at the cut.
+            assert_eq!(run(Some((802, way))), want, "way {way}");
+        }
     }
 }
