@@ -98,6 +98,8 @@ pub struct Scratch {
     bvotes: Vec<(u16, f32)>,
     fvotes: Vec<(i16, f32)>,
     zvotes: Vec<(u32, f32)>,
+    /// The neighbours' weights and labels in [`Model::estimate`].
+    neighbours: Vec<(f32, Label)>,
     /// Searches so far, and how many of them fell back to the exhaustive walk (for benchmarks).
     pub searches: u64,
     pub full_walks: u64,
@@ -265,6 +267,13 @@ const LUT_MIN_DBM: i32 = -128;
 const LEVELS: usize = 17;
 /// Buckets of the similarity histogram that finds the candidates' threshold.
 const HIST: usize = 256;
+/// Twice the error of a similarity's log estimate `bits(m) - bits(S_q + S_t)`, in units of
+/// `2^-23` octaves: a float's bits are `2^23 (e + 127 + f)` for `2^e (1 + f)`, and
+/// `log2(1 + f) - f` is within `[0, 0.0860713]`, so each of the two terms is off by at most
+/// `0.0860713 * 2^23 = 722,019`; plus a margin of 62 for the rounding of the exact key's
+/// division (a few units). (Was `2^21`, the same bound rounded up: on the bench site 51
+/// samples a query were then ranked exactly instead of 45.)
+const TWO_ERRORS: i32 = 1_444_100;
 /// Entries of the dense query of the exact checks: one per possible access point index.
 const DENSE: usize = 1 << 16;
 /// Strong access points picked in a fixed array (more: a sorted `Vec`).
@@ -799,9 +808,9 @@ impl Model {
             }
             // The `c` best by the estimate are at or above `anchor - upto * 2^18`, so the
             // `c`-th best similarity is at least that minus one error, and every sample that
-            // can reach it is within one more error: keep `anchor - upto * 2^18 - 2 * 0.0861 *
-            // 2^23` (rounded up to 2^21) and above.
-            let keep = if upto < HIST { anchor.saturating_sub(((upto as i32) << 18).saturating_add(1 << 21)) } else { i32::MIN };
+            // can reach it is within one more error: keep `anchor - upto * 2^18 - TWO_ERRORS`
+            // and above.
+            let keep = if upto < HIST { anchor.saturating_sub(((upto as i32) << 18).saturating_add(TWO_ERRORS)) } else { i32::MIN };
             // Branch-free: the survivors' indexes first (which ones survive is unpredictable).
             // (`pick` is as long as `hits`, a power of two, so the masked index needs no
             // bounds check; `j <= i < n` anyway.)
@@ -898,27 +907,27 @@ impl Model {
         self.search(fp, k, s);
         let best = &s.best;
         let nearest = best.first()?.0;
-        let w = |d: f32| 1.0 / (d + WEIGHT_EPS);
+        // Each neighbour's weight `1 / (d + 1e-3)` and label, once (the three votes below
+        // read them; the same values, in the same order, as computing them in each vote).
+        let nb = &mut s.neighbours;
+        nb.clear();
+        nb.extend(best.iter().map(|&(d, id)| (1.0 / (d + WEIGHT_EPS), self.labels[id as usize])));
         // Building, then floor within it: weighted votes (ties to the lower id).
         let votes = &mut s.bvotes;
         votes.clear();
-        for &(d, id) in best {
-            let b = self.labels[id as usize].building;
-            match votes.iter_mut().find(|v| v.0 == b) {
-                Some(v) => v.1 += w(d),
-                None => votes.push((b, w(d))),
+        for &(wt, l) in nb.iter() {
+            match votes.iter_mut().find(|v| v.0 == l.building) {
+                Some(v) => v.1 += wt,
+                None => votes.push((l.building, wt)),
             }
         }
         let building = votes.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))?.0;
         let fvotes = &mut s.fvotes;
         fvotes.clear();
-        for &(d, id) in best {
-            let l = &self.labels[id as usize];
-            if l.building == building {
-                match fvotes.iter_mut().find(|v| v.0 == l.floor) {
-                    Some(v) => v.1 += w(d),
-                    None => fvotes.push((l.floor, w(d))),
-                }
+        for &(wt, l) in nb.iter().filter(|n| n.1.building == building) {
+            match fvotes.iter_mut().find(|v| v.0 == l.floor) {
+                Some(v) => v.1 += wt,
+                None => fvotes.push((l.floor, wt)),
             }
         }
         let floor = fvotes.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))?.0;
@@ -926,12 +935,7 @@ impl Model {
         let zones = &mut s.zvotes;
         zones.clear();
         let mut zw = 0.0f32;
-        for &(d, id) in best {
-            let l = &self.labels[id as usize];
-            if l.building != building || l.floor != floor {
-                continue;
-            }
-            let wt = w(d);
+        for &(wt, l) in nb.iter().filter(|n| n.1.building == building && n.1.floor == floor) {
             if let Some((x, y)) = l.pos {
                 sx += x * wt as f64;
                 sy += y * wt as f64;
