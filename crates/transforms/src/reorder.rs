@@ -23,26 +23,6 @@ pub struct Reorder {
     /// Emptied bucket vectors, reused for new buckets (their allocations, not their content).
     #[serde(skip)]
     spare: Vec<Vec<Observation>>,
-    /// The keys of held buckets that may be out of order, noted as observations arrive
-    /// (while the bucket's last one is still in cache) so a release need not read a bucket
-    /// twice; `None` when unknown (after a restore, a put-back or a sensor remap): then
-    /// every held bucket is checked once, at the next release.
-    #[serde(skip)]
-    unsorted: Option<Vec<i64>>,
-}
-
-/// The total order of observations within a bucket, so that ties (one burst heard by
-/// several sensors) reach the linker in the same order whatever order they arrived in.
-fn order_key(o: &Observation) -> (Millis, u16, footfall_core::DeviceId, i16, Option<u16>, Option<u64>) {
-    (o.ts, o.sensor, o.device, o.rssi, o.seq, o.ie)
-}
-
-/// Whether `a` may come before `b`: time and sensor decide almost every pair, in one compare
-/// of the two packed; the whole key only breaks their ties.
-#[inline]
-fn in_order(a: &Observation, b: &Observation) -> bool {
-    let head = |o: &Observation| ((o.ts as i128) << 16) | o.sensor as i128;
-    head(a) < head(b) || order_key(a) <= order_key(b)
 }
 
 /// Emptied bucket vectors kept for reuse, at most.
@@ -50,15 +30,7 @@ const SPARE: usize = 64;
 
 impl Reorder {
     pub fn new(lateness: Millis) -> Self {
-        Self {
-            lateness,
-            newest: Millis::MIN,
-            released: Millis::MIN,
-            buckets: VecDeque::new(),
-            late: 0,
-            spare: Vec::new(),
-            unsorted: Some(Vec::new()),
-        }
+        Self { lateness, newest: Millis::MIN, released: Millis::MIN, buckets: VecDeque::new(), late: 0, spare: Vec::new() }
     }
 
     /// Accept one observation; buckets that became ready are appended to `out` whole, each
@@ -82,15 +54,15 @@ impl Reorder {
             if end > watermark {
                 break;
             }
-            let buckets = &self.buckets;
-            let unsorted = self.unsorted.get_or_insert_with(|| {
-                buckets.iter().filter(|(_, v)| !v.windows(2).all(|w| in_order(&w[0], &w[1]))).map(|(k, _)| *k).collect()
-            });
-            let Some((key, mut v)) = self.buckets.pop_front() else { break };
-            // Buckets usually arrive in order already: noting is cheaper than sorting.
-            if let Some(i) = unsorted.iter().position(|&k| k == key) {
-                unsorted.swap_remove(i);
-                v.sort_by_key(order_key);
+            let Some((_, mut v)) = self.buckets.pop_front() else { break };
+            // A total order, so that ties (one burst heard by several sensors) reach the
+            // linker in the same order whatever order they arrived in. Buckets usually arrive
+            // in order already; checking is cheaper than sorting.
+            let key = |o: &Observation| (o.ts, o.sensor, o.device, o.rssi, o.seq, o.ie);
+            // Time and sensor decide almost every pair: one compare of the two packed.
+            let head = |o: &Observation| ((o.ts as i128) << 16) | o.sensor as i128;
+            if !v.windows(2).all(|w| head(&w[0]) < head(&w[1]) || key(&w[0]) <= key(&w[1])) {
+                v.sort_by_key(key);
             }
             out.push(v);
             self.released = end;
@@ -112,8 +84,6 @@ impl Reorder {
 
     /// Move held observations to a new site's sensor indexes, dropping removed sensors'.
     pub fn remap_sensors(&mut self, map: &[Option<u16>]) {
-        // New sensor indexes may reorder a bucket's ties.
-        self.unsorted = None;
         for (_, v) in self.buckets.iter_mut() {
             v.retain_mut(|o| match map.get(o.sensor as usize).copied().flatten() {
                 Some(n) => {
@@ -142,26 +112,12 @@ impl Reorder {
     /// Put `o` in its one-second bucket (usually the newest one).
     fn hold(&mut self, o: Observation) {
         let key = o.ts.div_euclid(1000);
-        let note = |unsorted: &mut Option<Vec<i64>>, v: &Vec<Observation>| {
-            if let (Some(list), Some(last)) = (unsorted, v.last())
-                && !in_order(last, &o)
-                && !list.contains(&key)
-            {
-                list.push(key);
-            }
-        };
         match self.buckets.back_mut() {
-            Some((k, v)) if *k == key => {
-                note(&mut self.unsorted, v);
-                v.push(o);
-            }
+            Some((k, v)) if *k == key => v.push(o),
             Some((k, _)) if *k > key => {
                 let i = self.buckets.partition_point(|(k, _)| *k < key);
                 match self.buckets.get_mut(i) {
-                    Some((k, v)) if *k == key => {
-                        note(&mut self.unsorted, v);
-                        v.push(o);
-                    }
+                    Some((k, v)) if *k == key => v.push(o),
                     _ => {
                         let v = self.bucket_with(o);
                         self.buckets.insert(i, (key, v));
@@ -189,7 +145,6 @@ impl Reorder {
 
     pub fn put_back(&mut self, held: VecDeque<(i64, Vec<Observation>)>) {
         self.buckets = held;
-        self.unsorted = None;
     }
 
     /// Drop every held observation of `device`; returns how many.
@@ -258,7 +213,7 @@ mod tests {
             }
         }
         let mut want = input.clone();
-        want.sort_by_key(order_key);
+        want.sort_by_key(|o| (o.ts, o.sensor, o.device, o.rssi, o.seq, o.ie));
         let run = |cut: Option<(usize, u8)>| {
             let mut r = Reorder::new(2_000);
             let mut out = Vec::new();
