@@ -8,6 +8,12 @@
 //! shadowing of 4 dB, heard above -92 dBm (about 20 heard per fingerprint, like UJIIndoorLoc's 18). Queries are 1,000 fresh fingerprints from the same
 //! generator. The setup prints how many access points a fingerprint hears and the postings a
 //! query walks, so the figure can be compared with other sites.
+//!
+//! With `FOOTFALL_BENCH_UJI` naming a directory holding UJIIndoorLoc's `trainingData.csv` and
+//! `validationData.csv` (unzipped from `../shared/data/ujiindoorloc/UJIndoorLoc.zip`), the same
+//! is timed on that real site, the same size (520 access points, 19,861 fingerprints that heard
+//! something) but denser: about 21 scans per survey point, so a query's bands hold ~2.6 times
+//! the postings of the synthetic site's. Skipped, with a note, when unset or unreadable.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use footfall_locate::{Fingerprint, Label, Model, ModelConfig, Sample, Scratch, Search, Survey};
@@ -75,19 +81,7 @@ fn bench(c: &mut Criterion) {
         "bench site: {APS} access points, {} fingerprints, {heard:.1} heard per fingerprint, {walked:.0} postings walked per query",
         model.len()
     );
-    let mut sc = Scratch::default();
-    for q in &queries {
-        model.estimate(q, &mut sc);
-    }
-    eprintln!(
-        "pruned search proved {} of {} queries (the others walked every posting); per query {:.0} postings walked, {:.0} samples kept, {:.0} of them ranked exactly, {:.0} samples checked exactly",
-        sc.searches - sc.full_walks,
-        sc.searches,
-        sc.postings as f64 / sc.searches as f64,
-        sc.kept as f64 / sc.searches as f64,
-        sc.ranked as f64 / sc.searches as f64,
-        sc.exact_checks as f64 / sc.searches as f64
-    );
+    search_stats(&model, &queries);
     let mut g = c.benchmark_group("locate_classify");
     g.throughput(Throughput::Elements(queries.len() as u64));
     let settings: Vec<(&str, Search)> = match std::env::var("FOOTFALL_BENCH_SEARCH") {
@@ -118,7 +112,61 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // The real benchmark at the sizing (520 access points, 19,937 survey rows),
+    // when its CSVs are at hand: train on trainingData, time the 1,111 validation queries.
+    if let Some((model, queries)) = uji() {
+        let id = "ujiindoorloc_default";
+        cpu_time(id, &model, &queries);
+        g.throughput(Throughput::Elements(queries.len() as u64));
+        g.bench_function(id, |b| {
+            let mut s = Scratch::default();
+            b.iter(|| queries.iter().filter_map(|q| model.estimate(black_box(q), &mut s)).map(|e| e.floor as i64).sum::<i64>())
+        });
+    }
     g.finish();
+}
+
+/// What the pruned search does per query on `queries` (printed once, before timing).
+fn search_stats(model: &Model, queries: &[Fingerprint]) {
+    let mut sc = Scratch::default();
+    for q in queries {
+        model.estimate(q, &mut sc);
+    }
+    eprintln!(
+        "pruned search proved {} of {} queries (the others walked every posting); per query {:.0} postings walked, {:.0} samples kept, {:.0} of them ranked exactly, {:.0} samples checked exactly",
+        sc.searches - sc.full_walks,
+        sc.searches,
+        sc.postings as f64 / sc.searches as f64,
+        sc.kept as f64 / sc.searches as f64,
+        sc.ranked as f64 / sc.searches as f64,
+        sc.exact_checks as f64 / sc.searches as f64
+    );
+}
+
+/// UJIIndoorLoc's training model and validation queries, from the directory named by
+/// `FOOTFALL_BENCH_UJI` (the unzipped `trainingData.csv` and `validationData.csv`); `None`,
+/// with a note, when it is not set or not readable.
+fn uji() -> Option<(Model, Vec<Fingerprint>)> {
+    let dir = std::path::PathBuf::from(std::env::var_os("FOOTFALL_BENCH_UJI")?);
+    let read = |name: &str| {
+        let path = dir.join(name);
+        let file = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        footfall_locate::uji::read(std::io::BufReader::new(file), &path.display().to_string()).map_err(|e| e.to_string())
+    };
+    match (read("trainingData.csv"), read("validationData.csv")) {
+        (Ok(train), Ok(valid)) => {
+            let model = Model::train(ModelConfig::default(), &train).expect("training on UJIIndoorLoc");
+            // The validation file's access point columns are the training file's (same layout).
+            let queries = valid.samples.into_iter().map(|s| s.fp).collect::<Vec<_>>();
+            eprintln!("UJIIndoorLoc: {} access points, {} fingerprints, {} queries", train.aps.len(), model.len(), queries.len());
+            search_stats(&model, &queries);
+            Some((model, queries))
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("UJIIndoorLoc skipped: {e}");
+            None
+        }
+    }
 }
 
 /// Nanoseconds this thread has spent on a CPU (`/proc/thread-self/schedstat`, Linux), or `None`.
