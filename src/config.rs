@@ -51,9 +51,12 @@ pub struct PrivacyConfig {
     /// Configurable upward only: values below the default are refused.
     pub k: u64,
     /// Differential-privacy noise on published counts (the report, segment sizes and the
-    /// API's figures): epsilon per published count
-    /// (two-sided geometric noise, `footfall_query::noise`). Off when absent.
-    pub epsilon: Option<f64>,
+    /// API's figures): epsilon per published count (two-sided geometric noise,
+    /// `footfall_query::noise`), [`DEFAULT_EPSILON`] unless set.
+    pub epsilon: f64,
+    /// `false` publishes exact counts (still k-thresholded): for an operator's own checks
+    /// against another system, never for wide distribution. On by default.
+    pub noise: bool,
     /// Key rotation: MAC pseudonyms change every this many UTC days (a new key per epoch,
     /// derived from the master key). Off when absent. `footfall sensor` agents must be given
     /// the same value (`--key-epoch-days`).
@@ -62,7 +65,19 @@ pub struct PrivacyConfig {
 
 impl Default for PrivacyConfig {
     fn default() -> Self {
-        PrivacyConfig { k: footfall_query::privacy::DEFAULT_K, epsilon: None, key_epoch_days: None }
+        PrivacyConfig { k: footfall_query::privacy::DEFAULT_K, epsilon: DEFAULT_EPSILON, noise: true, key_epoch_days: None }
+    }
+}
+
+/// Epsilon per published count when `[privacy] epsilon` is not set: noise with a standard
+/// deviation of 1.4 people, small against a store's daily counts, enough that no count pins
+/// down one person (docs/privacy.md).
+pub const DEFAULT_EPSILON: f64 = 1.0;
+
+impl PrivacyConfig {
+    /// Epsilon per published count, or `None` when `noise = false`.
+    pub fn epsilon(&self) -> Option<f64> {
+        self.noise.then_some(self.epsilon)
     }
 }
 
@@ -103,9 +118,7 @@ impl Config {
                 c.audience.k
             );
         }
-        if let Some(e) = c.privacy.epsilon
-            && let Err(err) = footfall_query::noise::Noise::new(e, &[0; 32])
-        {
+        if let Err(err) = footfall_query::noise::Noise::new(c.privacy.epsilon, &[0; 32]) {
             anyhow::bail!("config {}: [privacy] {err}", path.display());
         }
         if c.privacy.key_epoch_days == Some(0) {
@@ -126,10 +139,15 @@ impl Config {
     /// The noise of published counts when `[privacy] epsilon` is set, keyed by the database's
     /// deployment key (so nobody without it can predict or subtract the noise).
     pub fn noise(&self, db: &Path) -> anyhow::Result<Option<footfall_query::noise::Noise>> {
-        let Some(epsilon) = self.privacy.epsilon else { return Ok(None) };
+        let Some(epsilon) = self.privacy.epsilon() else { return Ok(None) };
         let path = self.key_path(db, None);
         let key = footfall_store::keyfile::load(&path)
-            .with_context(|| format!("[privacy] epsilon: the noise is keyed by the deployment key {}", path.display()))?;
+            .with_context(|| {
+                format!(
+                    "the counts' noise (on by default) is keyed by the deployment key {}: name the key with key_file in the config, or set [privacy] noise = false for exact counts",
+                    path.display()
+                )
+            })?;
         Ok(Some(footfall_query::noise::Noise::new(epsilon, &key)?))
     }
 
@@ -183,7 +201,10 @@ mod tests {
         std::fs::write(&eps, "[privacy]\nepsilon = 0\n").unwrap();
         assert!(format!("{:#}", Config::load(Some(&eps)).unwrap_err()).contains("epsilon 0 is outside"));
         std::fs::write(&eps, "[privacy]\nepsilon = 0.5\n").unwrap();
-        assert_eq!(Config::load(Some(&eps)).unwrap().privacy.epsilon, Some(0.5));
+        assert_eq!(Config::load(Some(&eps)).unwrap().privacy.epsilon(), Some(0.5));
+        assert_eq!(Config::default().privacy.epsilon(), Some(DEFAULT_EPSILON), "noise is on by default");
+        std::fs::write(&eps, "[privacy]\nnoise = false\n").unwrap();
+        assert_eq!(Config::load(Some(&eps)).unwrap().privacy.epsilon(), None);
         let c: Config = toml::from_str("[retention]\npasses_days = 30\n").unwrap();
         assert_eq!((c.retention.visits_days, c.retention.passes_days), (365, 30));
         assert!(toml::from_str::<Config>("[retention]\nvisit_days = 30\n").is_err());

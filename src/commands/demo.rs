@@ -61,16 +61,19 @@ fn demo_in(a: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     }
     use std::io::IsTerminal;
     if a.serve || (!a.no_serve && std::io::stdout().is_terminal()) {
-        serve_dashboard(&db, &a.listen)?;
+        serve_dashboard(&db, &a.listen, &config)?;
     }
     Ok(())
 }
 
-/// Serve the demo database with a fresh operator token until Ctrl-C.
-fn serve_dashboard(db: &std::path::Path, listen: &str) -> anyhow::Result<()> {
+/// Serve the demo database with a fresh operator token until Ctrl-C, with the report's
+/// threshold and noise (so the dashboard shows the figures the report printed).
+fn serve_dashboard(db: &std::path::Path, listen: &str, config: &Config) -> anyhow::Result<()> {
     use anyhow::Context;
     let token = footfall_store::Store::open(db)?.create_token(footfall_store::tokens::Role::Operator, &[], "demo", super::now_ms())?;
-    let server = footfall_server::ServerConfig::new(db);
+    let mut server = footfall_server::ServerConfig::new(db);
+    server.threshold = config.threshold();
+    server.epsilon = config.privacy.epsilon();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async {
         let stop = super::serve::shutdown_signal();

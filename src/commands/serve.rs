@@ -23,7 +23,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     server.body_limit = a.max_body;
     server.ingest_interval = Duration::from_secs_f64(a.ingest_interval);
     server.threshold = config.threshold();
-    server.epsilon = config.privacy.epsilon;
+    server.epsilon = config.privacy.epsilon();
     server.alerts = config.alerts.clone();
     server.alert_webhook = config.alerts_webhook.as_ref().map(|w| w.url.clone());
     server.retention = Some(config.retention);

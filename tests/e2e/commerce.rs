@@ -4,7 +4,7 @@
 
 use super::invariance::split_csv;
 use super::privacy::{contains, db_files};
-use super::{footfall, ok, s, simulate, simulate_with};
+use super::{exact_counts, footfall, ok, s, simulate, simulate_with};
 use std::path::{Path, PathBuf};
 
 /// Simulate 4 days of 4 stores and ingest observations, POS and pings.
@@ -67,7 +67,9 @@ fn segments_exports_audit_and_erasure() {
     }
 
     // Sizes: JSON with every store and the five segments; a size below k is null.
-    let sizes: serde_json::Value = serde_json::from_str(&ok(&["segments", "--db", s(&db), "--json"])).unwrap();
+    // (Exact sizes, to compare with the exported file: the published sizes carry noise by default.)
+    let exact = exact_counts(dir.path());
+    let sizes: serde_json::Value = serde_json::from_str(&ok(&["segments", "--db", s(&db), "--config", s(&exact), "--json"])).unwrap();
     let stores = sizes["stores"].as_array().unwrap();
     assert_eq!(stores.len(), 4);
     let mut best: Option<(String, String, u64)> = None;
@@ -208,7 +210,9 @@ fn the_api_serves_sales_segments_and_audited_exports() {
     let sensor = token(&["--role", "sensor"]);
     let site = footfall_core::Site::from_json(&std::fs::read_to_string(sim.join("site.json")).unwrap()).unwrap();
     let stores: Vec<String> = site.stores.iter().map(|s| s.id.clone()).collect();
-    let server = Server::start(&["--db", s(&db), "--listen", "127.0.0.1:0"], &[]);
+    // Exact counts (noise off), so that the figures can be checked against the simulated sales.
+    let exact = exact_counts(dir.path());
+    let server = Server::start(&["--db", s(&db), "--config", s(&exact), "--listen", "127.0.0.1:0"], &[]);
     let call =
         |method: &str, path: &str, token: &str| server.request_with(method, path, &format!("Authorization: Bearer {token}\r\n"), b"");
     let json = |path: &str| -> Value {
@@ -274,7 +278,7 @@ fn the_api_serves_sales_segments_and_audited_exports() {
     assert!(suppressed_hours > 0, "some hour has 1..k-1 sales: its count must be suppressed");
 
     // Segment sizes: what `footfall segments` prints, k-suppressed.
-    let cli: Value = serde_json::from_str(&ok(&["segments", "--db", s(&db), "--json"])).unwrap();
+    let cli: Value = serde_json::from_str(&ok(&["segments", "--db", s(&db), "--config", s(&exact), "--json"])).unwrap();
     let mut best: Option<(String, String, u64)> = None;
     let mut small: Option<(String, String)> = None;
     for st in &stores {

@@ -1,7 +1,7 @@
 //! Ingest behaviour a user sees: bad lines reported by number while the rest is kept, a
 //! file of the wrong format refused before anything is written, no double counting.
 
-use super::{fixture, footfall, ok, s};
+use super::{exact_counts, fixture, footfall, ok, s};
 use std::fmt::Write;
 
 /// Two shoppers in s1 for 6 minutes, one walk-by near s2; a few bad lines.
@@ -35,8 +35,9 @@ fn bad_lines_are_reported_and_the_rest_ingested() {
     assert!(err.contains("obs.csv:line 83: mac: not a MAC address"), "{err}");
     assert!(err.contains("1 group address") && err.contains("1 implausible rssi") && err.contains("1 unknown sensor"), "{err}");
     assert!(err.contains("unknown sensors (not in the site file): nowhere"), "{err}");
-    let report: serde_json::Value = serde_json::from_str(&ok(&["report", "--db", s(&db), "--json"])).unwrap();
-    // 2 walk-ins and 1 walk-by: below k, so the report suppresses them; the visit export
+    let exact = exact_counts(dir.path());
+    let report: serde_json::Value = serde_json::from_str(&ok(&["report", "--db", s(&db), "--config", s(&exact), "--json"])).unwrap();
+    // 2 walk-ins and 1 walk-by: below k, so the report (noise off) suppresses them; the visit export
     // (per-visit rows) shows the visit was built.
     let s1 = report["totals"].as_array().unwrap().iter().find(|r| r["store"] == "s1").unwrap();
     assert_eq!(s1["walk_ins"], serde_json::Value::Null, "{s1}");

@@ -23,6 +23,15 @@ use std::process::{Command, Output};
 /// malls' default start (2026-03-02), so retention keeps their data whatever today's date is.
 pub const NOW: &str = "2026-04-01T00:00:00Z";
 
+/// A config file in `dir` that turns the counts' noise off (`[privacy] noise = false`; it is
+/// on by default), for tests that check published figures against exact arithmetic. The noise
+/// itself is tested in `privacy.rs`.
+pub fn exact_counts(dir: &Path) -> PathBuf {
+    let path = dir.join("exact-counts.toml");
+    std::fs::write(&path, "[privacy]\nnoise = false\n").expect("writing the exact-counts config");
+    path
+}
+
 /// Run the binary with arguments; return its output (never panics on a failing exit).
 pub fn footfall(args: &[&str]) -> Output {
     footfall_at(NOW, args)

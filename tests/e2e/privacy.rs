@@ -1,7 +1,7 @@
 //! No raw MAC reaches the database: not as text in any spelling, not as raw bytes; the key
 //! file is private.
 
-use super::{ok, s, simulate};
+use super::{exact_counts, ok, s, simulate};
 use std::collections::BTreeSet;
 
 fn macs_in(csv: &str) -> BTreeSet<String> {
@@ -267,7 +267,8 @@ fn no_report_cell_shows_a_count_below_k() {
     let noisy = dir.path().join("noise.toml");
     std::fs::write(&noisy, "[privacy]\nepsilon = 0.5\n").unwrap();
     let mut reports = Vec::new();
-    for (k, config) in [(5u64, None), (8, Some(s(&raised))), (5, Some(s(&noisy)))] {
+    let exact = exact_counts(dir.path());
+    for (k, config) in [(5u64, Some(s(&exact))), (8, Some(s(&raised))), (5, Some(s(&noisy)))] {
         let mut args = vec!["report", "--db", s(&db)];
         args.extend(config.map(|c| ["--config", c]).into_iter().flatten());
         let tables = ok(&args);
@@ -307,9 +308,13 @@ fn no_report_cell_shows_a_count_below_k() {
         ok(&["report", "--db", s(&db), "--config", s(&noisy)])
             .contains("noise: every count carries two-sided geometric noise of epsilon 0.5")
     );
+    // Noise is on by default: no config gives epsilon 1 per count.
+    let default: serde_json::Value = serde_json::from_str(&ok(&["report", "--db", s(&db), "--json"])).unwrap();
+    assert_eq!(default["noise_epsilon_per_count"], 1.0);
+    assert!(ok(&["report", "--db", s(&db)]).contains("noise: every count carries two-sided geometric noise of epsilon 1"));
 }
 
-/// The API's counts carry the same noise when `[privacy] epsilon` is set: every count of
+/// The API's counts carry the same noise (on by default; `[privacy] epsilon` sets it): every count of
 /// every endpoint moves, is thresholded after the noise, states its epsilon, repeats exactly
 /// when asked again, and is the same draw wherever the same figure appears.
 #[test]
@@ -350,7 +355,12 @@ fn api_counts_are_noisy_thresholded_and_consistent_across_endpoints() {
         assert!(stopped, "{printed}");
         bodies
     };
-    let (plain, noisy) = (fetch(None), fetch(Some(s(&noisy))));
+    let exact = exact_counts(dir.path());
+    let (plain, noisy) = (fetch(Some(s(&exact))), fetch(Some(s(&noisy))));
+    // Noise is on by default: without a config every answer states epsilon 1 per count.
+    for (path, body) in paths.iter().zip(fetch(None)) {
+        assert_eq!(body["noise_epsilon_per_count"], 1.0, "{path}: {body}");
+    }
     // Every count field, wherever it sits in a body.
     fn counts(v: &Value, out: &mut Vec<(String, Value)>, at: &str) {
         const COUNTS: [&str; 10] = [

@@ -95,8 +95,9 @@ pub fn calibration(agg: &Aggregates, fit: &SavedFit, t: Threshold) -> PublishedC
                 factor_source: source,
             });
         }
-        let n: u64 = hours_in.values().sum();
-        let raw = t.count(n);
+        // The store's raw walk-ins are its totals row's, the figure the report's totals table
+        // shows (with noise on, a sum of the noisy hours would be a second, different figure).
+        let raw = t.count(r.metrics.walk_ins);
         let c = total.unwrap_or(Calibrated { value: 0.0, low: 0.0, high: 0.0, source: Source::Store });
         stores.push(CalibratedStore { store: r.store.clone(), walk_ins: raw, walk_ins_calibrated: publish(t, raw, c), hours });
     }

@@ -109,8 +109,9 @@ pub struct ServerConfig {
     /// The k-threshold of every published figure.
     pub threshold: Threshold,
     /// Differential-privacy noise on every count of the API but live occupancy (`[privacy]
-    /// epsilon`), keyed by the
-    /// deployment key; `None` publishes exact counts (still k-thresholded).
+    /// epsilon`), keyed by the deployment key; `None` publishes exact counts (still
+    /// k-thresholded). The library's default is `None`; `footfall serve` and `footfall demo`
+    /// turn it on unless the config says `noise = false`.
     pub epsilon: Option<f64>,
     /// Live alert rules.
     pub alerts: Vec<AlertRule>,
