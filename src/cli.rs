@@ -672,7 +672,8 @@ pub struct ServeArgs {
     pub key: Option<PathBuf>,
     /// A survey-trained model file (`footfall locate train --out`) to place zones with,
     /// instead of the one stored in the database (`footfall locate train --db`, used when
-    /// this is absent; read at startup)
+    /// this is absent, and followed while serving: a model stored or removed meanwhile is
+    /// used from the next batch on). A file given here is read once, at startup
     #[arg(long, value_name = "FILE")]
     pub locate_model: Option<PathBuf>,
     /// Address and port to listen on (0.0.0.0:PORT for every interface)

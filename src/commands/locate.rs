@@ -90,7 +90,10 @@ fn open_existing(db: &Path) -> anyhow::Result<Store> {
 pub fn remove(a: LocateRemoveArgs) -> anyhow::Result<()> {
     let store = open_existing(&a.db)?;
     if store.remove_locate_model()? {
-        eprintln!("removed the location model stored in {}: zones follow the strongest sensor from the next ingest", a.db.display());
+        eprintln!(
+            "removed the location model stored in {}: zones follow the strongest sensor from the next ingest (a running serve: its next batch)",
+            a.db.display()
+        );
     } else {
         eprintln!("{} has no stored location model", a.db.display());
     }

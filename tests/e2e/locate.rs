@@ -377,3 +377,26 @@ fn serve_uses_the_model_stored_with_the_site() {
     let (stopped, printed) = super::serve::Server::start(&args, &[]).terminate();
     assert!(stopped && printed.contains("zones from the survey-trained location model (3 of 3 sensors known)"), "{printed}");
 }
+
+/// `serve` follows the model stored in its database: a model stored (`locate train --db`) or
+/// removed (`locate remove`) while it runs is used from the next batch on, without a restart.
+#[test]
+fn serve_follows_the_stored_model_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, csv, notes) = survey_inputs(dir.path());
+    let site = fixture("site.json");
+    let survey = dir.path().join("survey.json");
+    assert_ok(survey_import(&site, &key, "02:00:00:aa:bb:cc", &notes, &survey, &csv));
+    let db = dir.path().join("m.db");
+    assert_ok(footfall(&["ingest", "--site", s(&site), "--db", s(&db), "--key", s(&key), "--quiet", s(&csv)]));
+    let args = ["--db", s(&db), "--key", s(&key), "--listen", "127.0.0.1:0", "--ingest-interval", "0.2"];
+    let mut server = super::serve::Server::start(&args, &[]);
+    assert!(!server.early.iter().any(|l| l.contains("survey-trained")), "no model at start: {:?}", server.early);
+    ok(&["locate", "train", "--survey", s(&survey), "--db", s(&db)]);
+    let line = server.wait_for("location model reloaded");
+    assert!(line.contains("18 fingerprints from survey.json"), "{line}");
+    ok(&["locate", "remove", "--db", s(&db)]);
+    server.wait_for("location model removed");
+    let (stopped, printed) = server.terminate();
+    assert!(stopped, "{printed}");
+}

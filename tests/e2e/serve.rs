@@ -19,7 +19,7 @@ pub(crate) struct Server {
     pub addr: String,
     stderr: mpsc::Receiver<String>,
     /// Lines printed up to "listening on".
-    early: Vec<String>,
+    pub early: Vec<String>,
 }
 
 impl Drop for Server {
@@ -76,6 +76,21 @@ impl Server {
         s.read_to_string(&mut raw).unwrap();
         let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
         (status, raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    }
+
+    /// Wait up to 60 s for a line of its log containing `needle`, and return it; the lines
+    /// read stay in what [`Server::terminate`] returns.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let Ok(line) = self.stderr.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+                panic!("no log line with {needle:?} within 60 s; printed:\n{}", self.early.join("\n"))
+            };
+            self.early.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
     }
 
     /// SIGTERM, then wait for the exit; returns whether it succeeded and all it printed.

@@ -43,8 +43,13 @@ use tokio::sync::{mpsc, oneshot};
 /// The store side of the server: applies records, remembers how far it got.
 pub(crate) struct Ingester {
     store: Store,
-    /// The site's location model (resolved at startup), given to every pipeline restored.
+    /// The site's location model (resolved at startup, then following the stored one), given
+    /// to every pipeline restored.
     locate: Option<Arc<SiteModel>>,
+    /// The stamp of the database's stored location model `locate` was read from (`Some(None)`:
+    /// none stored), checked between batches; `None` when the model was given at start
+    /// (`--locate-model`), which is never replaced.
+    stored_model: Option<Option<ModelStamp>>,
     site: Site,
     config: PipelineConfig,
     /// `None` after a failed commit: restored from the store before the next attempt.
@@ -88,6 +93,9 @@ fn newest(r: &Record) -> Millis {
 /// How often (injected wall clock) retention runs in the server.
 const RETENTION_INTERVAL_MS: Millis = 60 * 60_000;
 
+/// What tells stored location models apart (`Store::locate_model_stamp`).
+type ModelStamp = (i64, String, u64);
+
 /// How often (wall clock) fixed and staff devices are decided again for the occupancy.
 const EXCLUDE_REFRESH_MS: Millis = 5 * 60_000;
 
@@ -99,6 +107,7 @@ impl Ingester {
     pub(crate) fn new(
         store: Store,
         locate: Option<Arc<SiteModel>>,
+        stored_model: Option<Option<ModelStamp>>,
         site: Site,
         config: PipelineConfig,
         live: Arc<Live>,
@@ -114,6 +123,7 @@ impl Ingester {
         let mut me = Ingester {
             store,
             locate,
+            stored_model,
             site,
             config,
             pipeline: None,
@@ -366,6 +376,43 @@ impl Ingester {
         self.ops.applied.fetch_add(applied.iter().map(|r| r.obs.len() as u64).sum(), Ordering::Relaxed);
     }
 
+    /// Between batches: when the location model stored in the database changed (`footfall
+    /// locate train --db` or `footfall locate remove` while serving), place zones with the new
+    /// one (or the strongest-sensor rule) from the next batch on; open windows carry over. A
+    /// stored model that cannot be used for this site is reported once and the previous one
+    /// kept.
+    pub(crate) fn follow_stored_model(&mut self) {
+        let Some(current) = &self.stored_model else { return };
+        let stamp = match self.store.locate_model_stamp() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("checking the stored location model: {e}");
+                return;
+            }
+        };
+        if stamp == *current {
+            return;
+        }
+        self.stored_model = Some(stamp.clone());
+        match crate::site_model(&self.store, &self.site, None) {
+            Ok(model) => {
+                match &stamp {
+                    Some((_, source, samples)) => {
+                        tracing::info!("location model reloaded from the database ({samples} fingerprints from {source})")
+                    }
+                    None => tracing::info!("location model removed from the database: zones follow the strongest sensor"),
+                }
+                self.locate = model.clone();
+                if let Some(p) = &mut self.pipeline {
+                    p.set_locate_model(model);
+                }
+            }
+            Err(e) => {
+                tracing::error!("the location model stored in the database changed but cannot be used ({e}); keeping the previous one")
+            }
+        }
+    }
+
     /// Wall-clock checks between batches (silent sensors).
     pub(crate) fn tick(&self) {
         self.live.check_silence();
@@ -423,6 +470,7 @@ pub(crate) fn spawn(
                 }
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {
                     ingester.tick();
+                    ingester.follow_stored_model();
                     if let Err(e) = run(&mut ingester, false) {
                         tracing::error!("applying the journal to the database failed (will retry): {e}");
                     }

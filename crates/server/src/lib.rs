@@ -249,7 +249,7 @@ struct Prepared {
 
 /// The location model the pipeline uses: the configured one, else the one stored with the
 /// site, else none (the strongest-sensor rule).
-fn site_model(store: &Store, site: &Site, given: Option<footfall_locate::Model>) -> Result<Option<Arc<SiteModel>>, ServerError> {
+pub(crate) fn site_model(store: &Store, site: &Site, given: Option<footfall_locate::Model>) -> Result<Option<Arc<SiteModel>>, ServerError> {
     let sm = match given {
         Some(m) => SiteModel::new(site, m).map_err(|e| ServerError::LocateModel(format!("location model: {e}")))?,
         None => match store.locate_model()? {
@@ -293,9 +293,13 @@ fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
     let reader = Store::open(&config.db)?;
     let audit = Store::open(&config.db)?;
     let locate = site_model(&store, &site, config.locate_model.clone())?;
+    // Without a model given at start, the stored one is followed: its stamp now, so that a
+    // model stored or removed while serving is picked up between batches.
+    let stored_model = if config.locate_model.is_some() { None } else { Some(store.locate_model_stamp()?) };
     let mut ingester = ingester::Ingester::new(
         store,
         locate,
+        stored_model,
         site.clone(),
         config.pipeline.clone(),
         live.clone(),

@@ -45,6 +45,17 @@ impl Store {
             .map_err(self.err())
     }
 
+    /// What tells one stored model from another without reading it (when it was trained,
+    /// from what, on how many fingerprints); `None` when none is stored.
+    pub fn locate_model_stamp(&self) -> Result<Option<(i64, String, u64)>, StoreError> {
+        self.conn()
+            .query_row("SELECT trained_ms, source, samples FROM locate_model WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+            })
+            .optional()
+            .map_err(self.err())
+    }
+
     /// Forget the site's model (the strongest-sensor rule places zones again); whether
     /// there was one.
     pub fn remove_locate_model(&self) -> Result<bool, StoreError> {
