@@ -350,6 +350,10 @@ pub struct ReportArgs {
     /// Only this store (id)
     #[arg(long)]
     pub store: Option<String>,
+    /// Deployment key file, which seeds the counts' noise [default: key_file of the config,
+    /// else DB.key]
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -436,6 +440,10 @@ pub struct SegmentsArgs {
     pub json: bool,
     #[command(flatten)]
     pub window: SegmentWindowArgs,
+    /// Deployment key file, which seeds the sizes' noise [default: key_file of the config,
+    /// else DB.key]
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

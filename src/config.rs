@@ -138,13 +138,13 @@ impl Config {
 
     /// The noise of published counts when `[privacy] epsilon` is set, keyed by the database's
     /// deployment key (so nobody without it can predict or subtract the noise).
-    pub fn noise(&self, db: &Path) -> anyhow::Result<Option<footfall_query::noise::Noise>> {
+    pub fn noise(&self, db: &Path, key: Option<&Path>) -> anyhow::Result<Option<footfall_query::noise::Noise>> {
         let Some(epsilon) = self.privacy.epsilon() else { return Ok(None) };
-        let path = self.key_path(db, None);
+        let path = self.key_path(db, key);
         let key = footfall_store::keyfile::load(&path)
             .with_context(|| {
                 format!(
-                    "the counts' noise (on by default) is keyed by the deployment key {}: name the key with key_file in the config, or set [privacy] noise = false for exact counts",
+                    "the counts' noise (on by default) is keyed by the deployment key {}: name the key with --key or key_file in the config, or set [privacy] noise = false for exact counts",
                     path.display()
                 )
             })?;

@@ -51,7 +51,7 @@ fn demo_in(a: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     })?;
     ingest::print_outcome(&outcome);
     let analysis = analysis::load(&db, &config, false)?;
-    let noise = config.noise(&db)?;
+    let noise = config.noise(&db, None)?;
     let agg = report::release(report::build(&analysis, None)?, noise.as_ref());
     println!("{}", report::render(&analysis, &agg, config.threshold(), noise.as_ref()));
     println!("Accuracy against the simulator's ground truth");

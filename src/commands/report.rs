@@ -328,7 +328,7 @@ pub fn render(a: &Analysis, agg: &Aggregates, t: Threshold, noise: Option<&Noise
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     let config = Config::load(a.db.config.as_deref())?;
     let analysis = analysis::load(&a.db.db, &config, false)?;
-    let noise = config.noise(&a.db.db)?;
+    let noise = config.noise(&a.db.db, a.key.as_deref())?;
     let agg = release(build(&analysis, a.store.as_deref())?, noise.as_ref());
     let t = config.threshold();
     if a.json {

@@ -45,7 +45,7 @@ pub fn run(a: SegmentsArgs) -> anyhow::Result<()> {
     let seg = segments::compute(&ds, &c, w);
     let t = config.threshold();
     let audience_k = config.audience.k();
-    let noise = config.noise(&a.db.db)?;
+    let noise = config.noise(&a.db.db, a.key.as_deref())?;
     let out: Vec<StoreSizes> = stores.iter().map(|&s| segments::store_sizes(&ds, &seg, s, t, audience_k, noise.as_ref())).collect();
     if a.json {
         let epsilon = noise.as_ref().map(|n| n.epsilon());

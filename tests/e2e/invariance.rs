@@ -1,7 +1,7 @@
 //! The same stream gives the same visits whether ingested whole, in chunks in one run, in
 //! chunks over several runs, or slightly out of order (within the allowed lateness).
 
-use super::{ok, s, simulate};
+use super::{footfall, ok, s, simulate};
 use std::path::Path;
 
 pub(super) fn split_csv(src: &Path, dir: &Path, parts: usize) -> Vec<std::path::PathBuf> {
@@ -75,10 +75,10 @@ fn whole_chunked_multi_run_and_jittered_agree() {
     assert_eq!(visits(&runs), reference, "chunks over several runs");
     assert_eq!(occupancy(&runs), people, "occupancy, chunks over several runs");
     // The report's noise (on by default) is keyed by the deployment key, here not beside the
-    // databases: named in the config. Equal counts get equal noise, so the reports still agree.
-    let config = dir.path().join("key.toml");
-    std::fs::write(&config, format!("key_file = {:?}\n", s(&key))).unwrap();
-    let report = |db: &Path| ok(&["report", "--db", s(db), "--config", s(&config), "--json"]);
+    // databases. Equal counts get equal noise, so the reports still agree.
+    let bare = footfall(&["report", "--db", s(&runs)]);
+    assert!(!bare.status.success() && String::from_utf8_lossy(&bare.stderr).contains("name the key with --key"), "{bare:?}");
+    let report = |db: &Path| ok(&["report", "--db", s(db), "--key", s(&key), "--json"]);
     assert_eq!(report(&runs), report(&whole).replace("\"inputs\": 1", "\"inputs\": 3"), "reports agree");
 
     let jittered = dir.path().join("jittered.csv");
