@@ -144,6 +144,15 @@ fn survey_inputs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathB
     (key, csv, notes)
 }
 
+/// The survey inputs in `dir`, imported: the key, the observations, the site and the survey file.
+fn imported_survey(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let (key, csv, notes) = survey_inputs(dir);
+    let site = fixture("site.json");
+    let survey = dir.join("survey.json");
+    assert_ok(survey_import(&site, &key, "02:00:00:aa:bb:cc", &notes, &survey, &csv));
+    (key, csv, site, survey)
+}
+
 #[test]
 fn survey_import_train_and_eval_on_a_site_survey() {
     let dir = tempfile::tempdir().unwrap();
@@ -186,10 +195,7 @@ fn survey_import_refuses_unknown_zones_and_a_silent_surveyor() {
 #[test]
 fn ingest_uses_a_survey_trained_model_and_refuses_another_sites() {
     let dir = tempfile::tempdir().unwrap();
-    let (key, csv, notes) = survey_inputs(dir.path());
-    let site = fixture("site.json");
-    let survey = dir.path().join("survey.json");
-    assert_ok(survey_import(&site, &key, "02:00:00:aa:bb:cc", &notes, &survey, &csv));
+    let (key, csv, site, survey) = imported_survey(dir.path());
     let model = dir.path().join("model.json");
     ok(&["locate", "train", "--survey", s(&survey), "--out", s(&model)]);
     let db = dir.path().join("m.db");
@@ -383,10 +389,7 @@ fn serve_uses_the_model_stored_with_the_site() {
 #[test]
 fn serve_follows_the_stored_model_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (key, csv, notes) = survey_inputs(dir.path());
-    let site = fixture("site.json");
-    let survey = dir.path().join("survey.json");
-    assert_ok(survey_import(&site, &key, "02:00:00:aa:bb:cc", &notes, &survey, &csv));
+    let (key, csv, site, survey) = imported_survey(dir.path());
     let db = dir.path().join("m.db");
     assert_ok(footfall(&["ingest", "--site", s(&site), "--db", s(&db), "--key", s(&key), "--quiet", s(&csv)]));
     let args = ["--db", s(&db), "--key", s(&key), "--listen", "127.0.0.1:0", "--ingest-interval", "0.2"];
