@@ -70,8 +70,8 @@ impl Default for PrivacyConfig {
 }
 
 /// Epsilon per published count when `[privacy] epsilon` is not set: noise with a standard
-/// deviation of 1.4 people, small against a store's daily counts, enough that no count pins
-/// down one person (docs/privacy.md).
+/// deviation of 1.4 people, small against a store's daily counts; each count is then
+/// 1-differentially private, and a person's counts in one release add up (docs/privacy.md).
 pub const DEFAULT_EPSILON: f64 = 1.0;
 
 impl PrivacyConfig {
