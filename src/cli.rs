@@ -861,8 +861,9 @@ pub struct ModelArgs {
     /// Floor below the weakest reading, in dBm: readings are made positive against it
     #[arg(long, default_value_t = -105.0, allow_negative_numbers = true)]
     pub floor_dbm: f32,
-    /// Neighbour search: fast (candidates from the strongest access points, a few µs per
-    /// fingerprint) or exact (every sample sharing an access point; slower on large surveys)
+    /// Neighbour search: fast (candidates from the strongest access points, taken from the
+    /// spots of repeated scans when the survey repeats them; a few µs per fingerprint) or exact
+    /// (every sample sharing an access point; slower on large surveys)
     #[arg(long, value_enum, default_value_t = SearchArg::Fast)]
     pub search: SearchArg,
 }

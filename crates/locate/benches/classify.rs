@@ -85,19 +85,12 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("locate_classify");
     g.throughput(Throughput::Elements(queries.len() as u64));
     let settings: Vec<(&str, Search)> = match std::env::var("FOOTFALL_BENCH_SEARCH") {
-        Ok(v) => v
-            .split(';')
-            .filter_map(|t| {
-                let n: Vec<usize> = t.split(',').filter_map(|x| x.parse().ok()).collect();
-                (n.len() == 4)
-                    .then(|| ("search", Search { strong_aps: n[0], posting_cut: n[1] as u16, posting_top: n[2] as u16, candidates: n[3] }))
-            })
-            .collect(),
+        Ok(v) => v.split(';').map(|t| ("search", t.parse::<Search>().expect("FOOTFALL_BENCH_SEARCH"))).collect(),
         Err(_) => vec![("default", Search::default())],
     };
-    for (name, search) in settings {
+    for &(name, search) in &settings {
         let model = Model::train(ModelConfig { search, ..Default::default() }, &survey).expect("training the bench model");
-        let id = format!("{name}_{}_{}_{}_{}", search.strong_aps, search.posting_cut, search.posting_top, search.candidates);
+        let id = format!("{name}_{}", settings_id(search));
         cpu_time(&id, &model, &queries);
         g.bench_function(id.as_str(), |b| {
             let mut s = Scratch::default();
@@ -114,16 +107,38 @@ fn bench(c: &mut Criterion) {
     }
     // The real benchmark at the sizing (520 access points, 19,937 survey rows),
     // when its CSVs are at hand: train on trainingData, time the 1,111 validation queries.
-    if let Some((model, queries)) = uji() {
-        let id = "ujiindoorloc_default";
-        cpu_time(id, &model, &queries);
-        g.throughput(Throughput::Elements(queries.len() as u64));
-        g.bench_function(id, |b| {
-            let mut s = Scratch::default();
-            b.iter(|| queries.iter().filter_map(|q| model.estimate(black_box(q), &mut s)).map(|e| e.floor as i64).sum::<i64>())
-        });
+    if let Some((train, queries)) = uji() {
+        for &(name, search) in &settings {
+            let model = Model::train(ModelConfig { search, ..Default::default() }, &train).expect("training on UJIIndoorLoc");
+            eprintln!(
+                "UJIIndoorLoc: {} access points, {} fingerprints, {} queries, {search:?}",
+                train.aps.len(),
+                model.len(),
+                queries.len()
+            );
+            search_stats(&model, &queries);
+            let id = match name {
+                "default" => "ujiindoorloc_default".to_string(),
+                _ => format!("ujiindoorloc_{}", settings_id(search)),
+            };
+            cpu_time(&id, &model, &queries);
+            g.throughput(Throughput::Elements(queries.len() as u64));
+            g.bench_function(id, |b| {
+                let mut s = Scratch::default();
+                b.iter(|| queries.iter().filter_map(|q| model.estimate(black_box(q), &mut s)).map(|e| e.floor as i64).sum::<i64>())
+            });
+        }
     }
     g.finish();
+}
+
+/// A search's settings in a benchmark id: `strong_aps_posting_cut_posting_top_candidates`,
+/// then `_spot_aps_spot_band_spot_size` when those are not the defaults.
+fn settings_id(s: Search) -> String {
+    let d = Search::default();
+    let spots = (s.spot_aps, s.spot_band, s.spot_size) != (d.spot_aps, d.spot_band, d.spot_size);
+    let tail = if spots { format!("_{}_{}_{}", s.spot_aps, s.spot_band, s.spot_size) } else { String::new() };
+    format!("{}_{}_{}_{}{tail}", s.strong_aps, s.posting_cut, s.posting_top, s.candidates)
 }
 
 /// What the pruned search does per query on `queries` (printed once, before timing).
@@ -143,10 +158,10 @@ fn search_stats(model: &Model, queries: &[Fingerprint]) {
     );
 }
 
-/// UJIIndoorLoc's training model and validation queries, from the directory named by
+/// UJIIndoorLoc's training survey and validation queries, from the directory named by
 /// `FOOTFALL_BENCH_UJI` (the unzipped `trainingData.csv` and `validationData.csv`); `None`,
 /// with a note, when it is not set or not readable.
-fn uji() -> Option<(Model, Vec<Fingerprint>)> {
+fn uji() -> Option<(footfall_locate::Survey, Vec<Fingerprint>)> {
     let dir = std::path::PathBuf::from(std::env::var_os("FOOTFALL_BENCH_UJI")?);
     let read = |name: &str| {
         let path = dir.join(name);
@@ -154,14 +169,8 @@ fn uji() -> Option<(Model, Vec<Fingerprint>)> {
         footfall_locate::uji::read(std::io::BufReader::new(file), &path.display().to_string()).map_err(|e| e.to_string())
     };
     match (read("trainingData.csv"), read("validationData.csv")) {
-        (Ok(train), Ok(valid)) => {
-            let model = Model::train(ModelConfig::default(), &train).expect("training on UJIIndoorLoc");
-            // The validation file's access point columns are the training file's (same layout).
-            let queries = valid.samples.into_iter().map(|s| s.fp).collect::<Vec<_>>();
-            eprintln!("UJIIndoorLoc: {} access points, {} fingerprints, {} queries", train.aps.len(), model.len(), queries.len());
-            search_stats(&model, &queries);
-            Some((model, queries))
-        }
+        // The validation file's access point columns are the training file's (same layout).
+        (Ok(train), Ok(valid)) => Some((train, valid.samples.into_iter().map(|s| s.fp).collect())),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("UJIIndoorLoc skipped: {e}");
             None

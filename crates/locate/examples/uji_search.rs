@@ -2,8 +2,9 @@
 //! files (e.g. UJIIndoorLoc training and validation): floor hit and mean error per setting,
 //! next to the exhaustive search. Usage: `cargo run --release -p footfall-locate --example
 //! uji_search -- trainingData.csv validationData.csv`. With `--answers` as the third argument
-//! it prints every estimate of the default and the exhaustive search instead (to check that a
-//! change to the search gives byte-identical answers).
+//! it prints every estimate of the default search, the sample search (no spots) and the
+//! exhaustive search instead (to check that a change to the search gives byte-identical
+//! answers).
 
 use footfall_locate::metrics::{outcome, summarize};
 use footfall_locate::{Model, ModelConfig, Scratch, Search, Survey};
@@ -23,7 +24,7 @@ fn main() {
         return calibration(&train, &test);
     }
     if args.get(3).map(String::as_str) == Some("--answers") {
-        for search in [Search::default(), Search::EXHAUSTIVE] {
+        for search in [Search::default(), Search { spot_aps: 0, ..Search::default() }, Search::EXHAUSTIVE] {
             let m = Model::train(ModelConfig { search, ..Default::default() }, &train).expect("training");
             let mut s = Scratch::default();
             for (i, t) in test.iter().enumerate() {
@@ -33,22 +34,17 @@ fn main() {
         return;
     }
     let exhaustive = Search::EXHAUSTIVE;
-    // Other settings: FOOTFALL_UJI_SEARCH="strong_aps,posting_cut,posting_top,candidates;..." (as the bench).
+    // Other settings: FOOTFALL_UJI_SEARCH="strong_aps,posting_cut,posting_top,candidates[,spot_aps,spot_band,spot_size];..."
+    // (as the bench; spot_aps 0: search sample by sample).
     let settings: Vec<Search> = match std::env::var("FOOTFALL_UJI_SEARCH") {
-        Ok(v) => v
-            .split(';')
-            .filter_map(|t| {
-                let n: Vec<usize> = t.split(',').filter_map(|x| x.parse().ok()).collect();
-                (n.len() == 4).then(|| Search { strong_aps: n[0], posting_cut: n[1] as u16, posting_top: n[2] as u16, candidates: n[3] })
-            })
-            .collect(),
+        Ok(v) => v.split(';').map(|t| t.parse::<Search>().expect("FOOTFALL_UJI_SEARCH")).collect(),
         Err(_) => vec![
             exhaustive,
             Search::default(),
-            Search { posting_top: u16::MAX, ..Search::default() },
-            Search { posting_top: 3, ..Search::default() },
-            Search { posting_cut: 3, ..Search::default() },
-            Search { strong_aps: 5, candidates: 16, ..Search::default() },
+            Search { spot_aps: 0, ..Search::default() },
+            Search { spot_aps: 6, ..Search::default() },
+            Search { spot_band: 2, ..Search::default() },
+            Search { spot_size: 8, ..Search::default() },
             Search { candidates: 24, ..Search::default() },
         ],
     };

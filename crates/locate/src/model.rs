@@ -21,6 +21,14 @@
 //! access points, keeping the `k` best, the rows' ends padded): on the machines measured, a
 //! mispredicted branch cost more than the instructions it saved.
 //!
+//! **Spots.** A survey usually scans several times at each point (UJIIndoorLoc: ~21 scans at
+//! each of its 933 points, ~11 per point and phone), and then the bands above are long. When
+//! the samples repeat (at least two per spot on average), the model also indexes *spots*: the
+//! samples of one phone at one surveyed position, at most `spot_size` of them, as their mean
+//! fingerprint. The first stage then walks the spots' index (an order of magnitude smaller),
+//! and the samples of the best spots are checked exactly. Samples without a position (zone
+//! labels: an area, not a spot) are spots of their own.
+//!
 //! **Answer.** The `k` nearest samples vote (weight `1 / (d + 1e-3)`) for the building, then
 //! among those in it for the floor; the position is their weighted mean within that floor, and
 //! zone probabilities are their normalized weights per zone. This module does no I/O besides
@@ -88,6 +96,8 @@ pub struct Scratch {
     starts: Vec<(usize, usize, u16)>,
     keys: Vec<u64>,
     touched: Vec<u32>,
+    /// The spots touched by [`Model::spot_stage`]'s walk.
+    spot_hits: Vec<u32>,
     query: Vec<(u16, u16)>,
     order: Vec<(u16, u16)>,
     /// The query's features by access point (every possible `u16` index, so reads need no
@@ -120,6 +130,13 @@ struct ModelFile {
     aps: Vec<String>,
     zones: Vec<String>,
     samples: Vec<(Label, Fingerprint)>,
+    /// Each sample's phone (files written before spots: every sample phone 0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    devices: Vec<u32>,
+    /// Where each spot's samples start (samples are saved spot by spot), and their end; empty
+    /// without spots. Saved so that a loaded model groups exactly as the trained one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    spots: Vec<u32>,
 }
 
 /// A trained model: the survey samples plus their inverted index.
@@ -130,16 +147,13 @@ pub struct Model {
     zones: Vec<String>,
     labels: Vec<Label>,
     fps: Vec<Fingerprint>,
+    /// Each sample's phone ([`Sample::device`]): repeated scans at one spot are grouped by it.
+    devices: Vec<u32>,
     sums: Vec<u32>,
-    /// `sums >> sum_shift` fits a u16 (the copy carried in each posting).
-    sum_shift: u32,
-    /// Postings per access point (CSR), each list sorted by value, strongest first.
-    post_start: Vec<u32>,
-    postings: Vec<Posting>,
-    /// Per access point, `LEVELS` positions in its list: where the values below `2^b` start,
-    /// for `b` in `0..LEVELS`, so that the walk can start near the query's upper bound
-    /// without a binary search (whose probes miss the cache one after the other).
-    levels: Vec<u32>,
+    /// The samples' postings.
+    index: PostingIndex,
+    /// Spots (repeated scans of one phone at one labelled place), when the survey has them.
+    spots: Option<Spots>,
     /// The samples' rows (CSR): the feature sum as `(low, high)` 16 bits, then the quantized
     /// features as `(access point, value)` sorted by access point, side by side so that an
     /// exact check reads one or two cache lines and nothing else of the sample; padded with
@@ -176,12 +190,184 @@ impl Posting {
     }
 }
 
+/// Posting lists (CSR) over rows of `(access point, value)`: per access point, the rows that
+/// heard it, sorted by value, strongest first.
+#[derive(Clone, Debug)]
+struct PostingIndex {
+    /// `sums >> sum_shift` fits a u16 (the copy carried in each posting).
+    sum_shift: u32,
+    post_start: Vec<u32>,
+    postings: Vec<Posting>,
+    /// Per access point, `LEVELS` positions in its list: where the values below `2^b` start,
+    /// for `b` in `0..LEVELS`, so that the walk can start near the query's upper bound
+    /// without a binary search (whose probes miss the cache one after the other).
+    levels: Vec<u32>,
+}
+
+impl PostingIndex {
+    /// Rows in id order (padding, access point `u16::MAX`, is skipped) and their feature sums.
+    fn build<'a>(rows: impl Iterator<Item = &'a [(u16, u16)]> + Clone, sums: &[u32], aps: usize) -> PostingIndex {
+        let mut counts = vec![0u32; aps + 1];
+        for row in rows.clone() {
+            for &(a, _) in row.iter().filter(|e| e.0 != u16::MAX) {
+                counts[a as usize + 1] += 1;
+            }
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        // Feature sums in a posting are stored shifted right so that the largest fits a u16.
+        let max_sum = sums.iter().copied().max().unwrap_or(0);
+        let sum_shift = u32::BITS - (max_sum >> 16).leading_zeros();
+        let mut fill = counts.clone();
+        let mut postings = vec![Posting::default(); counts[aps] as usize];
+        for (i, row) in rows.enumerate() {
+            for &(a, v) in row.iter().filter(|e| e.0 != u16::MAX) {
+                let slot = &mut fill[a as usize];
+                postings[*slot as usize] = Posting::new(i as u32, v, (sums[i] >> sum_shift) as u16);
+                *slot += 1;
+            }
+        }
+        for a in 0..aps {
+            postings[counts[a] as usize..counts[a + 1] as usize].sort_unstable_by(|x, y| y.val().cmp(&x.val()).then(x.id().cmp(&y.id())));
+        }
+        let mut levels = Vec::with_capacity(aps * LEVELS);
+        for a in 0..aps {
+            let (lo, hi) = (counts[a] as usize, counts[a + 1] as usize);
+            let list = &postings[lo..hi];
+            levels.extend((0..LEVELS).map(|b| (lo + list.partition_point(|p| p.val() as u32 >= 1 << b)) as u32));
+        }
+        PostingIndex { sum_shift, post_start: counts, postings, levels }
+    }
+
+    /// Access point `a`'s postings from the first at most `top` (a level gives a start at most
+    /// one power of two early), and the list's end.
+    #[inline]
+    fn band_start(&self, a: u16, top: u32) -> (usize, usize) {
+        let (lo, hi) = (self.post_start[a as usize] as usize, self.post_start[a as usize + 1] as usize);
+        let b = (u32::BITS - top.leading_zeros()) as usize;
+        (if b < LEVELS { self.levels[a as usize * LEVELS + b] as usize } else { lo }, hi)
+    }
+}
+
+/// Spots: samples of one phone at one surveyed position (the repeated scans of a survey point),
+/// at most [`Search::spot_size`] each, searched by their mean fingerprint. A dense survey
+/// (UJIIndoorLoc: ~11 scans per point and phone) then has an index an order of magnitude
+/// smaller than its samples', and the spots nearest the query give the samples to check.
+/// Spot `i` is samples `first[i]..first[i + 1]` (samples are numbered spot by spot).
+#[derive(Clone, Debug)]
+struct Spots {
+    first: Vec<u32>,
+    sums: Vec<u32>,
+    index: PostingIndex,
+}
+
+/// Each sample's spot (in first-seen order), when the samples repeat at their spots: at
+/// least two per spot on average and the spot search on ([`Search::spot_aps`]); `None`
+/// otherwise (a survey of single scans at distinct places is searched sample by sample).
+fn spot_groups(samples: &[(Label, Fingerprint, u32)], search: Search) -> Option<Vec<u32>> {
+    if search.spot_aps == 0 || search == Search::EXHAUSTIVE {
+        return None;
+    }
+    // Per (building, floor, zone, position bits, phone): the spot being filled and its size.
+    type Place = (u16, i16, Option<u32>, (u64, u64), u32);
+    let mut open: std::collections::HashMap<Place, (u32, usize)> = Default::default();
+    let mut spots = 0u32;
+    let mut alone = || {
+        spots += 1;
+        spots - 1
+    };
+    let groups: Vec<u32> = samples
+        .iter()
+        .map(|(l, _, d)| {
+            // A zone is an area, not a spot: a sample without a position is a spot of its own.
+            let Some((x, y)) = l.pos else { return alone() };
+            let e = open.entry((l.building, l.floor, l.zone, (x.to_bits(), y.to_bits()), *d)).or_insert((0, 0));
+            if e.1 == search.spot_size || e.1 == 0 {
+                *e = (alone(), 0);
+            }
+            e.1 += 1;
+            e.0
+        })
+        .collect();
+    (samples.len() >= 2 * spots as usize).then_some(groups)
+}
+
+/// Each sample's spot from saved spot bounds (`0`, then where each next spot starts, then
+/// `samples`).
+fn spots_from_bounds(bounds: &[u32], samples: usize) -> Result<Vec<u32>, String> {
+    let ok = bounds.first() == Some(&0) && bounds.last() == Some(&(samples as u32)) && bounds.windows(2).all(|w| w[0] < w[1]);
+    if !ok {
+        return Err(format!("spots must rise from 0 to the {samples} samples, one bound per spot"));
+    }
+    Ok(bounds.windows(2).enumerate().flat_map(|(j, w)| std::iter::repeat_n(j as u32, (w[1] - w[0]) as usize)).collect())
+}
+
+impl Spots {
+    /// The spots of `groups` (each sample's spot) over quantized rows: returns the samples'
+    /// order (spot by spot, spots in locality order) and the spots in that order.
+    fn build(samples: &[(Label, Fingerprint, u32)], groups: &[u32], rows: &[Vec<(u16, u16)>], aps: usize) -> (Vec<usize>, Spots) {
+        let n = groups.iter().map(|&g| g as usize + 1).max().unwrap_or(0);
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, &g) in groups.iter().enumerate() {
+            members[g as usize].push(i);
+        }
+        // The mean of each spot's features (a member that did not hear an access point counts
+        // 0 there), rounded; access points whose mean rounds to 0 are left out.
+        let means: Vec<Vec<(u16, u16)>> = members
+            .iter()
+            .map(|m| {
+                let mut all: Vec<(u16, u16)> = m.iter().flat_map(|&i| rows[i].iter().copied()).collect();
+                all.sort_unstable_by_key(|e| e.0);
+                let mut mean = Vec::new();
+                for run in all.chunk_by(|x, y| x.0 == y.0) {
+                    let total: u64 = run.iter().map(|e| e.1 as u64).sum();
+                    let v = ((total * 2 + m.len() as u64) / (2 * m.len() as u64)) as u16;
+                    if v > 0 {
+                        mean.push((run[0].0, v));
+                    }
+                }
+                mean
+            })
+            .collect();
+        let top2 = |row: &[(u16, u16)]| {
+            let (mut a, mut b) = ((0u16, u16::MAX), (0u16, u16::MAX));
+            for &(ap, v) in row {
+                if v > a.0 {
+                    b = a;
+                    a = (v, ap);
+                } else if v > b.0 {
+                    b = (v, ap);
+                }
+            }
+            (a.1, b.1)
+        };
+        // Building, floor, then the mean's strongest two access points (ties: survey order).
+        let keys: Vec<(u16, i16, (u16, u16))> = (0..n)
+            .map(|g| {
+                let l = &samples[members[g][0]].0;
+                (l.building, l.floor, top2(&means[g]))
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&g| (keys[g], g));
+        let (mut first, mut samples) = (vec![0u32], Vec::with_capacity(groups.len()));
+        for &g in &order {
+            samples.extend_from_slice(&members[g]);
+            first.push(samples.len() as u32);
+        }
+        let sums: Vec<u32> = order.iter().map(|&g| means[g].iter().map(|e| e.1 as u32).sum()).collect();
+        let index = PostingIndex::build(order.iter().map(|&g| means[g].as_slice()), &sums, aps);
+        (samples, Spots { first, sums, index })
+    }
+}
+
 /// Samples in an order where similar fingerprints sit side by side: by building, floor, then
 /// the access point each heard strongest and the second strongest (ties: survey order). The
 /// candidates of a query then mostly share cache lines (their rows, their overlap counters),
 /// which the survey's own order (by time or by user) does not give. Only the numbering of
-/// samples changes; distances do not.
-fn locality_order(samples: Vec<(Label, Fingerprint)>) -> Vec<(Label, Fingerprint)> {
+/// samples changes; distances do not. Returns the survey indexes in the new order.
+fn locality_order(samples: &[(Label, Fingerprint, u32)]) -> Vec<usize> {
     let top2 = |fp: &Fingerprint| {
         let (mut a, mut b) = ((f32::NEG_INFINITY, u16::MAX), (f32::NEG_INFINITY, u16::MAX));
         for &(ap, r) in &fp.0 {
@@ -196,15 +382,14 @@ fn locality_order(samples: Vec<(Label, Fingerprint)>) -> Vec<(Label, Fingerprint
     };
     let keys: Vec<(u16, i16, u16, u16)> = samples
         .iter()
-        .map(|(l, fp)| {
+        .map(|(l, fp, _)| {
             let (a, b) = top2(fp);
             (l.building, l.floor, a, b)
         })
         .collect();
     let mut order: Vec<usize> = (0..samples.len()).collect();
     order.sort_by_key(|&i| (keys[i], i));
-    let mut slots: Vec<Option<(Label, Fingerprint)>> = samples.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    order
 }
 
 /// How hard the search works (see [`Model::neighbours`]); saved with the model.
@@ -225,20 +410,82 @@ pub struct Search {
     pub posting_top: u16,
     /// Candidates (best partial overlap) whose exact distance is computed.
     pub candidates: usize,
+    /// Strongest access points of the query walked in the spot index, when the survey has
+    /// spots (see [`Model::neighbours`]); 0: never search by spot.
+    #[serde(default = "default_spot_aps")]
+    pub spot_aps: usize,
+    /// The band of the spot walk: spots whose mean value is within the query's value divided
+    /// and multiplied by this.
+    #[serde(default = "default_spot_band")]
+    pub spot_band: u16,
+    /// Most samples in one spot (a larger group of repeated scans is split, in survey order).
+    #[serde(default = "default_spot_size")]
+    pub spot_size: usize,
 }
 
 fn default_top() -> u16 {
     2
 }
+fn default_spot_aps() -> usize {
+    8
+}
+fn default_spot_band() -> u16 {
+    3
+}
+fn default_spot_size() -> usize {
+    16
+}
 
 impl Search {
     /// Walk every posting: the exact k nearest neighbours.
-    pub const EXHAUSTIVE: Search = Search { strong_aps: usize::MAX, posting_cut: u16::MAX, posting_top: u16::MAX, candidates: usize::MAX };
+    pub const EXHAUSTIVE: Search = Search {
+        strong_aps: usize::MAX,
+        posting_cut: u16::MAX,
+        posting_top: u16::MAX,
+        candidates: usize::MAX,
+        spot_aps: 0,
+        spot_band: u16::MAX,
+        spot_size: 1,
+    };
+}
+
+/// `strong_aps,posting_cut,posting_top,candidates`, optionally followed by
+/// `,spot_aps,spot_band,spot_size` (otherwise the defaults), as the benchmark and the
+/// `uji_search` example take them.
+impl std::str::FromStr for Search {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Search, String> {
+        let n = text
+            .split(',')
+            .map(|x| x.trim().parse::<usize>().map_err(|e| format!("{x:?} in search {text:?}: {e}")))
+            .collect::<Result<Vec<usize>, String>>()?;
+        let short = |i: usize| u16::try_from(n[i]).map_err(|_| format!("{} in search {text:?}: at most {}", n[i], u16::MAX));
+        let mut search = match n.len() {
+            4 | 7 => Search { strong_aps: n[0], posting_cut: short(1)?, posting_top: short(2)?, candidates: n[3], ..Search::default() },
+            _ => {
+                return Err(format!(
+                    "search {text:?}: expected strong_aps,posting_cut,posting_top,candidates[,spot_aps,spot_band,spot_size]"
+                ));
+            }
+        };
+        if n.len() == 7 {
+            (search.spot_aps, search.spot_band, search.spot_size) = (n[4], short(5)?, n[6]);
+        }
+        Ok(search)
+    }
 }
 
 impl Default for Search {
     fn default() -> Self {
-        Search { strong_aps: 4, posting_cut: 2, posting_top: default_top(), candidates: 32 }
+        Search {
+            strong_aps: 4,
+            posting_cut: 2,
+            posting_top: default_top(),
+            candidates: 32,
+            spot_aps: default_spot_aps(),
+            spot_band: default_spot_band(),
+            spot_size: default_spot_size(),
+        }
     }
 }
 
@@ -388,6 +635,40 @@ fn walk_later_dyn(
     (n, walked)
 }
 
+/// The query's `strong` strongest `(value, access point)`, strongest first, into `order`
+/// (pairs are distinct: one per access point). Kept sorted while reading the query, which is
+/// shorter than sorting it.
+#[inline]
+fn strongest(query: &[(u16, u16)], strong: usize, order: &mut Vec<(u16, u16)>) {
+    order.clear();
+    if strong <= STRONG_MAX {
+        // Branch-free: each `(value, access point)` as one key (values are at least 1, so
+        // every key beats the empty 0), bubbled through the sorted `strong` best.
+        let mut top = [0u32; STRONG_MAX];
+        for &(a, v) in query {
+            let mut x = (v as u32) << 16 | a as u32;
+            for t in &mut top[..strong] {
+                let hi = (*t).max(x);
+                x = (*t).min(x);
+                *t = hi;
+            }
+        }
+        order.extend(top[..strong].iter().map(|&t| ((t >> 16) as u16, t as u16)));
+    } else {
+        for &(a, v) in query {
+            let e = (v, a);
+            if order.len() == strong {
+                if order.last().is_some_and(|&l| l >= e) {
+                    continue;
+                }
+                order.pop();
+            }
+            let at = order.iter().rposition(|&o| o > e).map_or(0, |i| i + 1);
+            order.insert(at, e);
+        }
+    }
+}
+
 impl Model {
     /// Train on samples over `survey.aps` and `survey.zones`. Samples that heard nothing are
     /// skipped (they cannot be matched).
@@ -402,14 +683,26 @@ impl Model {
         zones: Vec<String>,
         samples: impl Iterator<Item = &'a Sample>,
     ) -> Result<Model, LocateError> {
-        let pairs = samples.filter(|s| !s.fp.is_empty()).map(|s| (s.label, s.fp.clone())).collect();
-        Self::build(config, aps, zones, pairs)
+        let pairs = samples.filter(|s| !s.fp.is_empty()).map(|s| (s.label, s.fp.clone(), s.device)).collect();
+        Self::build(config, aps, zones, pairs, None)
     }
 
-    fn build(config: ModelConfig, aps: Vec<String>, zones: Vec<String>, samples: Vec<(Label, Fingerprint)>) -> Result<Model, LocateError> {
+    /// The model of `samples` (label, fingerprint, phone); `groups`, each sample's spot, when
+    /// a saved model gives them (otherwise they are found from labels and phones).
+    fn build(
+        config: ModelConfig,
+        aps: Vec<String>,
+        zones: Vec<String>,
+        samples: Vec<(Label, Fingerprint, u32)>,
+        groups: Option<Vec<u32>>,
+    ) -> Result<Model, LocateError> {
         config.repr.validate().map_err(LocateError::Invalid)?;
-        if config.search.strong_aps == 0 || config.search.posting_cut == 0 || config.search.posting_top == 0 {
-            return Err(LocateError::Invalid("search.strong_aps, search.posting_cut and search.posting_top must be at least 1".into()));
+        let search = config.search;
+        if search.strong_aps == 0 || search.posting_cut == 0 || search.posting_top == 0 || search.spot_band == 0 || search.spot_size == 0 {
+            return Err(LocateError::Invalid(
+                "search.strong_aps, search.posting_cut, search.posting_top, search.spot_band and search.spot_size must be at least 1"
+                    .into(),
+            ));
         }
         if config.k == 0 {
             return Err(LocateError::Invalid("k must be at least 1".into()));
@@ -420,39 +713,38 @@ impl Model {
         if samples.is_empty() {
             return Err(LocateError::Invalid("no survey sample heard anything: nothing to train on".into()));
         }
-        let mut counts = vec![0u32; aps.len() + 1];
-        for (l, fp) in &samples {
+        for (l, fp, _) in &samples {
             if let Some(z) = l.zone
                 && z as usize >= zones.len()
             {
                 return Err(LocateError::Invalid(format!("zone index {z} but only {} zones", zones.len())));
             }
-            for &(a, _) in &fp.0 {
-                if a as usize >= aps.len() {
-                    return Err(LocateError::Invalid(format!("access point index {a} but only {} access points", aps.len())));
-                }
-                counts[a as usize + 1] += 1;
+            if let Some(&(a, _)) = fp.0.iter().find(|e| e.0 as usize >= aps.len()) {
+                return Err(LocateError::Invalid(format!("access point index {a} but only {} access points", aps.len())));
             }
         }
-        for i in 1..counts.len() {
-            counts[i] += counts[i - 1];
-        }
-        let total = counts[aps.len()] as usize;
         let lut = quantize_table(&config.repr);
-        let samples = locality_order(samples);
+        let samples: Vec<(Label, Fingerprint, u32)> = samples.into_iter().map(|(l, fp, d)| (l, Fingerprint::from_pairs(fp.0), d)).collect();
+        let quantized: Vec<Vec<(u16, u16)>> =
+            samples.iter().map(|(_, fp, _)| fp.0.iter().map(|&(a, r)| (a, quantize_with(&lut, &config.repr, r))).collect()).collect();
+        let (order, spots) = match groups.or_else(|| spot_groups(&samples, search)) {
+            Some(groups) => {
+                let (order, spots) = Spots::build(&samples, &groups, &quantized, aps.len());
+                (order, Some(spots))
+            }
+            None => (locality_order(&samples), None),
+        };
         let mut sums = Vec::with_capacity(samples.len());
-        let (mut labels, mut fps) = (Vec::with_capacity(samples.len()), Vec::with_capacity(samples.len()));
-        let (mut fp_start, mut fp_q) = (vec![0u32], Vec::with_capacity(total + samples.len()));
-        for (l, mut fp) in samples {
-            fp = Fingerprint::from_pairs(fp.0);
-            let mut sum = 0u32;
+        let (mut labels, mut fps, mut devices) =
+            (Vec::with_capacity(order.len()), Vec::with_capacity(order.len()), Vec::with_capacity(order.len()));
+        let (mut fp_start, mut fp_q) = (vec![0u32], Vec::new());
+        let mut slots: Vec<Option<(Label, Fingerprint, u32)>> = samples.into_iter().map(Some).collect();
+        for i in order {
+            let Some((l, fp, d)) = slots[i].take() else { unreachable!("an order names each sample once") };
             let head = fp_q.len();
             fp_q.push((0, 0));
-            for &(a, r) in &fp.0 {
-                let v = quantize_with(&lut, &config.repr, r);
-                sum += v as u32;
-                fp_q.push((a, v));
-            }
+            fp_q.extend_from_slice(&quantized[i]);
+            let sum: u32 = quantized[i].iter().map(|e| e.1 as u32).sum();
             // Padded to whole chunks of the exact check (access point `u16::MAX`, which no
             // query hears: its term is 0).
             while !(fp_q.len() - head - 1).is_multiple_of(ROW_CHUNK) {
@@ -463,30 +755,11 @@ impl Model {
             sums.push(sum);
             labels.push(l);
             fps.push(fp);
+            devices.push(d);
         }
-        // Feature sums in a posting are stored shifted right so that the largest fits a u16.
-        let max_sum = sums.iter().copied().max().unwrap_or(0);
-        let sum_shift = u32::BITS - (max_sum >> 16).leading_zeros();
-        let mut fill = counts.clone();
-        let mut postings = vec![Posting::default(); total];
-        for (i, w) in fp_start.windows(2).enumerate() {
-            // (Not the padding: access point `u16::MAX`, beyond every real one.)
-            for &(a, v) in fp_q[w[0] as usize + 1..w[1] as usize].iter().filter(|e| e.0 != u16::MAX) {
-                let slot = &mut fill[a as usize];
-                postings[*slot as usize] = Posting::new(i as u32, v, (sums[i] >> sum_shift) as u16);
-                *slot += 1;
-            }
-        }
-        for a in 0..aps.len() {
-            postings[counts[a] as usize..counts[a + 1] as usize].sort_unstable_by(|x, y| y.val().cmp(&x.val()).then(x.id().cmp(&y.id())));
-        }
-        let mut levels = Vec::with_capacity(aps.len() * LEVELS);
-        for a in 0..aps.len() {
-            let (lo, hi) = (counts[a] as usize, counts[a + 1] as usize);
-            let list = &postings[lo..hi];
-            levels.extend((0..LEVELS).map(|b| (lo + list.partition_point(|p| p.val() as u32 >= 1 << b)) as u32));
-        }
-        Ok(Model { config, aps, zones, labels, fps, sums, sum_shift, post_start: counts, postings, levels, fp_start, fp: fp_q, lut })
+        let rows = fp_start.windows(2).map(|w| &fp_q[w[0] as usize + 1..w[1] as usize]);
+        let index = PostingIndex::build(rows, &sums, aps.len());
+        Ok(Model { config, aps, zones, labels, fps, devices, sums, index, fp_start, fp: fp_q, lut, spots })
     }
 
     /// Sample `id` (as [`Model::neighbours`] numbers them: the model's own order, not the
@@ -524,8 +797,12 @@ impl Model {
     /// lookup per sample). Every distance returned is exact; a sample outside the band of
     /// every strong access point is not considered, so the answer can differ from the
     /// exhaustive one ([`Search::EXHAUSTIVE`], which walks every posting). If the first stage
-    /// finds nothing, the exhaustive walk runs. Sample ids are the model's own numbering
-    /// ([`Model::sample`]), not the survey's order.
+    /// finds nothing, the exhaustive walk runs. A model with spots (see the module's
+    /// documentation) runs the first stage on them instead: its candidates are the samples of
+    /// the best spots by partial similarity over the query's `spot_aps` strongest access
+    /// points (spots within `spot_band` times the query's value either way), until they hold
+    /// `candidates` samples. Sample ids are the model's own numbering ([`Model::sample`]), not
+    /// the survey's order.
     pub fn neighbours<'s>(&self, fp: &Fingerprint, k: usize, s: &'s mut Scratch) -> &'s [(f32, u32)] {
         self.search(fp, k, s);
         &s.best
@@ -535,7 +812,12 @@ impl Model {
     fn search(&self, fp: &Fingerprint, k: usize, s: &mut Scratch) {
         let qsum = self.prepare(fp, s);
         s.searches += 1;
-        if self.config.search == Search::EXHAUSTIVE || !self.two_stage(qsum, k, s) {
+        let found = match &self.spots {
+            _ if self.config.search == Search::EXHAUSTIVE => false,
+            Some(spots) => self.spot_stage(spots, qsum, k, s),
+            None => self.two_stage(qsum, k, s),
+        };
+        if !found {
             s.full_walks += 1;
             self.full(qsum, k, s);
         }
@@ -572,8 +854,8 @@ impl Model {
     fn full(&self, qsum: u32, k: usize, s: &mut Scratch) {
         s.touched.clear();
         for &(a, qv) in &s.query {
-            let (lo, hi) = (self.post_start[a as usize] as usize, self.post_start[a as usize + 1] as usize);
-            for &p in &self.postings[lo..hi] {
+            let (lo, hi) = (self.index.post_start[a as usize] as usize, self.index.post_start[a as usize + 1] as usize);
+            for &p in &self.index.postings[lo..hi] {
                 let (id, tv) = (p.id(), p.val());
                 let slot = &mut s.acc[id as usize];
                 if *slot == 0 {
@@ -613,40 +895,12 @@ impl Model {
     fn two_stage(&self, qsum: u32, k: usize, s: &mut Scratch) -> bool {
         // Stage 1: the query's strongest access points, and of their postings only the samples
         // that heard them at least half as strongly, give candidates ranked by partial overlap.
-        // Only the strongest `strong`, in order (pairs are distinct: one per access point): kept
-        // sorted while reading the query, which is shorter than sorting it.
         let search = self.config.search;
         let strong = search.strong_aps.min(s.query.len());
         if strong == 0 {
             return false;
         }
-        s.order.clear();
-        if strong <= STRONG_MAX {
-            // Branch-free: each `(value, access point)` as one key (values are at least 1, so
-            // every key beats the empty 0), bubbled through the sorted `strong` best.
-            let mut top = [0u32; STRONG_MAX];
-            for &(a, v) in &s.query {
-                let mut x = (v as u32) << 16 | a as u32;
-                for t in &mut top[..strong] {
-                    let hi = (*t).max(x);
-                    x = (*t).min(x);
-                    *t = hi;
-                }
-            }
-            s.order.extend(top[..strong].iter().map(|&t| ((t >> 16) as u16, t as u16)));
-        } else {
-            for &(a, v) in &s.query {
-                let e = (v, a);
-                if s.order.len() == strong {
-                    if s.order.last().is_some_and(|&l| l >= e) {
-                        continue;
-                    }
-                    s.order.pop();
-                }
-                let at = s.order.iter().rposition(|&o| o > e).map_or(0, |i| i + 1);
-                s.order.insert(at, e);
-            }
-        }
+        strongest(&s.query, strong, &mut s.order);
         // The partial overlap is summed in a u16 per sample (half the cache footprint of u32):
         // each term is shifted right so that `strong` of them cannot overflow, and is at least
         // 1 so that a touched sample is never 0. The shift loses at most `strong` low bits of
@@ -668,11 +922,9 @@ impl Model {
         s.starts.clear();
         let mut warm = 0u64;
         for &(qv, a) in &s.order[..strong] {
-            let (lo, hi) = (self.post_start[a as usize] as usize, self.post_start[a as usize + 1] as usize);
             let top = (qv as u32 * search.posting_top as u32).min(u16::MAX as u32);
-            let b = (u32::BITS - top.leading_zeros()) as usize;
-            let from = if b < LEVELS { self.levels[a as usize * LEVELS + b] as usize } else { lo };
-            for p in self.postings[from..hi].iter().step_by(8).take(4) {
+            let (from, hi) = self.index.band_start(a, top);
+            for p in self.index.postings[from..hi].iter().step_by(8).take(4) {
                 warm ^= p.0;
             }
             s.starts.push((from, hi, top as u16));
@@ -680,7 +932,7 @@ impl Model {
         std::hint::black_box(warm);
         // Samples first touched by a later list that cannot reach the `c`-th best partial
         // similarity are not kept (the answer is the same; see `floor` below).
-        let qs = qsum as f32 / (1u32 << self.sum_shift) as f32;
+        let qs = qsum as f32 / (1u32 << self.index.sum_shift) as f32;
         let c = search.candidates.max(k);
         // The largest partial overlap a sample can still gain from the lists not yet walked
         // (a term is at most the query's value there, shifted, and at least 1).
@@ -702,7 +954,7 @@ impl Model {
                 i32::MAX
             };
             let cut = (qv / search.posting_cut).max(1);
-            let list = &self.postings[from..hi];
+            let list = &self.index.postings[from..hi];
             let skip = list.iter().take_while(|p| p.val() > top).count();
             // The list is sorted strongest first: the postings in the band are a run, walked
             // until the first one below it (a binary search for its end would probe the part
@@ -830,6 +1082,99 @@ impl Model {
                 s.keys.truncate(c);
             }
         }
+        self.exact_stage(qsum, k, s);
+        true
+    }
+
+    /// The search by spot ([`Spots`]); false when it found no candidate (then run `full`).
+    /// Stage 1 walks the spot index: of the postings of the query's `spot_aps` strongest
+    /// access points, the spots whose mean there is within `spot_band` times the query's value
+    /// either way, summing each spot's partial overlap; the spots are ranked by partial
+    /// similarity `M_p / (S_q + S_spot)`, and the best of them, until they hold `candidates`
+    /// samples, give their samples to the exact checks of stage 2.
+    fn spot_stage(&self, spots: &Spots, qsum: u32, k: usize, s: &mut Scratch) -> bool {
+        let search = self.config.search;
+        let strong = search.spot_aps.min(s.query.len());
+        if strong == 0 {
+            return false;
+        }
+        strongest(&s.query, strong, &mut s.order);
+        let count = spots.sums.len();
+        // One slot more than spots: every posting is written at `n`, which reaches `count`
+        // once every spot has been touched (the write then lands in the spare slot).
+        if s.spot_hits.len() != count + 1 {
+            s.spot_hits = vec![0; count + 1];
+        }
+        // (`prepare` made `acc` one counter per sample, zero between searches; spots are
+        // fewer than samples.)
+        let (acc, hits) = (&mut s.acc[..count], &mut s.spot_hits[..=count]);
+        let band = search.spot_band as u32;
+        let mut n = 0usize;
+        for &(qv, a) in &s.order {
+            let (qv, top) = (qv as u32, (qv as u32 * band).min(u16::MAX as u32));
+            let cut = (qv / band).max(1);
+            let (from, end) = spots.index.band_start(a, top);
+            let list = &spots.index.postings[from..end];
+            let skip = list.iter().take_while(|p| p.val() as u32 > top).count();
+            let mut walked = 0u64;
+            for &p in &list[skip..] {
+                let tv = p.val() as u32;
+                if tv < cut {
+                    break;
+                }
+                walked += 1;
+                let id = p.id() as usize;
+                // Branch-free: the spot is always written, and counted on its first touch.
+                hits[n] = id as u32;
+                n += (acc[id] == 0) as usize;
+                acc[id] += qv.min(tv);
+            }
+            s.postings += walked;
+        }
+        s.kept += n as u64;
+        s.ranked += n as u64;
+        if n == 0 {
+            return false;
+        }
+        // Rank the touched spots (one u64 key each: similarity bits, then spot id, so that ties
+        // go to the lower spot) and keep the best `c`: enough, since a spot has a sample.
+        let c = search.candidates.max(k);
+        let qs = qsum as f32;
+        s.keys.clear();
+        s.keys.extend(hits[..n].iter().map(|&id| {
+            let m = std::mem::take(&mut acc[id as usize]) as f32;
+            ((!(m / (qs + spots.sums[id as usize] as f32)).to_bits() as u64) << 32) | id as u64
+        }));
+        if s.keys.len() > c {
+            s.keys.select_nth_unstable(c - 1);
+            s.keys.truncate(c);
+        }
+        s.keys.sort_unstable();
+        // The best spots until they hold `c` samples; their samples are the candidates.
+        let (mut held, mut take) = (0usize, 0usize);
+        for &key in &s.keys {
+            let id = key as u32 as usize;
+            held += (spots.first[id + 1] - spots.first[id]) as usize;
+            take += 1;
+            if held >= c {
+                break;
+            }
+        }
+        s.touched.clear();
+        s.touched.extend(s.keys[..take].iter().map(|&key| key as u32));
+        s.keys.clear();
+        for &id in &s.touched {
+            let (lo, hi) = (spots.first[id as usize], spots.first[id as usize + 1]);
+            s.keys.extend((lo..hi).map(u64::from));
+        }
+        self.exact_stage(qsum, k, s);
+        true
+    }
+
+    /// Stage 2: the exact distances of the candidates (sample ids in the low 32 bits of
+    /// `s.keys`), the `k` best into `s.best`.
+    #[inline]
+    fn exact_stage(&self, qsum: u32, k: usize, s: &mut Scratch) {
         // Stage 2: exact distances of the candidates, against the query spread out densely.
         if s.qdense.len() != DENSE {
             s.qdense = vec![0; DENSE];
@@ -876,7 +1221,6 @@ impl Model {
         for &(a, _) in &s.query {
             qdense[a as usize] = 0;
         }
-        true
     }
 
     /// How much stronger (dB) the query heard the access points it shares with its `k`
@@ -972,6 +1316,8 @@ impl Model {
             aps: self.aps.clone(),
             zones: self.zones.clone(),
             samples: self.labels.iter().copied().zip(self.fps.iter().cloned()).collect(),
+            devices: if self.devices.iter().any(|&d| d != 0) { self.devices.clone() } else { Vec::new() },
+            spots: self.spots.as_ref().map_or_else(Vec::new, |sp| sp.first.clone()),
         };
         serde_json::to_string(&file).unwrap_or_default()
     }
@@ -986,7 +1332,13 @@ impl Model {
         if m.version != MODEL_VERSION {
             return Err(bad(format!("version {} but this footfall reads version {MODEL_VERSION}", m.version)));
         }
-        Self::build(m.config, m.aps, m.zones, m.samples).map_err(|e| bad(e.to_string()))
+        if !m.devices.is_empty() && m.devices.len() != m.samples.len() {
+            return Err(bad(format!("{} devices for {} samples", m.devices.len(), m.samples.len())));
+        }
+        let devices = m.devices.into_iter().chain(std::iter::repeat(0));
+        let groups = (!m.spots.is_empty()).then(|| spots_from_bounds(&m.spots, m.samples.len())).transpose().map_err(bad)?;
+        let samples = m.samples.into_iter().zip(devices).map(|((l, fp), d)| (l, fp, d)).collect();
+        Self::build(m.config, m.aps, m.zones, samples, groups).map_err(|e| bad(e.to_string()))
     }
 }
 
@@ -1075,11 +1427,11 @@ mod tests {
                 }
             }
         }
-        let qs = qsum as f32 / (1u32 << m.sum_shift) as f32;
+        let qs = qsum as f32 / (1u32 << m.index.sum_shift) as f32;
         let mut keys: Vec<u64> = (0..m.len())
             .filter(|&id| partial[id] > 0)
             .map(|id| {
-                let sim = partial[id] as f32 / (qs + (m.sums[id] >> m.sum_shift) as f32);
+                let sim = partial[id] as f32 / (qs + (m.sums[id] >> m.index.sum_shift) as f32);
                 ((!sim.to_bits() as u64) << 32) | id as u64
             })
             .collect();
@@ -1239,6 +1591,233 @@ mod tests {
         }
         // Uniform random fingerprints are the hard case for the first stage (no geometry).
         assert!(same_first >= 200, "the fast search found the nearest sample for {same_first} of 300 queries");
+    }
+
+    /// A survey of repeated scans: `points` positions on a 100 m square with 40 access points
+    /// (log-distance path loss, 3 dB noise, heard above -90 dBm), `scans` scans at each by each
+    /// of two phones (the second 4 dB hotter); and a query maker: a scan by a third phone
+    /// within 2 m of a random survey point, with its true label.
+    fn dense_site(points: usize, scans: usize, seed: u64) -> (Survey, impl FnMut() -> (Fingerprint, Label)) {
+        let mut next = xorshift(seed);
+        let mut unit = move || (next() % 1_000_000) as f64 / 1_000_000.0;
+        let aps: Vec<(f64, f64)> = (0..40).map(|_| (unit() * 100.0, unit() * 100.0)).collect();
+        let scan = {
+            let aps = aps.clone();
+            move |(x, y): (f64, f64), gain: f64, unit: &mut dyn FnMut() -> f64| {
+                let pairs = aps
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, &(ax, ay))| {
+                        let d = ((ax - x).powi(2) + (ay - y).powi(2)).sqrt().max(1.0);
+                        let noise = (unit() + unit() + unit() - 1.5) * 6.0;
+                        let r = (-35.0 - 30.0 * d.log10() + gain + noise).round();
+                        (r > -90.0).then_some((i as u16, r as f32))
+                    })
+                    .collect();
+                Fingerprint::from_pairs(pairs)
+            }
+        };
+        let mut samples = Vec::new();
+        let places: Vec<(f64, f64)> = (0..points).map(|_| (unit() * 100.0, unit() * 100.0)).collect();
+        for (i, &p) in places.iter().enumerate() {
+            for device in 0..2u32 {
+                for _ in 0..scans {
+                    let label = Label { building: 0, floor: (i % 2) as i16, zone: None, pos: Some(p) };
+                    samples.push(Sample { fp: scan(p, 4.0 * device as f64, &mut unit), label, device, user: 0, time: 0 });
+                }
+            }
+        }
+        let survey = Survey { aps: (0..40).map(|i| format!("ap{i}")).collect(), zones: vec![], samples };
+        let query = move || {
+            let i = (unit() * places.len() as f64) as usize % places.len();
+            let at = (places[i].0 + unit() * 4.0 - 2.0, places[i].1 + unit() * 4.0 - 2.0);
+            (scan(at, 2.0, &mut unit), Label { building: 0, floor: (i % 2) as i16, zone: None, pos: Some(at) })
+        };
+        (survey, query)
+    }
+
+    /// The spot search done plainly: spot means from the model's rows, every spot's partial
+    /// overlap over the query's strongest access points in the band, the best spots until
+    /// they hold `candidates` samples, and those samples' exact distances.
+    fn spot_stage_plainly(m: &Model, fp: &Fingerprint, k: usize) -> Vec<(f32, u32)> {
+        let (search, spots) = (m.config.search, m.spots.as_ref().expect("spots"));
+        let qd: std::collections::HashMap<u16, u16> = fp.0.iter().map(|&(a, r)| (a, quantize(&m.config.repr, r))).collect();
+        let qsum: u32 = qd.values().map(|&v| v as u32).sum();
+        let mut order: Vec<(u16, u16)> = qd.iter().map(|(&a, &v)| (v, a)).collect();
+        order.sort_unstable_by(|x, y| y.cmp(x));
+        order.truncate(search.spot_aps);
+        let mut keys = Vec::new();
+        for (j, w) in spots.first.windows(2).enumerate() {
+            let members = w[0]..w[1];
+            let mean = |a: u16| {
+                let total: u64 = members.clone().map(|id| m.row(id)[1..].iter().find(|e| e.0 == a).map_or(0, |e| e.1 as u64)).sum();
+                let n = members.len() as u64;
+                ((total * 2 + n) / (2 * n)) as u32
+            };
+            let (mut partial, mut touched) = (0u32, false);
+            for &(qv, a) in &order {
+                let (qv, t) = (qv as u32, mean(a));
+                let band = search.spot_band as u32;
+                if t > 0 && t >= (qv / band).max(1) && t <= (qv * band).min(u16::MAX as u32) {
+                    partial += qv.min(t);
+                    touched = true;
+                }
+            }
+            let sum: u32 = (0..m.aps.len() as u16).map(mean).sum();
+            assert_eq!(sum, spots.sums[j], "spot {j}'s sum");
+            if touched {
+                keys.push(((!(partial as f32 / (qsum as f32 + sum as f32)).to_bits() as u64) << 32) | j as u64);
+            }
+        }
+        keys.sort_unstable();
+        let c = search.candidates.max(k);
+        let mut ids = Vec::new();
+        for key in keys {
+            if ids.len() >= c {
+                break;
+            }
+            let j = key as u32 as usize;
+            ids.extend(spots.first[j]..spots.first[j + 1]);
+        }
+        let mut best: Vec<(f32, u32)> = ids
+            .into_iter()
+            .map(|id| {
+                let mm: u32 = m.row(id)[1..].iter().map(|&(a, tv)| qd.get(&a).map_or(0, |&qv| qv.min(tv) as u32)).sum();
+                (dist(mm, qsum, m.sums[id as usize]), id)
+            })
+            .collect();
+        best.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        best.truncate(k);
+        best
+    }
+
+    #[test]
+    fn spots_group_one_phone_at_one_position_and_the_search_equals_its_plain_form() {
+        // 150 points, 9 scans by each of 2 phones: spots of at most 4 split each group in 3.
+        let (survey, mut query) = dense_site(150, 9, 99);
+        for search in [
+            Search::default(),
+            Search { spot_size: 4, candidates: 12, ..Search::default() },
+            Search { spot_aps: 3, spot_band: 2, ..Search::default() },
+        ] {
+            let m = Model::train(ModelConfig { search, ..Default::default() }, &survey).unwrap();
+            let spots = m.spots.as_ref().expect("repeated scans make spots");
+            assert_eq!(spots.first.len() - 1, 300 * 9_usize.div_ceil(search.spot_size.min(9)), "{search:?}");
+            for w in spots.first.windows(2) {
+                let (a, b) = (w[0] as usize, w[1] as usize);
+                assert!(b - a <= search.spot_size);
+                assert!((a..b).all(|i| m.labels[i] == m.labels[a] && m.devices[i] == m.devices[a]), "spot {a}..{b} mixes places or phones");
+            }
+            let mut sc = Scratch::default();
+            for i in 0..200 {
+                let q = query().0;
+                for k in [1, 5] {
+                    let got = m.neighbours(&q, k, &mut sc).to_vec();
+                    assert_eq!(got, spot_stage_plainly(&m, &q, k), "{search:?}, query {i}, k {k}");
+                }
+            }
+            assert_eq!(sc.full_walks, 0);
+        }
+    }
+
+    #[test]
+    fn spot_search_is_as_accurate_as_the_exhaustive_one_and_only_where_scans_repeat() {
+        let (survey, mut query) = dense_site(200, 6, 7);
+        let fast = Model::train(ModelConfig::default(), &survey).unwrap();
+        let exact = Model::train(ModelConfig { search: Search::EXHAUSTIVE, ..Default::default() }, &survey).unwrap();
+        assert!(fast.spots.is_some() && exact.spots.is_none());
+        let plain =
+            Model::train(ModelConfig { search: Search { spot_aps: 0, ..Search::default() }, ..Default::default() }, &survey).unwrap();
+        let (mut a, mut b) = (Scratch::default(), Scratch::default());
+        let mut errors = [0.0f64; 3];
+        for i in 0..400 {
+            let (q, truth) = query();
+            for (j, m) in [&fast, &plain, &exact].into_iter().enumerate() {
+                let e = m.estimate(&q, &mut a).unwrap();
+                errors[j] += crate::metrics::outcome(&truth, &e).error_m.unwrap() / 400.0;
+            }
+            for &(d, id) in fast.neighbours(&q, 5, &mut b) {
+                let want = sorensen(&fast.config.repr, &q, fast.sample(id).unwrap().1, 40);
+                assert!((d - want).abs() < 1e-5, "query {i}: sample {id} at {d}, exactly {want}");
+            }
+        }
+        // Measured: 3.28 m (spots), 3.31 m (samples), 3.35 m (exhaustive); ~36 exact checks.
+        let [spots, samples, exhaustive] = errors;
+        assert!(
+            spots <= exhaustive * 1.05 && spots <= samples * 1.05,
+            "mean error {spots:.2} m by spot, {samples:.2} m by sample, {exhaustive:.2} m exhaustively"
+        );
+        assert!(b.exact_checks < 400 * 48, "{} exact checks for 400 queries", b.exact_checks);
+        // Single scans at distinct places, or positions missing (zones are areas, not spots):
+        // no spots, the sample search.
+        let (mut single, _) = dense_site(200, 1, 7);
+        single.samples.retain(|s| s.device == 0);
+        assert!(Model::train(ModelConfig::default(), &single).unwrap().spots.is_none());
+        let mut zoned = survey.clone();
+        zoned.samples.iter_mut().for_each(|s| s.label.pos = None);
+        assert!(Model::train(ModelConfig::default(), &zoned).unwrap().spots.is_none());
+    }
+
+    #[test]
+    fn a_spot_search_that_touches_every_spot_leaves_nothing_behind() {
+        // Three zones of 6 scans at one position each: 3 spots, and every query touches all
+        // of them (the walk's last write then lands past the touched list: it once overwrote
+        // a touched spot, whose count then leaked into the next query).
+        let plan =
+            [(0u32, [-45.0f32, -75.0, -80.0], (1.0, 1.0)), (1, [-72.0, -48.0, -85.0], (5.0, 1.0)), (2, [-82.0, -88.0, -50.0], (9.0, 9.0))];
+        let samples = plan
+            .iter()
+            .flat_map(|&(z, r, p)| {
+                (0..6).map(move |t| Sample {
+                    fp: Fingerprint(r.iter().enumerate().map(|(a, &v)| (a as u16, v + (t % 5 - 2) as f32)).collect()),
+                    label: Label { building: 0, floor: 0, zone: Some(z), pos: Some(p) },
+                    device: 0,
+                    user: 0,
+                    time: 0,
+                })
+            })
+            .collect();
+        let survey = Survey { aps: (0..3).map(|i| format!("ap{i}")).collect(), zones: vec!["a".into(), "b".into(), "c".into()], samples };
+        let m = Model::train(ModelConfig::default(), &survey).unwrap();
+        assert_eq!(m.spots.as_ref().map(|s| s.first.len()), Some(4));
+        let mut reused = Scratch::default();
+        for q in [[-60.0, -60.0, -60.0], [-45.0, -75.0, -80.0], [-72.0, -50.0, -84.0], [-60.0, -60.0, -60.0], [-80.0, -90.0, -51.0]] {
+            let q = Fingerprint(q.iter().enumerate().map(|(a, &v)| (a as u16, v)).collect());
+            assert_eq!(m.estimate(&q, &mut reused), m.estimate(&q, &mut Scratch::default()), "{q:?}");
+        }
+        let e = m.estimate(&Fingerprint(vec![(0, -45.0), (1, -75.0), (2, -80.0)]), &mut reused).unwrap();
+        assert_eq!(e.zone, Some(0));
+    }
+
+    #[test]
+    fn a_saved_model_keeps_its_spots() {
+        let (survey, mut query) = dense_site(60, 7, 3);
+        let m = Model::train(ModelConfig { search: Search { spot_size: 3, ..Search::default() }, ..Default::default() }, &survey).unwrap();
+        let json = m.to_json();
+        let back = Model::from_json(&json, "m.json").unwrap();
+        assert_eq!(back.spots.as_ref().map(|s| &s.first), m.spots.as_ref().map(|s| &s.first));
+        let (mut a, mut b) = (Scratch::default(), Scratch::default());
+        for _ in 0..100 {
+            let q = query().0;
+            assert_eq!(m.estimate(&q, &mut a), back.estimate(&q, &mut b));
+        }
+        let broken = json.replacen("\"spots\":[0,", "\"spots\":[1,", 1);
+        assert_ne!(broken, json);
+        let e = Model::from_json(&broken, "m.json").unwrap_err().to_string();
+        assert!(e.contains("m.json") && e.contains("spots must rise"), "{e}");
+    }
+
+    #[test]
+    fn search_settings_parse_with_or_without_the_spot_settings() {
+        assert_eq!("4,2,2,32".parse::<Search>(), Ok(Search::default()));
+        let s: Search = "5, 3, 2, 20, 6, 2, 8".parse().unwrap();
+        assert_eq!(
+            (s.strong_aps, s.posting_cut, s.posting_top, s.candidates, s.spot_aps, s.spot_band, s.spot_size),
+            (5, 3, 2, 20, 6, 2, 8)
+        );
+        for bad in ["4,2,2", "4,2,x,32", "4,70000,2,32", ""] {
+            assert!(bad.parse::<Search>().is_err(), "{bad}");
+        }
     }
 
     #[test]
