@@ -65,7 +65,8 @@ fn bench(c: &mut Criterion) {
     let mut rng = Rng(2026);
     let aps = site(&mut rng);
     let samples: Vec<Sample> = (0..20_000).map(|_| sample(&mut rng, &aps)).collect();
-    let queries: Vec<Fingerprint> = (0..1_000).map(|_| sample(&mut rng, &aps).fp).collect();
+    let truth: Vec<Sample> = (0..1_000).map(|_| sample(&mut rng, &aps)).collect();
+    let queries: Vec<Fingerprint> = truth.iter().map(|s| s.fp.clone()).collect();
     let survey = Survey { aps: (0..APS).map(|i| format!("ap{i}")).collect(), zones: (0..250).map(|z| format!("z{z}")).collect(), samples };
     let model = Model::train(ModelConfig::default(), &survey).expect("training the bench model");
     let heard = survey.samples.iter().map(|s| s.fp.len()).sum::<usize>() as f64 / survey.samples.len() as f64;
@@ -82,6 +83,7 @@ fn bench(c: &mut Criterion) {
         model.len()
     );
     search_stats(&model, &queries);
+    accuracy(&survey, &model, &truth);
     let mut g = c.benchmark_group("locate_classify");
     g.throughput(Throughput::Elements(queries.len() as u64));
     let settings: Vec<(&str, Search)> = match std::env::var("FOOTFALL_BENCH_SEARCH") {
@@ -141,6 +143,27 @@ fn settings_id(s: Search) -> String {
     format!("{}_{}_{}_{}{tail}", s.strong_aps, s.posting_cut, s.posting_top, s.candidates)
 }
 
+/// How close the default search's answers come to the exhaustive search's on the bench
+/// site (the queries' true floors, zones and positions), so that a faster search that costs
+/// accuracy shows it here.
+fn accuracy(survey: &footfall_locate::Survey, model: &Model, truth: &[Sample]) {
+    use footfall_locate::metrics::{outcome, summarize};
+    let exact =
+        Model::train(ModelConfig { search: Search::EXHAUSTIVE, ..Default::default() }, survey).expect("training the exhaustive model");
+    let labels: Vec<_> = truth.iter().map(|t| t.label).collect();
+    for (name, m) in [("default", model), ("exhaustive", &exact)] {
+        let mut sc = Scratch::default();
+        let outcomes: Vec<_> = truth.iter().map(|t| m.estimate(&t.fp, &mut sc).map(|e| outcome(&t.label, &e))).collect();
+        let r = summarize(&outcomes, &labels);
+        eprintln!(
+            "bench site, {name} search: floor hit {:.1}%, zone accuracy {:.1}%, mean error {:.2} m",
+            r.floor_hit * 100.0,
+            r.zone_hit.unwrap_or(f64::NAN) * 100.0,
+            r.mean_m.unwrap_or(f64::NAN)
+        );
+    }
+}
+
 /// What the pruned search does per query on `queries` (printed once, before timing).
 fn search_stats(model: &Model, queries: &[Fingerprint]) {
     let mut sc = Scratch::default();
@@ -148,7 +171,7 @@ fn search_stats(model: &Model, queries: &[Fingerprint]) {
         model.estimate(q, &mut sc);
     }
     eprintln!(
-        "pruned search proved {} of {} queries (the others walked every posting); per query {:.0} postings walked, {:.0} samples kept, {:.0} of them ranked exactly, {:.0} samples checked exactly",
+        "pruned search proved {} of {} queries (the others walked every posting); per query {:.0} postings walked, {:.0} samples (or spots) kept, {:.0} of them ranked exactly, {:.0} samples checked exactly",
         sc.searches - sc.full_walks,
         sc.searches,
         sc.postings as f64 / sc.searches as f64,

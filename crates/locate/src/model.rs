@@ -24,10 +24,12 @@
 //! **Spots.** A survey usually scans several times at each point (UJIIndoorLoc: ~21 scans at
 //! each of its 933 points, ~11 per point and phone), and then the bands above are long. When
 //! the samples repeat (at least two per spot on average), the model also indexes *spots*: the
-//! samples of one phone at one surveyed position, at most `spot_size` of them, as their mean
-//! fingerprint. The first stage then walks the spots' index (an order of magnitude smaller),
-//! and the samples of the best spots are checked exactly. Samples without a position (zone
-//! labels: an area, not a spot) are spots of their own.
+//! samples of one phone within one square cell of `spot_cell` metres (5 by default; 0: one
+//! position), at most `spot_size` of them, as their mean fingerprint. The first stage then
+//! walks the spots' index (an order of magnitude smaller), and the samples of the best spots
+//! are checked exactly. Cells also group a survey of single scans at distinct places that
+//! lie close together. Samples without a position (zone labels without one: an area, not a
+//! spot) are spots of their own.
 //!
 //! **Answer.** The `k` nearest samples vote (weight `1 / (d + 1e-3)`) for the building, then
 //! among those in it for the floor; the position is their weighted mean within that floor, and
@@ -281,7 +283,11 @@ fn spot_groups(samples: &[(Label, Fingerprint, u32)], search: Search) -> Option<
         .iter()
         .map(|(l, _, d)| {
             // A zone is an area, not a spot: a sample without a position is a spot of its own.
-            let Some((x, y)) = l.pos else { return alone() };
+            let Some((mut x, mut y)) = l.pos else { return alone() };
+            if search.spot_cell > 0 {
+                let cell = search.spot_cell as f64;
+                (x, y) = ((x / cell).floor(), (y / cell).floor());
+            }
             let e = open.entry((l.building, l.floor, l.zone, (x.to_bits(), y.to_bits()), *d)).or_insert((0, 0));
             if e.1 == search.spot_size || e.1 == 0 {
                 *e = (alone(), 0);
@@ -421,6 +427,11 @@ pub struct Search {
     /// Most samples in one spot (a larger group of repeated scans is split, in survey order).
     #[serde(default = "default_spot_size")]
     pub spot_size: usize,
+    /// Side of the square cells (metres, on the labels' positions) whose samples of one phone
+    /// make one spot; 0: only samples at exactly the same position. Models saved without it
+    /// load with the default.
+    #[serde(default = "default_spot_cell")]
+    pub spot_cell: u16,
 }
 
 fn default_top() -> u16 {
@@ -435,6 +446,9 @@ fn default_spot_band() -> u16 {
 fn default_spot_size() -> usize {
     16
 }
+fn default_spot_cell() -> u16 {
+    5
+}
 
 impl Search {
     /// Walk every posting: the exact k nearest neighbours.
@@ -446,11 +460,12 @@ impl Search {
         spot_aps: 0,
         spot_band: u16::MAX,
         spot_size: 1,
+        spot_cell: 0,
     };
 }
 
 /// `strong_aps,posting_cut,posting_top,candidates`, optionally followed by
-/// `,spot_aps,spot_band,spot_size` (otherwise the defaults), as the benchmark and the
+/// `,spot_aps,spot_band,spot_size` and then `,spot_cell` (otherwise the defaults), as the benchmark and the
 /// `uji_search` example take them.
 impl std::str::FromStr for Search {
     type Err = String;
@@ -461,15 +476,18 @@ impl std::str::FromStr for Search {
             .collect::<Result<Vec<usize>, String>>()?;
         let short = |i: usize| u16::try_from(n[i]).map_err(|_| format!("{} in search {text:?}: at most {}", n[i], u16::MAX));
         let mut search = match n.len() {
-            4 | 7 => Search { strong_aps: n[0], posting_cut: short(1)?, posting_top: short(2)?, candidates: n[3], ..Search::default() },
+            4 | 7 | 8 => Search { strong_aps: n[0], posting_cut: short(1)?, posting_top: short(2)?, candidates: n[3], ..Search::default() },
             _ => {
                 return Err(format!(
                     "search {text:?}: expected strong_aps,posting_cut,posting_top,candidates[,spot_aps,spot_band,spot_size]"
                 ));
             }
         };
-        if n.len() == 7 {
+        if n.len() >= 7 {
             (search.spot_aps, search.spot_band, search.spot_size) = (n[4], short(5)?, n[6]);
+        }
+        if n.len() == 8 {
+            search.spot_cell = short(7)?;
         }
         Ok(search)
     }
@@ -485,6 +503,7 @@ impl Default for Search {
             spot_aps: default_spot_aps(),
             spot_band: default_spot_band(),
             spot_size: default_spot_size(),
+            spot_cell: default_spot_cell(),
         }
     }
 }
@@ -1695,18 +1714,37 @@ mod tests {
     fn spots_group_one_phone_at_one_position_and_the_search_equals_its_plain_form() {
         // 150 points, 9 scans by each of 2 phones: spots of at most 4 split each group in 3.
         let (survey, mut query) = dense_site(150, 9, 99);
+        // Exact positions, then cells of 5 m (the default) and 20 m (several points a spot).
+        let exact = Search { spot_cell: 0, ..Search::default() };
         for search in [
+            exact,
+            Search { spot_size: 4, candidates: 12, ..exact },
+            Search { spot_aps: 3, spot_band: 2, ..exact },
             Search::default(),
-            Search { spot_size: 4, candidates: 12, ..Search::default() },
-            Search { spot_aps: 3, spot_band: 2, ..Search::default() },
+            Search { spot_cell: 20, spot_size: 40, ..Search::default() },
         ] {
             let m = Model::train(ModelConfig { search, ..Default::default() }, &survey).unwrap();
             let spots = m.spots.as_ref().expect("repeated scans make spots");
-            assert_eq!(spots.first.len() - 1, 300 * 9_usize.div_ceil(search.spot_size.min(9)), "{search:?}");
+            if search.spot_cell == 0 {
+                assert_eq!(spots.first.len() - 1, 300 * 9_usize.div_ceil(search.spot_size.min(9)), "{search:?}");
+            }
+            // A spot's place: building, floor, phone and position (or cell).
+            let place = |i: usize| {
+                let (l, c) = (m.labels[i], search.spot_cell.max(1) as f64);
+                let (x, y) = l.pos.unwrap_or_default();
+                let (x, y) = if search.spot_cell == 0 { (x, y) } else { ((x / c).floor(), (y / c).floor()) };
+                (l.building, l.floor, m.devices[i], x.to_bits(), y.to_bits())
+            };
+            let mut sizes: std::collections::HashMap<_, Vec<usize>> = Default::default();
             for w in spots.first.windows(2) {
                 let (a, b) = (w[0] as usize, w[1] as usize);
                 assert!(b - a <= search.spot_size);
-                assert!((a..b).all(|i| m.labels[i] == m.labels[a] && m.devices[i] == m.devices[a]), "spot {a}..{b} mixes places or phones");
+                assert!((a..b).all(|i| place(i) == place(a)), "spot {a}..{b} mixes places or phones ({search:?})");
+                sizes.entry(place(a)).or_default().push(b - a);
+            }
+            // Each place's samples are split into as few spots as the size allows.
+            for v in sizes.values() {
+                assert_eq!(v.len(), v.iter().sum::<usize>().div_ceil(search.spot_size), "{v:?} ({search:?})");
             }
             let mut sc = Scratch::default();
             for i in 0..200 {
@@ -1815,7 +1853,9 @@ mod tests {
             (s.strong_aps, s.posting_cut, s.posting_top, s.candidates, s.spot_aps, s.spot_band, s.spot_size),
             (5, 3, 2, 20, 6, 2, 8)
         );
-        for bad in ["4,2,2", "4,2,x,32", "4,70000,2,32", ""] {
+        assert_eq!(s.spot_cell, Search::default().spot_cell);
+        assert_eq!("4,2,2,32,8,3,16,0".parse::<Search>().map(|s| s.spot_cell), Ok(0));
+        for bad in ["4,2,2", "4,2,x,32", "4,70000,2,32", "", "4,2,2,32,8,3", "4,2,2,32,8,3,16,0,1"] {
             assert!(bad.parse::<Search>().is_err(), "{bad}");
         }
     }
