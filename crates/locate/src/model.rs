@@ -336,23 +336,11 @@ impl Spots {
                 mean
             })
             .collect();
-        let top2 = |row: &[(u16, u16)]| {
-            let (mut a, mut b) = ((0u16, u16::MAX), (0u16, u16::MAX));
-            for &(ap, v) in row {
-                if v > a.0 {
-                    b = a;
-                    a = (v, ap);
-                } else if v > b.0 {
-                    b = (v, ap);
-                }
-            }
-            (a.1, b.1)
-        };
         // Building, floor, then the mean's strongest two access points (ties: survey order).
         let keys: Vec<(u16, i16, (u16, u16))> = (0..n)
             .map(|g| {
                 let l = &samples[members[g][0]].0;
-                (l.building, l.floor, top2(&means[g]))
+                (l.building, l.floor, strongest_two(means[g].iter().copied(), 0))
             })
             .collect();
         let mut order: Vec<usize> = (0..n).collect();
@@ -368,28 +356,31 @@ impl Spots {
     }
 }
 
+/// The access points of the strongest and the second strongest value above `floor` in `row`
+/// (`u16::MAX` for none; ties: the first).
+fn strongest_two<T: PartialOrd + Copy>(row: impl Iterator<Item = (u16, T)>, floor: T) -> (u16, u16) {
+    let (mut a, mut b) = ((floor, u16::MAX), (floor, u16::MAX));
+    for (ap, v) in row {
+        if v > a.0 {
+            b = a;
+            a = (v, ap);
+        } else if v > b.0 {
+            b = (v, ap);
+        }
+    }
+    (a.1, b.1)
+}
+
 /// Samples in an order where similar fingerprints sit side by side: by building, floor, then
 /// the access point each heard strongest and the second strongest (ties: survey order). The
 /// candidates of a query then mostly share cache lines (their rows, their overlap counters),
 /// which the survey's own order (by time or by user) does not give. Only the numbering of
 /// samples changes; distances do not. Returns the survey indexes in the new order.
 fn locality_order(samples: &[(Label, Fingerprint, u32)]) -> Vec<usize> {
-    let top2 = |fp: &Fingerprint| {
-        let (mut a, mut b) = ((f32::NEG_INFINITY, u16::MAX), (f32::NEG_INFINITY, u16::MAX));
-        for &(ap, r) in &fp.0 {
-            if r > a.0 {
-                b = a;
-                a = (r, ap);
-            } else if r > b.0 {
-                b = (r, ap);
-            }
-        }
-        (a.1, b.1)
-    };
     let keys: Vec<(u16, i16, u16, u16)> = samples
         .iter()
         .map(|(l, fp, _)| {
-            let (a, b) = top2(fp);
+            let (a, b) = strongest_two(fp.0.iter().copied(), f32::NEG_INFINITY);
             (l.building, l.floor, a, b)
         })
         .collect();
@@ -1456,11 +1447,20 @@ mod tests {
             .collect();
         keys.sort_unstable();
         keys.truncate(search.candidates.max(k));
-        let mut best: Vec<(f32, u32)> = keys
-            .iter()
-            .map(|&key| {
-                let id = key as u32;
-                let qd: std::collections::HashMap<u16, u16> = q.iter().copied().collect();
+        nearest_plainly(m, &q.iter().copied().collect(), qsum, keys.iter().map(|&key| key as u32), k)
+    }
+
+    /// The `k` nearest of samples `ids` to the query `qd` (access point → quantized value,
+    /// feature sum `qsum`), by their rows, nearest first (ties: lower id).
+    fn nearest_plainly(
+        m: &Model,
+        qd: &std::collections::HashMap<u16, u16>,
+        qsum: u32,
+        ids: impl Iterator<Item = u32>,
+        k: usize,
+    ) -> Vec<(f32, u32)> {
+        let mut best: Vec<(f32, u32)> = ids
+            .map(|id| {
                 let mm: u32 = m.row(id)[1..].iter().map(|&(a, tv)| qd.get(&a).map_or(0, |&qv| qv.min(tv) as u32)).sum();
                 (dist(mm, qsum, m.sums[id as usize]), id)
             })
@@ -1698,16 +1698,7 @@ mod tests {
             let j = key as u32 as usize;
             ids.extend(spots.first[j]..spots.first[j + 1]);
         }
-        let mut best: Vec<(f32, u32)> = ids
-            .into_iter()
-            .map(|id| {
-                let mm: u32 = m.row(id)[1..].iter().map(|&(a, tv)| qd.get(&a).map_or(0, |&qv| qv.min(tv) as u32)).sum();
-                (dist(mm, qsum, m.sums[id as usize]), id)
-            })
-            .collect();
-        best.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-        best.truncate(k);
-        best
+        nearest_plainly(m, &qd, qsum, ids.into_iter(), k)
     }
 
     #[test]
