@@ -394,6 +394,9 @@ fn serve_follows_the_stored_model_without_a_restart() {
     assert_ok(footfall(&["ingest", "--site", s(&site), "--db", s(&db), "--key", s(&key), "--quiet", s(&csv)]));
     let args = ["--db", s(&db), "--key", s(&key), "--listen", "127.0.0.1:0", "--ingest-interval", "0.2"];
     let mut server = super::serve::Server::start(&args, &[]);
+    // The ingester reads the stored model after the server listens: wait until it is ready,
+    // or a model stored meanwhile is the one it starts with (nothing to reload).
+    server.wait_for("ready:");
     assert!(!server.early.iter().any(|l| l.contains("survey-trained")), "no model at start: {:?}", server.early);
     ok(&["locate", "train", "--survey", s(&survey), "--db", s(&db)]);
     let line = server.wait_for("location model reloaded");

@@ -292,10 +292,11 @@ fn prepare(config: &ServerConfig) -> Result<Prepared, ServerError> {
     let tokens = Arc::new(auth::Tokens::new(Store::open(&config.db)?));
     let reader = Store::open(&config.db)?;
     let audit = Store::open(&config.db)?;
-    let locate = site_model(&store, &site, config.locate_model.clone())?;
     // Without a model given at start, the stored one is followed: its stamp now, so that a
-    // model stored or removed while serving is picked up between batches.
+    // model stored or removed while serving is picked up between batches. (Read before the
+    // model: one stored in between is then loaded again at the first batch, never missed.)
     let stored_model = if config.locate_model.is_some() { None } else { Some(store.locate_model_stamp()?) };
+    let locate = site_model(&store, &site, config.locate_model.clone())?;
     let mut ingester = ingester::Ingester::new(
         store,
         locate,
