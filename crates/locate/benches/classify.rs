@@ -135,11 +135,11 @@ fn bench(c: &mut Criterion) {
 }
 
 /// A search's settings in a benchmark id: `strong_aps_posting_cut_posting_top_candidates`,
-/// then `_spot_aps_spot_band_spot_size` when those are not the defaults.
+/// then `_spot_aps_spot_band_spot_size_spot_cell` when those are not the defaults.
 fn settings_id(s: Search) -> String {
     let d = Search::default();
-    let spots = (s.spot_aps, s.spot_band, s.spot_size) != (d.spot_aps, d.spot_band, d.spot_size);
-    let tail = if spots { format!("_{}_{}_{}", s.spot_aps, s.spot_band, s.spot_size) } else { String::new() };
+    let spots = (s.spot_aps, s.spot_band, s.spot_size, s.spot_cell) != (d.spot_aps, d.spot_band, d.spot_size, d.spot_cell);
+    let tail = if spots { format!("_{}_{}_{}_{}", s.spot_aps, s.spot_band, s.spot_size, s.spot_cell) } else { String::new() };
     format!("{}_{}_{}_{}{tail}", s.strong_aps, s.posting_cut, s.posting_top, s.candidates)
 }
 

@@ -34,7 +34,7 @@ fn main() {
         return;
     }
     let exhaustive = Search::EXHAUSTIVE;
-    // Other settings: FOOTFALL_UJI_SEARCH="strong_aps,posting_cut,posting_top,candidates[,spot_aps,spot_band,spot_size];..."
+    // Other settings: FOOTFALL_UJI_SEARCH="strong_aps,posting_cut,posting_top,candidates[,spot_aps,spot_band,spot_size[,spot_cell]];..."
     // (as the bench; spot_aps 0: search sample by sample).
     let settings: Vec<Search> = match std::env::var("FOOTFALL_UJI_SEARCH") {
         Ok(v) => v.split(';').map(|t| t.parse::<Search>().expect("FOOTFALL_UJI_SEARCH")).collect(),

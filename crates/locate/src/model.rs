@@ -154,7 +154,7 @@ pub struct Model {
     sums: Vec<u32>,
     /// The samples' postings.
     index: PostingIndex,
-    /// Spots (repeated scans of one phone at one labelled place), when the survey has them.
+    /// Spots (one phone's scans within one cell of positions), when the survey has them.
     spots: Option<Spots>,
     /// The samples' rows (CSR): the feature sum as `(low, high)` 16 bits, then the quantized
     /// features as `(access point, value)` sorted by access point, side by side so that an
@@ -252,8 +252,9 @@ impl PostingIndex {
     }
 }
 
-/// Spots: samples of one phone at one surveyed position (the repeated scans of a survey point),
-/// at most [`Search::spot_size`] each, searched by their mean fingerprint. A dense survey
+/// Spots: samples of one phone within one cell of [`Search::spot_cell`] metres (the repeated
+/// scans of a survey point, or single scans close together), at most [`Search::spot_size`]
+/// each, searched by their mean fingerprint. A dense survey
 /// (UJIIndoorLoc: ~11 scans per point and phone) then has an index an order of magnitude
 /// smaller than its samples', and the spots nearest the query give the samples to check.
 /// Spot `i` is samples `first[i]..first[i + 1]` (samples are numbered spot by spot).
@@ -264,13 +265,10 @@ struct Spots {
     index: PostingIndex,
 }
 
-/// Each sample's spot (in first-seen order), when the samples repeat at their spots: at
-/// least two per spot on average and the spot search on ([`Search::spot_aps`]); `None`
-/// otherwise (a survey of single scans at distinct places is searched sample by sample).
+/// Each sample's spot (in first-seen order), when spots group the samples: at least two per
+/// spot on average; `None` otherwise (a survey of single scans at distinct places is searched
+/// sample by sample).
 fn spot_groups(samples: &[(Label, Fingerprint, u32)], search: Search) -> Option<Vec<u32>> {
-    if search.spot_aps == 0 || search == Search::EXHAUSTIVE {
-        return None;
-    }
     // Per (building, floor, zone, position bits, phone): the spot being filled and its size.
     type Place = (u16, i16, Option<u32>, (u64, u64), u32);
     let mut open: std::collections::HashMap<Place, (u32, usize)> = Default::default();
@@ -470,7 +468,7 @@ impl std::str::FromStr for Search {
             4 | 7 | 8 => Search { strong_aps: n[0], posting_cut: short(1)?, posting_top: short(2)?, candidates: n[3], ..Search::default() },
             _ => {
                 return Err(format!(
-                    "search {text:?}: expected strong_aps,posting_cut,posting_top,candidates[,spot_aps,spot_band,spot_size]"
+                    "search {text:?}: expected strong_aps,posting_cut,posting_top,candidates[,spot_aps,spot_band,spot_size[,spot_cell]]"
                 ));
             }
         };
@@ -737,7 +735,10 @@ impl Model {
         let samples: Vec<(Label, Fingerprint, u32)> = samples.into_iter().map(|(l, fp, d)| (l, Fingerprint::from_pairs(fp.0), d)).collect();
         let quantized: Vec<Vec<(u16, u16)>> =
             samples.iter().map(|(_, fp, _)| fp.0.iter().map(|&(a, r)| (a, quantize_with(&lut, &config.repr, r))).collect()).collect();
-        let (order, spots) = match groups.or_else(|| spot_groups(&samples, search)) {
+        // Spots only where the search uses them (saved bounds included).
+        let by_spot = search.spot_aps > 0 && search != Search::EXHAUSTIVE;
+        let groups = if by_spot { groups.or_else(|| spot_groups(&samples, search)) } else { None };
+        let (order, spots) = match groups {
             Some(groups) => {
                 let (order, spots) = Spots::build(&samples, &groups, &quantized, aps.len());
                 (order, Some(spots))
@@ -747,7 +748,7 @@ impl Model {
         let mut sums = Vec::with_capacity(samples.len());
         let (mut labels, mut fps, mut devices) =
             (Vec::with_capacity(order.len()), Vec::with_capacity(order.len()), Vec::with_capacity(order.len()));
-        let (mut fp_start, mut fp_q) = (vec![0u32], Vec::new());
+        let (mut fp_start, mut fp_q) = (vec![0u32], Vec::with_capacity(quantized.iter().map(|r| r.len() + ROW_CHUNK).sum()));
         let mut slots: Vec<Option<(Label, Fingerprint, u32)>> = samples.into_iter().map(Some).collect();
         for i in order {
             let Some((l, fp, d)) = slots[i].take() else { unreachable!("an order names each sample once") };
@@ -1830,6 +1831,10 @@ mod tests {
             let q = query().0;
             assert_eq!(m.estimate(&q, &mut a), back.estimate(&q, &mut b));
         }
+        // Saved bounds are not used by a search without spots.
+        let off = json.replacen("\"spot_aps\":8", "\"spot_aps\":0", 1);
+        assert_ne!(off, json);
+        assert!(Model::from_json(&off, "m.json").unwrap().spots.is_none());
         let broken = json.replacen("\"spots\":[0,", "\"spots\":[1,", 1);
         assert_ne!(broken, json);
         let e = Model::from_json(&broken, "m.json").unwrap_err().to_string();
